@@ -1,0 +1,27 @@
+find_package(GTest REQUIRED)
+include(GoogleTest)
+
+# sluice_add_test(NAME LABEL unit|integration|robustness SOURCES ... [LIBS ...] [TIMEOUT s] [SERIAL])
+# Builds one GoogleTest executable and registers it as ONE ctest test (so a
+# fixture's setup, e.g. a mock cluster, is paid once per executable).
+function(sluice_add_test name)
+  cmake_parse_arguments(T "SERIAL" "LABEL;TIMEOUT" "SOURCES;LIBS" ${ARGN})
+  if(NOT T_LABEL)
+    message(FATAL_ERROR "sluice_add_test(${name}): LABEL is required")
+  endif()
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE GTest::gtest GTest::gtest_main GTest::gmock ${T_LIBS})
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/support)
+  target_compile_definitions(${name} PRIVATE
+    SLUICE_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
+    SLUICE_BINARY_DIR="${CMAKE_BINARY_DIR}"
+    SLUICE_PLUGIN_OUTPUT_DIR="${SLUICE_PLUGIN_OUTPUT_DIR}")
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT})
+  if(T_SERIAL)
+    set_tests_properties(${name} PROPERTIES RUN_SERIAL TRUE)
+  endif()
+endfunction()
