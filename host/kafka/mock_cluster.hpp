@@ -1,0 +1,41 @@
+#pragma once
+// librdkafka's mock cluster: a real Kafka-protocol server on loopback TCP,
+// used for `--brokers embedded`, `sluice mock-broker` and the tests.
+
+#include <librdkafka/rdkafka.h>
+// clang-format off: rdkafka_mock.h must come after rdkafka.h
+#include <librdkafka/rdkafka_mock.h>
+// clang-format on
+
+#include <string>
+
+#include "kafka/kafka_conf.hpp"
+
+namespace sluice::kafka {
+
+/// Owns a mock cluster and the (non-client) librdkafka handle it lives in.
+/// Lifecycle: constructed and destroyed on the control thread; the cluster
+/// serves from librdkafka's own threads in between. Nothing survives
+/// destruction. Ports are random each start.
+class MockCluster {
+public:
+    explicit MockCluster(int broker_count = 1);
+    ~MockCluster();
+    MockCluster(const MockCluster &) = delete;
+    MockCluster &operator=(const MockCluster &) = delete;
+
+    /// "127.0.0.1:PORT,..." for bootstrap.servers.
+    std::string bootstrap_servers() const;
+
+    /// Creates a topic (CreateTopics does not work against the mock).
+    /// Throws KafkaError on failure.
+    void create_topic(const std::string &topic, int partitions, int replication_factor = 1);
+
+    rd_kafka_mock_cluster_t *get() const { return cluster_; }
+
+private:
+    HandlePtr owner_;  // holds the cluster; not a client itself
+    rd_kafka_mock_cluster_t *cluster_ = nullptr;
+};
+
+}  // namespace sluice::kafka

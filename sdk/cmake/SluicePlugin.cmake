@@ -1,0 +1,30 @@
+# sluice_add_plugin(<name> SOURCES <src>... [OUTPUT_DIRECTORY <dir>])
+#
+# Builds a Sluice plugin as <name>.so with the flags the host expects:
+# position-independent, hidden visibility (only the entry symbol is exported),
+# and -fno-gnu-unique so that a reloaded C++ plugin is really unloaded.
+function(sluice_add_plugin name)
+  cmake_parse_arguments(P "" "OUTPUT_DIRECTORY" "SOURCES" ${ARGN})
+  if(NOT P_SOURCES)
+    message(FATAL_ERROR "sluice_add_plugin(${name}): SOURCES is required")
+  endif()
+  add_library(${name} MODULE ${P_SOURCES})
+  if(TARGET Sluice::sdk)
+    target_link_libraries(${name} PRIVATE Sluice::sdk)
+  endif()
+  set_target_properties(${name} PROPERTIES
+    PREFIX ""
+    OUTPUT_NAME ${name}
+    POSITION_INDEPENDENT_CODE ON
+    C_VISIBILITY_PRESET hidden
+    CXX_VISIBILITY_PRESET hidden
+    VISIBILITY_INLINES_HIDDEN ON)
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    target_compile_options(${name} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-fno-gnu-unique>)
+  endif()
+  if(P_OUTPUT_DIRECTORY)
+    set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${P_OUTPUT_DIRECTORY})
+  elseif(DEFINED SLUICE_PLUGIN_OUTPUT_DIR)
+    set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${SLUICE_PLUGIN_OUTPUT_DIR})
+  endif()
+endfunction()
