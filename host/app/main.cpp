@@ -1,0 +1,57 @@
+// The `sluice` binary: one entry point, one subcommand per job.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "app/run_command.hpp"
+#include "kafka/commands.hpp"
+#include "sluice/sluice.h"
+
+#ifndef SLUICE_VERSION
+#define SLUICE_VERSION "unknown"
+#endif
+
+namespace {
+
+const char *const kUsage =
+    "Sluice " SLUICE_VERSION
+    " - a native micro-batch stream processing host for Apache Kafka\n"
+    "\n"
+    "Usage: sluice <command> [options]\n"
+    "\n"
+    "Commands:\n"
+    "  run          read Kafka in micro-batches and hand each batch to a chain of plugins\n"
+    "  produce      write test records to a topic (load generator)\n"
+    "  mock-broker  serve librdkafka's mock Kafka cluster on loopback until SIGTERM\n"
+    "\n"
+    "  sluice <command> --help   explains each command's options\n"
+    "  sluice --version          prints the version and the plugin ABI version\n"
+    "\n"
+    "Try it:  sluice run --brokers embedded --topics demo --plugin print-offsets\n";
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        std::fputs(kUsage, stderr);
+        return 2;
+    }
+    const std::string command = argv[1];
+    if (command == "--help" || command == "-h" || command == "help") {
+        std::fputs(kUsage, stdout);
+        return 0;
+    }
+    if (command == "--version" || command == "version") {
+        std::printf("sluice %s (plugin ABI %d.%d)\n", SLUICE_VERSION, SLUICE_ABI_MAJOR,
+                    SLUICE_ABI_MINOR);
+        return 0;
+    }
+    if (command == "run") return sluice::app::run_main(argc - 1, argv + 1);
+    if (command == "produce") return sluice::kafka::produce_main(argc - 1, argv + 1);
+    if (command == "mock-broker") return sluice::kafka::mock_broker_main(argc - 1, argv + 1);
+    std::fprintf(
+        stderr,
+        "sluice: unknown command '%s' (commands: run, produce, mock-broker; see sluice --help)\n",
+        command.c_str());
+    return 2;
+}
