@@ -1,0 +1,61 @@
+#pragma once
+// Planning of direct-mode batches: from where each partition stands and what
+// the brokers hold, fix one OffsetRange per partition. Pure logic, no I/O.
+
+#include <chrono>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "common/types.hpp"
+
+namespace sluice::stream {
+
+/// What a broker holds for a partition: [low, high). high is the next offset
+/// a producer will write (the high-water mark).
+struct PartitionBounds {
+    int64_t low = 0;
+    int64_t high = 0;
+};
+
+struct PlanLimits {
+    std::chrono::milliseconds batch_interval{2000};
+    int64_t max_rate_per_partition = 0;  // records/s, 0 = unlimited
+    int64_t max_batch_records = 0;       // whole batch, 0 = unlimited
+    bool fail_on_data_loss = true;
+};
+
+/// A range had to start later than planned because the broker no longer has
+/// its first offsets (retention, or the mock's 5 MiB cap).
+struct SkippedOffsets {
+    TopicPartition tp;
+    int64_t from_offset = 0;   // where we stood
+    int64_t until_offset = 0;  // the earliest offset still there
+    int64_t count() const { return until_offset - from_offset; }
+};
+
+/// fail-on-data-loss=true and a range starts below the low watermark.
+class DataLossError : public std::runtime_error {
+  public:
+    DataLossError(const TopicPartition &tp, int64_t position, int64_t earliest);
+    TopicPartition tp;
+    int64_t position;
+    int64_t earliest;
+};
+
+struct PlannedRanges {
+    std::vector<OffsetRange> ranges;  // one per partition with bounds, sorted by topic, partition
+    std::vector<SkippedOffsets> skipped;
+};
+
+/// Plans the next batch. `positions` holds the next offset to read of every
+/// partition; partitions without bounds are left out. Ranges never go
+/// backwards and never past `high`; rate limits cap each partition at
+/// max(1, rate x interval) records, and max_batch_records shares the total
+/// among partitions in proportion to their backlog.
+PlannedRanges plan_ranges(const std::map<TopicPartition, int64_t> &positions,
+                          const std::map<TopicPartition, PartitionBounds> &bounds,
+                          const PlanLimits &limits);
+
+}  // namespace sluice::stream
