@@ -1,12 +1,175 @@
 #include "app/run_command.hpp"
 
+#ifdef SLUICE_NO_STREAM
 #include <cstdio>
+namespace sluice::app {
+int run_main(int, char **) {
+    std::fputs("sluice run: this build has no direct-mode loop\n", stderr);
+    return 1;
+}
+}  // namespace sluice::app
+#else
+
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <thread>
+
+#include "config/run_config.hpp"
+#include "kafka/mock_cluster.hpp"
+#include "stream/direct_stream.hpp"
 
 namespace sluice::app {
 
-int run_main(int, char **) {
-    std::fputs("sluice run: not built yet\n", stderr);
-    return 1;
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+/// Where the bundled plugins are when no --plugin-dir is given: beside the
+/// binary in a build tree (bin/../plugin-dir), or under the install prefix.
+std::vector<fs::path> default_plugin_dirs() {
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (ec) return {};
+    const fs::path prefix = exe.parent_path().parent_path();
+    for (const fs::path candidate : {prefix / "plugin-dir", prefix / "lib" / "sluice" / "plugins"})
+        if (fs::is_directory(candidate, ec)) return {candidate};
+    return {};
+}
+
+/// Owns SIGINT/SIGTERM for the whole process. They are blocked in every
+/// thread (so librdkafka's threads never see them) and taken here with
+/// sigtimedwait: first signal -> stop after the batch in flight; a second
+/// one, or shutdown-timeout later -> abort the batch in flight; if even that
+/// does not end the run within a grace period, exit without committing.
+/// Lifecycle: constructed on the control thread before any other thread,
+/// joined in the destructor.
+class ShutdownController {
+  public:
+    explicit ShutdownController(std::chrono::milliseconds shutdown_timeout)
+        : timeout_(shutdown_timeout) {
+        sigemptyset(&signals_);
+        sigaddset(&signals_, SIGINT);
+        sigaddset(&signals_, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
+        thread_ = std::thread([this] { loop(); });
+    }
+    ~ShutdownController() {
+        done_ = true;
+        thread_.join();
+    }
+    const std::atomic<bool> &stop() const { return stop_; }
+    const std::atomic<bool> &abort() const { return abort_; }
+
+  private:
+    void loop() {
+        const timespec tick{0, 100 * 1000 * 1000};
+        std::optional<Clock::time_point> stop_at, abort_at;
+        while (!done_) {
+            const int sig = sigtimedwait(&signals_, nullptr, &tick);
+            if (sig > 0) {
+                if (!stop_) {
+                    stop_ = true;
+                    stop_at = Clock::now();
+                    spdlog::info(
+                        "{} received: finishing the batch in flight (up to {} ms), then "
+                        "stopping; send it again to abandon the batch",
+                        sig == SIGINT ? "SIGINT" : "SIGTERM", timeout_.count());
+                } else if (!abort_) {
+                    abort_ = true;
+                    abort_at = Clock::now();
+                    spdlog::warn("second signal: abandoning the batch in flight");
+                }
+            }
+            if (stop_at && !abort_ && Clock::now() - *stop_at > timeout_) {
+                abort_ = true;
+                abort_at = Clock::now();
+                spdlog::warn("shutdown-timeout passed: abandoning the batch in flight");
+            }
+            if (abort_at && Clock::now() - *abort_at > std::chrono::seconds(10)) {
+                // A plugin call that never returns cannot be interrupted; the
+                // batch was not committed, so it is replayed on restart.
+                spdlog::error(
+                    "the batch in flight is stuck in a plugin; exiting without committing it");
+                spdlog::shutdown();
+                _exit(stream::kExitAbandoned);
+            }
+        }
+    }
+
+    std::chrono::milliseconds timeout_;
+    sigset_t signals_{};
+    std::atomic<bool> stop_{false}, abort_{false}, done_{false};
+    std::thread thread_;
+};
+
+void setup_logging(const std::string &level) {
+    auto logger = spdlog::stderr_color_mt("sluice");
+    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
+    spdlog::set_default_logger(logger);
+    spdlog::set_level(spdlog::level::from_str(level));
+}
+
+}  // namespace
+
+int run_main(int argc, char **argv) {
+    config::ParsedRun parsed;
+    try {
+        parsed = config::parse_run_args(argc, argv);
+    } catch (const config::ConfigError &e) {
+        std::fprintf(stderr, "sluice run: %s\n(see sluice run --help)\n", e.what());
+        return stream::kExitUsage;
+    }
+    if (parsed.help) {
+        std::fputs(config::run_help().c_str(), stdout);
+        return stream::kExitOk;
+    }
+    config::RunConfig cfg = std::move(parsed.config);
+    if (cfg.plugin_dirs.empty()) cfg.plugin_dirs = default_plugin_dirs();
+    if (parsed.validate) {
+        std::fputs(config::describe(cfg).c_str(), stdout);
+        return stream::kExitOk;
+    }
+    setup_logging(cfg.log_level);
+    if (cfg.mode != "direct") {
+        spdlog::error("--mode {} is not available in this release; use --mode direct", cfg.mode);
+        return stream::kExitUsage;
+    }
+
+    ShutdownController shutdown(cfg.shutdown_timeout);
+    try {
+        std::unique_ptr<kafka::MockCluster> embedded;
+        std::string bootstrap = cfg.brokers;
+        if (cfg.brokers == "embedded") {
+            embedded = std::make_unique<kafka::MockCluster>(cfg.embedded_brokers);
+            for (const auto &topic : cfg.topics) {
+                if (!topic.empty() && topic[0] == '^')
+                    throw std::runtime_error("--brokers embedded cannot create the pattern '" +
+                                             topic + "': name the topics");
+                embedded->create_topic(topic, cfg.embedded_partitions);
+            }
+            bootstrap = embedded->bootstrap_servers();
+            spdlog::info(
+                "embedded Kafka (librdkafka mock cluster) at {}; produce to it with: "
+                "sluice produce --brokers {} --topic {} --count 1000",
+                bootstrap, bootstrap, cfg.topics.front());
+        }
+        stream::DirectStream direct(std::move(cfg), bootstrap);
+        return direct.run(shutdown.stop(), shutdown.abort());
+    } catch (const std::exception &e) {
+        spdlog::error("{}", e.what());
+        return stream::kExitFailure;
+    }
 }
 
 }  // namespace sluice::app
+#endif  // SLUICE_NO_STREAM

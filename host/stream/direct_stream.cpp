@@ -1,0 +1,331 @@
+#include "stream/direct_stream.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <set>
+#include <thread>
+
+#include "checkpoint/checkpoint_store.hpp"
+#include "ingest/direct_reader.hpp"
+#include "plugins/plugin_chain.hpp"
+#include "plugins/plugin_loader.hpp"
+#include "stream/offset_planner.hpp"
+
+namespace sluice::stream {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kMetadataTimeout{30000};
+constexpr milliseconds kFetchTimeout{60000};
+constexpr int kMaxRetries = 3;
+
+int64_t wall_ms() {
+    return std::chrono::duration_cast<milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+double ms_since(Clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+const char *status_name(sluice_status_t s) {
+    switch (s) {
+        case SLUICE_OK:
+            return "ok";
+        case SLUICE_RETRY:
+            return "retry";
+        case SLUICE_SKIP:
+            return "skip";
+        default:
+            return "fatal";
+    }
+}
+
+}  // namespace
+
+DirectStream::DirectStream(config::RunConfig config, std::string bootstrap_servers)
+    : config_(std::move(config)), bootstrap_(std::move(bootstrap_servers)) {}
+
+DirectStream::~DirectStream() = default;
+
+void DirectStream::open_components() {
+    plugins::PluginLoader loader(config_.plugin_dirs);
+    chain_ = std::make_unique<plugins::PluginChain>();
+    for (const auto &name : config_.plugins) {
+        auto library = loader.load(name);
+        std::map<std::string, std::string> plugin_config;
+        if (auto it = config_.plugin_config.find(name); it != config_.plugin_config.end())
+            plugin_config = it->second;
+        chain_->add(std::make_unique<plugins::PluginInstance>(std::move(library),
+                                                              std::move(plugin_config)));
+        spdlog::info("plugin {} loaded from {}", name, loader.resolve(name).string());
+    }
+
+    ingest::ReaderSettings settings;
+    settings.brokers = bootstrap_;
+    settings.kafka = config_.kafka;
+    settings.group = config_.commit_to_kafka ? config_.group : std::string();
+    settings.workers = config_.workers;
+    reader_ = std::make_unique<ingest::DirectReader>(std::move(settings));
+    partitions_ = reader_->partitions_for(config_.topics, kMetadataTimeout);
+    if (partitions_.empty())
+        throw std::runtime_error("no partitions found for topics given with --topics");
+    spdlog::info("direct mode on {}: {} partitions", bootstrap_, partitions_.size());
+
+    if (!config_.checkpoint_dir.empty())
+        checkpoint_ = std::make_unique<checkpoint::CheckpointStore>(config_.checkpoint_dir);
+}
+
+std::map<TopicPartition, int64_t> DirectStream::resolve_start_positions(
+    const std::optional<BatchPlan> &last_committed) {
+    std::map<TopicPartition, int64_t> positions;
+    std::map<TopicPartition, std::string> source;
+    const std::set<TopicPartition> known(partitions_.begin(), partitions_.end());
+    auto remaining = [&] {
+        std::vector<TopicPartition> out;
+        for (const auto &tp : partitions_)
+            if (!positions.count(tp)) out.push_back(tp);
+        return out;
+    };
+    auto take = [&](const std::map<TopicPartition, int64_t> &found, const std::string &why) {
+        for (const auto &[tp, offset] : found) {
+            if (offset < 0 || positions.count(tp) || !known.count(tp)) continue;
+            positions[tp] = offset;
+            source[tp] = why;
+        }
+    };
+
+    if (last_committed) {
+        std::map<TopicPartition, int64_t> from_checkpoint;
+        for (const auto &r : last_committed->ranges)
+            from_checkpoint[r.topic_partition()] = r.until_offset;
+        take(from_checkpoint, "checkpoint");
+    }
+    if (!config_.from_offsets.empty()) {
+        std::map<TopicPartition, int64_t> explicit_offsets;
+        for (const auto &s : config_.from_offsets) {
+            if (!known.count(s.tp))
+                throw std::runtime_error("--from-offsets names " + s.tp.to_string() +
+                                         ", which is not among the subscribed partitions");
+            explicit_offsets[s.tp] = s.offset;
+        }
+        take(explicit_offsets, "--from-offsets");
+    }
+    if (config_.from_timestamp_ms && !remaining().empty())
+        take(reader_->offsets_for_timestamp(remaining(), *config_.from_timestamp_ms,
+                                            kMetadataTimeout),
+             "--from-timestamp");
+    if (!remaining().empty()) take(chain_->resume_offsets(remaining()), "plugin's own offsets");
+    if (!config_.group.empty() && !remaining().empty())
+        take(reader_->committed_offsets(remaining(), kMetadataTimeout),
+             "group '" + config_.group + "' committed offset");
+    if (!remaining().empty()) {
+        const bool earliest = config_.auto_offset_reset == "earliest";
+        std::map<TopicPartition, int64_t> reset;
+        for (const auto &[tp, w] : reader_->query_watermarks(remaining(), kMetadataTimeout))
+            reset[tp] = earliest ? w.low : w.high;
+        take(reset, "auto-offset-reset=" + config_.auto_offset_reset);
+    }
+    for (const auto &tp : partitions_) {
+        if (!positions.count(tp))
+            throw std::runtime_error("cannot find a start offset for " + tp.to_string());
+        spdlog::info("start {} at offset {} ({})", tp.to_string(), positions[tp], source[tp]);
+    }
+    return positions;
+}
+
+DirectStream::BatchOutcome DirectStream::execute(const BatchPlan &plan, bool replay,
+                                                 Clock::time_point scheduled,
+                                                 const std::atomic<bool> &abort) {
+    const auto started = Clock::now();
+    std::vector<OffsetRange> to_read;
+    for (const auto &r : plan.ranges)
+        if (r.count() > 0) to_read.push_back(r);
+
+    std::unique_ptr<ingest::FetchedBatch> fetched;
+    while (!fetched) {
+        try {
+            fetched = reader_->fetch(to_read, kFetchTimeout, abort);
+        } catch (const ingest::FetchTimeout &e) {
+            if (abort) return {kExitAbandoned, false};
+            spdlog::warn("batch {}: {}; retrying the same ranges", plan.batch_id, e.what());
+        } catch (const ingest::DataLossError &e) {
+            spdlog::error("batch {}: {}", plan.batch_id, e.what());
+            return {kExitDataLoss, false};
+        } catch (const std::exception &e) {
+            if (abort) return {kExitAbandoned, false};
+            throw;
+        }
+    }
+    if (abort) return {kExitAbandoned, false};
+
+    std::vector<sluice_offset_range_t> ranges(plan.ranges.size());
+    for (size_t i = 0; i < plan.ranges.size(); ++i) {
+        const auto &r = plan.ranges[i];
+        ranges[i] = {sizeof(sluice_offset_range_t), r.topic.c_str(), r.partition, r.from_offset,
+                     r.until_offset};
+    }
+    sluice_batch_t batch{};
+    batch.struct_size = sizeof batch;
+    batch.batch_id = plan.batch_id;
+    batch.batch_time_ms = plan.batch_time_ms;
+    batch.flags = replay ? SLUICE_BATCH_REPLAY : 0u;
+    batch.ranges = ranges.data();
+    batch.range_count = ranges.size();
+    batch.range_stride = sizeof(sluice_offset_range_t);
+    batch.records = fetched->records();
+    batch.record_count = fetched->record_count();
+    batch.record_stride = sizeof(sluice_record_t);
+
+    for (int attempt = 0;; ++attempt) {
+        plugins::ChainResult result = chain_->process(batch);
+        if (result.ok()) break;
+        if (result.status == SLUICE_RETRY && attempt < kMaxRetries && !abort) {
+            const auto backoff = milliseconds(100) * (1 << attempt);
+            spdlog::warn("plugin {} asked to retry batch {} ({}); attempt {} of {} in {} ms",
+                         result.plugin, plan.batch_id, result.message, attempt + 1, kMaxRetries,
+                         backoff.count());
+            std::this_thread::sleep_for(backoff);
+            continue;
+        }
+        if (result.status == SLUICE_SKIP) {
+            spdlog::warn("plugin {} skipped batch {}: {}; committing it without that plugin's work",
+                         result.plugin, plan.batch_id, result.message);
+            break;
+        }
+        spdlog::error(
+            "plugin {} failed batch {} ({}): {}; stopping without committing the batch (it is "
+            "replayed on the next start)",
+            result.plugin, plan.batch_id, status_name(result.status), result.message);
+        return {kExitFailure, false};
+    }
+    plugins::ChainResult flushed = chain_->flush(batch);
+    if (!flushed.ok()) {
+        spdlog::error("plugin {} failed to flush batch {}: {}; stopping without committing it",
+                      flushed.plugin, plan.batch_id, flushed.message);
+        return {kExitFailure, false};
+    }
+
+    if (checkpoint_) checkpoint_->write_commit(plan);
+    if (config_.commit_to_kafka && !config_.group.empty()) {
+        try {
+            reader_->commit(plan.ranges);
+        } catch (const std::exception &e) {
+            // The checkpoint is the source of truth; the group commit is for
+            // Kafka's tools and for restarts without a checkpoint.
+            spdlog::warn("batch {}: offset commit to group '{}' failed: {}", plan.batch_id,
+                         config_.group, e.what());
+        }
+    }
+
+    size_t active = 0;
+    for (const auto &r : plan.ranges) active += r.count() > 0;
+    total_records_ += fetched->record_count();
+    const double delay_ms =
+        std::max(0.0, std::chrono::duration<double, std::milli>(started - scheduled).count());
+    spdlog::info(
+        "batch {}{}: {} records, {:.2f} MB, {} of {} partitions, processing {:.0f} ms, "
+        "scheduling delay {:.0f} ms",
+        plan.batch_id, replay ? " (replay)" : "", fetched->record_count(),
+        static_cast<double>(fetched->bytes()) / 1e6, active, plan.ranges.size(), ms_since(started),
+        delay_ms);
+    return {kExitOk, true};
+}
+
+int DirectStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &abort) {
+    open_components();
+
+    std::optional<BatchPlan> last_committed, pending;
+    if (checkpoint_) {
+        auto state = checkpoint_->recover();
+        last_committed = std::move(state.last_committed);
+        pending = std::move(state.pending);
+        if (last_committed)
+            spdlog::info("checkpoint {}: last committed batch {}", checkpoint_->dir().string(),
+                         last_committed->batch_id);
+    }
+    auto positions = resolve_start_positions(last_committed);
+    int64_t next_id = last_committed ? last_committed->batch_id + 1 : 0;
+
+    if (auto r = chain_->partitions_assigned(partitions_); !r.ok()) {
+        spdlog::error("plugin {} refused its partitions: {}", r.plugin, r.message);
+        return kExitFailure;
+    }
+
+    PlanLimits limits;
+    limits.batch_interval = config_.batch_interval;
+    limits.max_rate_per_partition = config_.max_rate_per_partition;
+    limits.max_batch_records = config_.max_batch_records;
+    limits.fail_on_data_loss = config_.fail_on_data_loss;
+
+    int exit_code = kExitOk;
+    int64_t batches_done = 0;
+    auto finish_batch = [&](const BatchPlan &plan) {
+        for (const auto &r : plan.ranges) positions[r.topic_partition()] = r.until_offset;
+        next_id = plan.batch_id + 1;
+        ++batches_done;
+    };
+
+    if (pending) {
+        spdlog::info("replaying batch {} planned before the last stop ({} ranges, same offsets)",
+                     pending->batch_id, pending->ranges.size());
+        auto outcome = execute(*pending, true, Clock::now(), abort);
+        if (!outcome.committed)
+            exit_code = outcome.exit_code;
+        else
+            finish_batch(*pending);
+    }
+
+    // Batches are due at start + k * interval; a batch that starts late
+    // reports the lateness as its scheduling delay.
+    auto due = Clock::now();
+    while (exit_code == kExitOk && !stop &&
+           (config_.max_batches == 0 || batches_done < config_.max_batches)) {
+        while (!stop && Clock::now() < due)
+            std::this_thread::sleep_for(
+                std::min<Clock::duration>(due - Clock::now(), milliseconds(50)));
+        if (stop) break;
+
+        std::map<TopicPartition, PartitionBounds> bounds;
+        for (const auto &[tp, w] : reader_->query_watermarks(partitions_, kMetadataTimeout))
+            bounds[tp] = {w.low, w.high};
+        PlannedRanges planned;
+        try {
+            planned = plan_ranges(positions, bounds, limits);
+        } catch (const DataLossError &e) {
+            spdlog::error("{}", e.what());
+            exit_code = kExitDataLoss;
+            break;
+        }
+        for (const auto &s : planned.skipped)
+            spdlog::warn(
+                "data loss on {}: skipped {} records (offsets {}..{}) because "
+                "fail-on-data-loss=false",
+                s.tp.to_string(), s.count(), s.from_offset, s.until_offset - 1);
+
+        BatchPlan plan{next_id, wall_ms(), std::move(planned.ranges)};
+        // The plan is durable before any record is read, so a crash from here
+        // on replays exactly these ranges under this id.
+        if (checkpoint_) checkpoint_->write_offsets(plan);
+        auto outcome = execute(plan, false, due, abort);
+        if (!outcome.committed) {
+            exit_code = outcome.exit_code;
+            break;
+        }
+        finish_batch(plan);
+        due += config_.batch_interval;
+    }
+
+    if (exit_code == kExitAbandoned)
+        spdlog::warn("abandoned the batch in flight at shutdown; it is replayed on the next start");
+    chain_->partitions_revoked(partitions_);
+    spdlog::info("stopped after {} batches, {} records", batches_done, total_records_);
+    return exit_code;
+}
+
+}  // namespace sluice::stream

@@ -1,0 +1,74 @@
+#pragma once
+// Direct mode (Spark's createDirectStream): every batch interval, ask the
+// brokers where each partition ends, fix one OffsetRange per partition, log
+// the plan, read the ranges in parallel, run the plugin chain, then commit.
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/types.hpp"
+#include "config/run_config.hpp"
+
+namespace sluice::checkpoint {
+class CheckpointStore;
+}
+namespace sluice::ingest {
+class DirectReader;
+}
+namespace sluice::plugins {
+class PluginChain;
+}
+
+namespace sluice::stream {
+
+/// Exit codes of `sluice run`.
+enum ExitCode : int {
+    kExitOk = 0,
+    kExitFailure = 1,    // a plugin failed fatally, or Kafka/checkpoint trouble
+    kExitUsage = 2,      // bad flags or config
+    kExitDataLoss = 3,   // fail-on-data-loss tripped
+    kExitAbandoned = 4,  // the batch in flight did not finish within shutdown-timeout
+};
+
+/// Runs direct mode until `stop` becomes true or max-batches is reached.
+/// Lifecycle: constructed, run() once, destroyed, all on the control thread,
+/// which is also the batch thread (one batch in flight, committed in order).
+class DirectStream {
+  public:
+    DirectStream(config::RunConfig config, std::string bootstrap_servers);
+    ~DirectStream();
+    DirectStream(const DirectStream &) = delete;
+    DirectStream &operator=(const DirectStream &) = delete;
+
+    /// `stop`: set by SIGINT/SIGTERM; the batch in flight is finished first.
+    /// `abort`: set when the shutdown timeout has passed; the batch in flight
+    /// is abandoned uncommitted (it is replayed on the next start).
+    int run(const std::atomic<bool> &stop, const std::atomic<bool> &abort);
+
+  private:
+    struct BatchOutcome {
+        int exit_code = kExitOk;
+        bool committed = false;
+    };
+    void open_components();
+    std::map<TopicPartition, int64_t> resolve_start_positions(
+        const std::optional<BatchPlan> &last_committed);
+    BatchOutcome execute(const BatchPlan &plan, bool replay,
+                         std::chrono::steady_clock::time_point scheduled,
+                         const std::atomic<bool> &abort);
+
+    config::RunConfig config_;
+    std::string bootstrap_;
+    std::unique_ptr<plugins::PluginChain> chain_;
+    std::unique_ptr<ingest::DirectReader> reader_;
+    std::unique_ptr<checkpoint::CheckpointStore> checkpoint_;
+    std::vector<TopicPartition> partitions_;
+    uint64_t total_records_ = 0;
+};
+
+}  // namespace sluice::stream
