@@ -4,8 +4,7 @@ namespace sluice::kafka {
 
 void set_conf(rd_kafka_conf_t *conf, const std::string &key, const std::string &value) {
     char err[512];
-    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof err) !=
-        RD_KAFKA_CONF_OK) {
+    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
         throw KafkaError("kafka setting '" + key + "=" + value + "' rejected: " + err);
     }
 }

@@ -13,7 +13,7 @@ namespace sluice::kafka {
 /// A Kafka setting was rejected or a handle could not be created. what() is
 /// one line that names the setting.
 class KafkaError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 

@@ -23,8 +23,8 @@ void MockCluster::create_topic(const std::string &topic, int partitions, int rep
     rd_kafka_resp_err_t err =
         rd_kafka_mock_topic_create(cluster_, topic.c_str(), partitions, replication_factor);
     if (err)
-        throw KafkaError("cannot create topic '" + topic + "' on the mock cluster: " +
-                         rd_kafka_err2str(err));
+        throw KafkaError("cannot create topic '" + topic +
+                         "' on the mock cluster: " + rd_kafka_err2str(err));
 }
 
 }  // namespace sluice::kafka

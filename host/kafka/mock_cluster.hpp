@@ -18,7 +18,7 @@ namespace sluice::kafka {
 /// serves from librdkafka's own threads in between. Nothing survives
 /// destruction. Ports are random each start.
 class MockCluster {
-public:
+  public:
     explicit MockCluster(int broker_count = 1);
     ~MockCluster();
     MockCluster(const MockCluster &) = delete;
@@ -33,7 +33,7 @@ public:
 
     rd_kafka_mock_cluster_t *get() const { return cluster_; }
 
-private:
+  private:
     HandlePtr owner_;  // holds the cluster; not a client itself
     rd_kafka_mock_cluster_t *cluster_ = nullptr;
 };
