@@ -1,0 +1,68 @@
+#pragma once
+// Direct mode's checkpoint: an offset log (batches planned) and a commit log
+// (batches done), like Spark's offsets/ and commits/. Layout and recovery
+// rules: host/checkpoint/README.md.
+
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "common/types.hpp"
+
+namespace sluice::checkpoint {
+
+/// The on-disk format this code reads and writes (metadata and every entry).
+inline constexpr int kFormatVersion = 1;
+
+/// A checkpoint that cannot be opened, read or written. what() is one line
+/// naming the directory (or file) and the way out.
+class CheckpointError : public std::runtime_error {
+  public:
+    using runtime_error::runtime_error;
+};
+
+struct RecoveredState {
+    std::optional<BatchPlan> last_committed;  // newest batch with a valid commit entry
+    std::optional<BatchPlan> pending;   // newest valid planned batch with id > last_committed id
+                                        // (to replay, same id, same ranges)
+    std::vector<std::string> warnings;  // one line per torn/corrupt entry skipped
+};
+
+/// Owns one checkpoint directory for its whole lifetime: the constructor
+/// validates it and takes an exclusive flock on <dir>/lock (released by the
+/// destructor, or by the kernel if the process dies), so at most one sluice
+/// process writes a checkpoint. Used from one thread (the stream's control
+/// thread); not thread-safe.
+class CheckpointStore {
+  public:
+    // Creates the directory (and parents) if missing. Throws CheckpointError (one line naming the
+    // dir and the way out) if it cannot be created/read, is not a directory, holds any entry with
+    // an unknown format version, or is locked by another live sluice process (flock on a lock
+    // file). Never overwrites or deletes anything when it throws. retain >= 1: how many batches
+    // each log keeps.
+    explicit CheckpointStore(std::filesystem::path dir, int retain = 100);
+    ~CheckpointStore();
+    CheckpointStore(const CheckpointStore &) = delete;
+    CheckpointStore &operator=(const CheckpointStore &) = delete;
+
+    /// Reads both logs. Torn or corrupt entries are skipped (warnings, and
+    /// spdlog::warn); an entry with an unknown format version throws.
+    RecoveredState recover();
+    /// Offset log entry for plan.batch_id; durable (file and directory
+    /// fsync'd) when it returns. Throws CheckpointError on I/O failure.
+    void write_offsets(const BatchPlan &plan);
+    /// Commit log entry for plan.batch_id; durable when it returns. Then
+    /// removes the entries of both logs older than the newest `retain` batches.
+    void write_commit(const BatchPlan &plan);
+    const std::filesystem::path &dir() const { return dir_; }
+
+  private:
+    std::filesystem::path dir_;
+    int retain_;
+    int lock_fd_ = -1;
+    std::vector<std::string> open_warnings_;  // from the constructor, reported by recover()
+};
+
+}  // namespace sluice::checkpoint
