@@ -1,0 +1,214 @@
+#include "plugins/plugin_instance.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+namespace sluice::plugins {
+
+// The host API table handed to every plugin. Its functions are called from C: none may throw.
+struct HostApi {
+    static PluginInstance *self(sluice_host_ctx_t *ctx) {
+        return reinterpret_cast<PluginInstance *>(ctx);
+    }
+
+    static void log(sluice_host_ctx_t *ctx, int32_t level, const char *message) noexcept {
+        try {
+            auto lvl = static_cast<spdlog::level::level_enum>(
+                std::clamp<int32_t>(level, SLUICE_LOG_TRACE, SLUICE_LOG_ERROR));
+            spdlog::log(lvl, "[plugin {}] {}", self(ctx)->name(),
+                        message != nullptr ? message : "(null)");
+        } catch (...) {
+        }
+    }
+
+    static const char *config_get(sluice_host_ctx_t *ctx, const char *key) noexcept {
+        if (key == nullptr) return nullptr;
+        try {
+            const auto &config = self(ctx)->config_;
+            auto it = config.find(key);
+            return it == config.end() ? nullptr : it->second.c_str();
+        } catch (...) {
+            return nullptr;
+        }
+    }
+
+    static void metric(sluice_host_ctx_t *ctx, const char *name, int32_t kind,
+                       double value) noexcept {
+        if (name == nullptr) return;
+        try {
+            double &slot = self(ctx)->metrics_.custom[name];
+            if (kind == SLUICE_METRIC_GAUGE) {
+                slot = value;
+            } else {
+                slot += value;
+            }
+        } catch (...) {
+        }
+    }
+
+    static int32_t emit(sluice_host_ctx_t *ctx, const sluice_record_t *record) noexcept {
+        PluginInstance *inst = self(ctx);
+        try {
+            if (!inst->in_process_) {
+                spdlog::error("[plugin {}] emit called outside process_batch; record dropped",
+                              inst->name());
+                return SLUICE_FATAL;
+            }
+            if (!inst->is_transform()) {
+                // Downstream sees this plugin's input; emitted records would be silently lost.
+                if (!inst->warned_emit_) {
+                    spdlog::warn(
+                        "[plugin {}] emits records but does not declare SLUICE_PLUGIN_TRANSFORM; "
+                        "they are dropped and the next plugin sees its input",
+                        inst->name());
+                    inst->warned_emit_ = true;
+                }
+                return SLUICE_OK;
+            }
+            std::string why;
+            if (!inst->emitted_.add(record, &why)) {
+                spdlog::error("[plugin {}] {}", inst->name(), why);
+                return SLUICE_FATAL;
+            }
+            return SLUICE_OK;
+        } catch (...) {
+            return SLUICE_FATAL;  // out of memory copying the record
+        }
+    }
+
+    static constexpr sluice_host_api_t table{
+        sizeof(sluice_host_api_t),
+        SLUICE_ABI_MAJOR,
+        SLUICE_ABI_MINOR,
+        &log,
+        &config_get,
+        &metric,
+        &emit,
+    };
+};
+
+namespace {
+sluice_host_ctx_t *as_ctx(PluginInstance *inst) {
+    return reinterpret_cast<sluice_host_ctx_t *>(inst);
+}
+}  // namespace
+
+PluginInstance::PluginInstance(std::shared_ptr<PluginLibrary> lib,
+                               std::map<std::string, std::string> config)
+    : lib_(std::move(lib)), config_(std::move(config)) {
+    clear_error();
+    int32_t code = lib_->descriptor().create(&HostApi::table, as_ctx(this), &instance_,
+                                             error_.data(), error_.size());
+    if (code != SLUICE_OK) {
+        ChainResult r = result_of(code, "create");
+        throw plugin_error(name(), lib_->path().string(), "create failed: " + r.message,
+                           "fix its [plugin." + name() +
+                               "] settings or see the plugin's "
+                               "documentation");
+    }
+    created_ = true;
+}
+
+PluginInstance::~PluginInstance() {
+    if (created_) lib_->descriptor().destroy(instance_);
+    // lib_ is released after this body: the library outlives destroy().
+}
+
+ChainResult PluginInstance::result_of(int32_t code, const char *function) {
+    ChainResult r;
+    if (code == SLUICE_OK) return r;
+    error_.back() = '\0';  // the plugin should have terminated it; don't trust that
+    r.plugin = name();
+    r.message = error_.data();
+    if (code == SLUICE_RETRY || code == SLUICE_SKIP || code == SLUICE_FATAL) {
+        r.status = static_cast<sluice_status_t>(code);
+        if (r.message.empty()) {
+            static constexpr const char *kNames[] = {"OK", "RETRY", "SKIP", "FATAL"};
+            r.message =
+                std::string(function) + " returned SLUICE_" + kNames[code] + " without a message";
+        }
+    } else {
+        r.status = SLUICE_FATAL;
+        if (r.message.empty()) r.message = std::string(function) + " failed";
+        r.message += " (unknown status " + std::to_string(code) + ", treated as fatal)";
+    }
+    return r;
+}
+
+ChainResult PluginInstance::process_batch(const sluice_batch_t &batch) {
+    emitted_.clear();
+    clear_error();
+    in_process_ = true;
+    auto start = std::chrono::steady_clock::now();
+    int32_t code =
+        lib_->descriptor().process_batch(instance_, &batch, error_.data(), error_.size());
+    metrics_.seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    in_process_ = false;
+    emitted_.seal();
+    metrics_.batches++;
+    metrics_.records += batch.record_count;
+    ChainResult r = result_of(code, "process_batch");
+    if (r.status == SLUICE_RETRY) {
+        metrics_.retries++;
+    } else if (!r.ok()) {
+        metrics_.errors++;
+    }
+    return r;
+}
+
+sluice_batch_t PluginInstance::emitted_batch(const sluice_batch_t &source) const {
+    sluice_batch_t b{};
+    b.struct_size = sizeof(sluice_batch_t);
+    b.batch_id = source.batch_id;
+    b.batch_time_ms = source.batch_time_ms;
+    b.flags = source.flags;
+    b.ranges = source.ranges;
+    b.range_count = source.range_count;
+    b.range_stride = source.range_stride;
+    b.records = emitted_.records();
+    b.record_count = emitted_.size();
+    b.record_stride = sizeof(sluice_record_t);
+    return b;
+}
+
+ChainResult PluginInstance::flush(const sluice_batch_t &batch) {
+    auto fn = lib_->descriptor().flush;
+    if (fn == nullptr) return {};
+    clear_error();
+    return result_of(fn(instance_, &batch, error_.data(), error_.size()), "flush");
+}
+
+ChainResult PluginInstance::partitions_assigned(const sluice_topic_partition_t *tps, size_t count) {
+    auto fn = lib_->descriptor().partitions_assigned;
+    if (fn == nullptr) return {};
+    clear_error();
+    return result_of(
+        fn(instance_, tps, count, sizeof(sluice_topic_partition_t), error_.data(), error_.size()),
+        "partitions_assigned");
+}
+
+ChainResult PluginInstance::partitions_revoked(const sluice_topic_partition_t *tps, size_t count) {
+    auto fn = lib_->descriptor().partitions_revoked;
+    if (fn == nullptr) return {};
+    clear_error();
+    return result_of(
+        fn(instance_, tps, count, sizeof(sluice_topic_partition_t), error_.data(), error_.size()),
+        "partitions_revoked");
+}
+
+ChainResult PluginInstance::resume_offsets(const sluice_topic_partition_t *tps, size_t count,
+                                           int64_t *offsets) {
+    std::fill(offsets, offsets + count, int64_t{-1});
+    auto fn = lib_->descriptor().resume_offsets;
+    if (fn == nullptr) return {};
+    clear_error();
+    return result_of(fn(instance_, tps, count, sizeof(sluice_topic_partition_t), offsets,
+                        error_.data(), error_.size()),
+                     "resume_offsets");
+}
+
+}  // namespace sluice::plugins

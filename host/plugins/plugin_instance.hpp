@@ -1,0 +1,98 @@
+#pragma once
+// One created plugin instance and the host context it sees through the host API.
+
+#include <sluice/sluice.h>
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "plugins/emit_buffer.hpp"
+#include "plugins/plugin_loader.hpp"
+
+namespace sluice::plugins {
+
+/// What the host measured about one instance, plus the plugin's own metrics.
+struct PluginMetrics {
+    uint64_t batches = 0;                  // process_batch calls
+    uint64_t records = 0;                  // records handed to process_batch
+    uint64_t errors = 0;                   // calls that returned SKIP, FATAL or an unknown code
+    uint64_t retries = 0;                  // calls that returned RETRY
+    double seconds = 0;                    // time spent inside process_batch
+    std::map<std::string, double> custom;  // from the host API's metric(): counters add, gauges set
+};
+
+/// The outcome of calling one or more plugins.
+struct ChainResult {
+    sluice_status_t status = SLUICE_OK;  // unknown codes from a plugin become SLUICE_FATAL
+    std::string plugin;                  // who failed (empty on OK)
+    std::string message;                 // its error text
+    bool ok() const { return status == SLUICE_OK; }
+};
+
+/// One created plugin instance with its host context: name, config, metrics, emit buffer and
+/// error buffer.
+///
+/// Lifecycle: the constructor calls create() (throws PluginError carrying the plugin's own
+/// message), the destructor calls destroy(). It holds a reference to its PluginLibrary, so the
+/// library stays loaded while the instance exists. Not copyable or movable: the plugin keeps
+/// a pointer to this object as its host context.
+/// Threads: constructed and destroyed on the control thread (a loader thread during hot
+/// reload); every other call comes from the batch thread, one at a time.
+class PluginInstance {
+  public:
+    /// Plugins' error buffers are host-owned and at least this large.
+    static constexpr size_t kErrorBufferSize = 2048;
+
+    PluginInstance(std::shared_ptr<PluginLibrary> lib, std::map<std::string, std::string> config);
+    ~PluginInstance();
+    PluginInstance(const PluginInstance &) = delete;
+    PluginInstance &operator=(const PluginInstance &) = delete;
+
+    const std::string &name() const { return lib_->name(); }
+    const PluginMetrics &metrics() const { return metrics_; }
+    const PluginLibrary &library() const { return *lib_; }
+    const std::map<std::string, std::string> &config() const { return config_; }
+
+    bool is_transform() const { return (lib_->descriptor().flags & SLUICE_PLUGIN_TRANSFORM) != 0; }
+    bool wants_empty_batches() const {
+        return (lib_->descriptor().flags & SLUICE_PLUGIN_WANTS_EMPTY_BATCHES) != 0;
+    }
+
+    // The calls below are the chain's (and hot reload's) way in; each returns the plugin's
+    // status (unknown codes mapped to SLUICE_FATAL) and its message. Batch thread.
+
+    /// Calls process_batch and updates metrics(). For a transform, the records it emitted are
+    /// then available through emitted_batch().
+    ChainResult process_batch(const sluice_batch_t &batch);
+    /// The batch a transform passes on after its last process_batch: `source`'s id, time,
+    /// flags and ranges with the emitted records. Valid until the next process_batch.
+    sluice_batch_t emitted_batch(const sluice_batch_t &source) const;
+    /// Optional hooks: OK without calling anything when the plugin lacks them.
+    ChainResult flush(const sluice_batch_t &batch);
+    ChainResult partitions_assigned(const sluice_topic_partition_t *tps, size_t count);
+    ChainResult partitions_revoked(const sluice_topic_partition_t *tps, size_t count);
+    bool has_resume_offsets() const { return lib_->descriptor().resume_offsets != nullptr; }
+    /// offsets[i] is set to -1 before the call; the plugin fills what it knows.
+    ChainResult resume_offsets(const sluice_topic_partition_t *tps, size_t count, int64_t *offsets);
+
+  private:
+    friend struct HostApi;  // the host API functions the plugin calls back into
+
+    void clear_error() { error_[0] = '\0'; }
+    ChainResult result_of(int32_t code, const char *function);
+
+    std::shared_ptr<PluginLibrary> lib_;
+    std::map<std::string, std::string> config_;  // node-based: config_get's strings stay put
+    PluginMetrics metrics_;
+    EmitBuffer emitted_;
+    bool in_process_ = false;  // emit is legal only inside process_batch
+    bool warned_emit_ = false;
+    void *instance_ = nullptr;
+    bool created_ = false;
+    std::array<char, kErrorBufferSize> error_{};
+};
+
+}  // namespace sluice::plugins

@@ -1,0 +1,249 @@
+#include "plugins/plugin_loader.hpp"
+
+#include <dlfcn.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <boost/dll/shared_library.hpp>
+#include <cstring>
+#include <fstream>
+#include <system_error>
+#include <type_traits>
+
+namespace sluice::plugins {
+
+namespace fs = std::filesystem;
+
+struct PluginLibrary::Handle {
+    boost::dll::shared_library library;
+};
+
+PluginLibrary::PluginLibrary(std::string name, fs::path path, std::unique_ptr<Handle> handle,
+                             const sluice_plugin_t &descriptor)
+    : name_(std::move(name)),
+      path_(std::move(path)),
+      handle_(std::move(handle)),
+      descriptor_(descriptor) {}
+
+PluginLibrary::~PluginLibrary() {
+    spdlog::debug("unloading plugin '{}' ({})", name_, path_.string());
+    // handle_'s destructor dlclose()s the library: nothing may use descriptor_ after this.
+}
+
+namespace {
+
+// The part of sluice_plugin_t every ABI 1.x plugin provides: through process_batch.
+constexpr size_t kRequiredDescriptorSize =
+    offsetof(sluice_plugin_t, process_batch) + sizeof(sluice_plugin_t::process_batch);
+// struct_size, abi_major, abi_minor: enough to tell which ABI the rest follows.
+constexpr size_t kDescriptorHeaderSize = offsetof(sluice_plugin_t, name);
+
+std::string version_string(uint32_t major, uint32_t minor) {
+    return std::to_string(major) + "." + std::to_string(minor);
+}
+
+std::string join_dirs(const std::vector<fs::path> &dirs) {
+    if (dirs.empty()) return "no plugin directories configured";
+    std::string out;
+    for (const auto &d : dirs) {
+        if (!out.empty()) out += ", ";
+        out += d.string();
+    }
+    return out;
+}
+
+bool writable_by_group_or_others(fs::perms p) {
+    return (p & (fs::perms::group_write | fs::perms::others_write)) != fs::perms::none;
+}
+
+void check_directory(const std::string &name, const fs::path &file, const fs::path &dir) {
+    std::error_code ec;
+    fs::file_status st = fs::status(dir, ec);
+    if (ec) {
+        throw plugin_error(name, file.string(),
+                           "cannot inspect its directory " + dir.string() + ": " + ec.message(),
+                           "check that the directory exists and is readable");
+    }
+    if (writable_by_group_or_others(st.permissions())) {
+        throw plugin_error(name, file.string(),
+                           "its directory " + dir.string() +
+                               " is writable by group or others, so another user could put code "
+                               "into this host",
+                           "run chmod go-w " + dir.string());
+    }
+}
+
+bool has_elf_magic(const fs::path &file) {
+    std::ifstream in(file, std::ios::binary);
+    char magic[4] = {};
+    in.read(magic, sizeof magic);
+    return in.gcount() == 4 && std::memcmp(magic,
+                                           "\x7f"
+                                           "ELF",
+                                           4) == 0;
+}
+
+// Boost.DLL clears dlerror() and reports only "bad file descriptor"; ask the dynamic linker
+// itself for the reason (e.g. a missing dependency or an undefined symbol).
+std::string dlopen_reason(const fs::path &file) {
+    dlerror();
+    void *h = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (h != nullptr) {
+        dlclose(h);
+        return "the dynamic linker failed to open it";
+    }
+    const char *reason = dlerror();
+    return reason != nullptr ? reason : "unknown dlopen error";
+}
+
+}  // namespace
+
+fs::path check_plugin_file(const std::string &name, const fs::path &file) {
+    std::error_code ec;
+    fs::file_status link_st = fs::symlink_status(file, ec);
+    if (ec || !fs::exists(link_st)) {
+        throw plugin_error(name, file.string(), "the file does not exist",
+                           "build the plugin or correct its path");
+    }
+    fs::path real = fs::canonical(file, ec);
+    if (ec) {
+        throw plugin_error(name, file.string(), "cannot resolve the path: " + ec.message(),
+                           "fix or remove the dangling symlink");
+    }
+    fs::file_status st = fs::status(real, ec);
+    if (ec || !fs::is_regular_file(st)) {
+        throw plugin_error(
+            name, file.string(),
+            "is not a regular file" +
+                (real != file ? " (it resolves to " + real.string() + ")" : std::string()),
+            "point the plugin name at a .so file");
+    }
+    if (writable_by_group_or_others(st.permissions())) {
+        throw plugin_error(name, file.string(),
+                           "the file is writable by group or others, so another user could "
+                           "replace the code this host runs",
+                           "run chmod go-w " + real.string());
+    }
+    // Both the directory it was found in and, behind a symlink, the one it really lives in:
+    // whoever can write either can swap the code.
+    fs::path found_in = fs::absolute(file).parent_path();
+    check_directory(name, file, found_in);
+    if (real.parent_path() != found_in) check_directory(name, file, real.parent_path());
+    return real;
+}
+
+PluginLoader::PluginLoader(std::vector<fs::path> dirs) {
+    dirs_.reserve(dirs.size());
+    // Absolute, so dlopen never searches LD_LIBRARY_PATH or the system folders.
+    for (auto &d : dirs) dirs_.push_back(fs::absolute(d).lexically_normal());
+}
+
+fs::path PluginLoader::resolve(const std::string &name) const {
+    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
+        throw plugin_error(name, join_dirs(dirs_), "a plugin name may not be empty or contain '/'",
+                           "give the bare name (e.g. file-sink) and its directory with "
+                           "--plugin-dir");
+    }
+    for (const auto &dir : dirs_) {
+        for (const std::string &file_name : {name + ".so", "lib" + name + ".so"}) {
+            fs::path candidate = dir / file_name;
+            std::error_code ec;
+            if (fs::exists(fs::symlink_status(candidate, ec))) return candidate;
+        }
+    }
+    throw plugin_error(name, "searched " + join_dirs(dirs_),
+                       "no " + name + ".so or lib" + name + ".so found",
+                       "build it into one of these directories or add its directory with "
+                       "--plugin-dir");
+}
+
+std::shared_ptr<PluginLibrary> PluginLoader::load(const std::string &name) const {
+    return load_file(name, resolve(name));
+}
+
+std::shared_ptr<PluginLibrary> PluginLoader::load_file(const std::string &name,
+                                                       const fs::path &file) const {
+    const fs::path real = check_plugin_file(name, file);
+    const std::string where = file.string();
+    if (!has_elf_magic(real)) {
+        throw plugin_error(name, where, "is not a shared library (no ELF header)",
+                           "rebuild the plugin or remove the file from the plugin directory");
+    }
+
+    auto handle = std::make_unique<PluginLibrary::Handle>();
+    boost::dll::fs::error_code ec;
+    handle->library.load(real, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local,
+                         ec);
+    if (ec || !handle->library.is_loaded()) {
+        throw plugin_error(name, where, "cannot be loaded: " + dlopen_reason(real),
+                           "check its dependencies with ldd and rebuild it against this SDK");
+    }
+    if (!handle->library.has(SLUICE_PLUGIN_ENTRY_SYMBOL)) {
+        throw plugin_error(name, where,
+                           std::string("exports no ") + SLUICE_PLUGIN_ENTRY_SYMBOL +
+                               " symbol, so it is not a Sluice plugin",
+                           "define the entry with SLUICE_EXPORT (or the C++ SDK's macro) and "
+                           "build it with sluice_add_plugin");
+    }
+    auto &entry = handle->library.get<std::remove_pointer_t<sluice_plugin_entry_fn>>(
+        SLUICE_PLUGIN_ENTRY_SYMBOL);
+
+    const std::string host_version = version_string(SLUICE_ABI_MAJOR, SLUICE_ABI_MINOR);
+    const sluice_plugin_t *offered = entry(SLUICE_ABI_MAJOR, SLUICE_ABI_MINOR);
+    if (offered == nullptr) {
+        throw plugin_error(name, where,
+                           "the plugin refused this host (its entry returned no descriptor for "
+                           "Sluice ABI " +
+                               host_version + ")",
+                           "use a build of the plugin that supports ABI " + host_version);
+    }
+    if (offered->struct_size < kDescriptorHeaderSize) {
+        throw plugin_error(name, where,
+                           "its descriptor has struct_size " +
+                               std::to_string(offered->struct_size) +
+                               ", too small to hold an "
+                               "ABI version",
+                           "rebuild the plugin against this SDK");
+    }
+    const std::string plugin_version = version_string(offered->abi_major, offered->abi_minor);
+    if (offered->abi_major != SLUICE_ABI_MAJOR) {
+        throw plugin_error(
+            name, where,
+            "built for Sluice ABI " + plugin_version + ", this host speaks " + host_version,
+            "rebuild the plugin against this SDK");
+    }
+    if (offered->abi_minor > SLUICE_ABI_MINOR) {
+        throw plugin_error(
+            name, where,
+            "built for Sluice ABI " + plugin_version + ", this host speaks " + host_version,
+            "use a newer sluice host or rebuild the plugin against this SDK");
+    }
+    if (offered->struct_size < kRequiredDescriptorSize) {
+        throw plugin_error(name, where,
+                           "its descriptor has struct_size " +
+                               std::to_string(offered->struct_size) + ", less than the " +
+                               std::to_string(kRequiredDescriptorSize) + " bytes ABI 1.0 requires",
+                           "rebuild the plugin against this SDK");
+    }
+    sluice_plugin_t descriptor{};
+    std::memcpy(&descriptor, offered, std::min<size_t>(offered->struct_size, sizeof descriptor));
+
+    std::string missing;
+    if (descriptor.create == nullptr) missing += " create";
+    if (descriptor.destroy == nullptr) missing += " destroy";
+    if (descriptor.process_batch == nullptr) missing += " process_batch";
+    if (!missing.empty()) {
+        throw plugin_error(name, where, "its descriptor lacks required functions:" + missing,
+                           "implement them (create, destroy and process_batch are required)");
+    }
+
+    spdlog::info("loaded plugin '{}' ({} {}, ABI {}) from {}", name,
+                 descriptor.name != nullptr ? descriptor.name : "?",
+                 descriptor.version != nullptr ? descriptor.version : "?", plugin_version,
+                 real.string());
+    return std::shared_ptr<PluginLibrary>(
+        new PluginLibrary(name, real, std::move(handle), descriptor));
+}
+
+}  // namespace sluice::plugins

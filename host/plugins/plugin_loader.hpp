@@ -1,0 +1,87 @@
+#pragma once
+// Finding, checking, loading and negotiating plugin libraries.
+
+#include <sluice/sluice.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "plugins/plugin_error.hpp"
+
+namespace sluice::plugins {
+
+/// A loaded and negotiated plugin library (one dlopen handle plus the host's copy of the
+/// descriptor).
+///
+/// Lifecycle: made by PluginLoader, then shared (shared_ptr) by every PluginInstance created
+/// from it. The library is dlclose'd only when the last reference is gone, so a hot reload can
+/// keep an old generation running until its last instance is destroyed at a batch boundary.
+/// Thread: immutable after loading; any thread may read it.
+class PluginLibrary {
+  public:
+    PluginLibrary(const PluginLibrary &) = delete;
+    PluginLibrary &operator=(const PluginLibrary &) = delete;
+    ~PluginLibrary();
+
+    /// The host's copy: min(struct_size, sizeof) bytes of the plugin's descriptor, the rest
+    /// zero, so members past the plugin's struct_size read as absent. The strings and
+    /// functions it points to live in the library.
+    const sluice_plugin_t &descriptor() const { return descriptor_; }
+    /// The name it was loaded by (the chain's name, not necessarily descriptor().name).
+    const std::string &name() const { return name_; }
+    /// The file actually loaded (symlinks resolved).
+    const std::filesystem::path &path() const { return path_; }
+    uint32_t abi_major() const { return descriptor_.abi_major; }
+    uint32_t abi_minor() const { return descriptor_.abi_minor; }
+
+  private:
+    friend class PluginLoader;
+    struct Handle;  // the Boost.DLL shared_library, kept out of this header
+
+    PluginLibrary(std::string name, std::filesystem::path path, std::unique_ptr<Handle> handle,
+                  const sluice_plugin_t &descriptor);
+
+    std::string name_;
+    std::filesystem::path path_;
+    std::unique_ptr<Handle> handle_;
+    sluice_plugin_t descriptor_;
+};
+
+/// Loads plugins from a fixed list of directories.
+///
+/// Lifecycle: built once from the configuration; stateless afterwards (each load() is
+/// independent). Thread: control thread, or a hot-reload loader thread (load() touches no
+/// shared state besides the dynamic linker's own locking).
+class PluginLoader {
+  public:
+    explicit PluginLoader(std::vector<std::filesystem::path> dirs);
+
+    const std::vector<std::filesystem::path> &dirs() const { return dirs_; }
+
+    /// NAME.so, then libNAME.so, in each directory in order. Throws PluginError listing the
+    /// directories searched when none exists, or when NAME contains a path separator (plugins
+    /// are loaded only from the configured directories).
+    std::filesystem::path resolve(const std::string &name) const;
+
+    /// resolve + security check + dlopen (RTLD_NOW | RTLD_LOCAL) + entry symbol + ABI
+    /// negotiation. Throws PluginError.
+    std::shared_ptr<PluginLibrary> load(const std::string &name) const;
+
+    /// The same for an explicit file (hot reload stages new versions under unique names, as
+    /// glibc would otherwise hand back the already-loaded library of the same path and inode).
+    std::shared_ptr<PluginLibrary> load_file(const std::string &name,
+                                             const std::filesystem::path &file) const;
+
+  private:
+    std::vector<std::filesystem::path> dirs_;
+};
+
+/// Refuses a plugin file that is not a regular file, or that (or its directory) is writable by
+/// group or others: loading a plugin runs its code in this process. Throws PluginError.
+/// Returns the file with symlinks resolved, which is what gets loaded.
+std::filesystem::path check_plugin_file(const std::string &name, const std::filesystem::path &file);
+
+}  // namespace sluice::plugins
