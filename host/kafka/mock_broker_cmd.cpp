@@ -1,0 +1,164 @@
+// `sluice mock-broker`: librdkafka's mock cluster as a standalone process, so
+// that other processes (tests, kcat, Burrow, `sluice run`) can talk to it.
+#include <pthread.h>
+#include <signal.h>
+
+#include <boost/program_options.hpp>
+#include <charconv>
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "kafka/commands.hpp"
+#include "kafka/mock_cluster.hpp"
+
+namespace po = boost::program_options;
+
+namespace sluice::kafka {
+namespace {
+
+const char *const kMockBrokerHelp =
+    "Usage: sluice mock-broker [--brokers N] [--topic NAME:PARTITIONS]... [--log-level L]\n"
+    "\n"
+    "Serves librdkafka's mock Kafka cluster on random loopback ports until SIGTERM or SIGINT.\n"
+    "The first line on stdout is `bootstrap.servers=HOST:PORT,...`; pass it to clients.\n"
+    "Topics must be given here: the mock refuses CreateTopics, and a topic used without being\n"
+    "created is auto-created with 4 partitions. Each partition keeps only about 5 MiB (older\n"
+    "records are dropped silently) and nothing survives a restart.\n"
+    "\n";
+
+/// A command-line mistake: reported as one line, exit code 2.
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct TopicSpec {
+    std::string name;
+    int partitions = 0;
+};
+
+bool valid_topic_name(const std::string &name) {
+    if (name.empty() || name.size() > 249 || name == "." || name == "..") return false;
+    for (char c : name) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+TopicSpec parse_topic_spec(const std::string &spec) {
+    const auto colon = spec.rfind(':');
+    const std::string hint =
+        "--topic '" + spec + "' is not NAME:PARTITIONS (e.g. --topic events:8)";
+    if (colon == std::string::npos) throw UsageError(hint);
+    TopicSpec out;
+    out.name = spec.substr(0, colon);
+    if (!valid_topic_name(out.name))
+        throw UsageError(hint + ": topic names use only letters, digits, '.', '_' and '-'");
+    const std::string count = spec.substr(colon + 1);
+    const auto [end, ec] =
+        std::from_chars(count.data(), count.data() + count.size(), out.partitions);
+    if (ec != std::errc() || end != count.data() + count.size() || out.partitions < 1 ||
+        out.partitions > 100000)
+        throw UsageError(hint + ": PARTITIONS must be an integer from 1 to 100000");
+    return out;
+}
+
+spdlog::level::level_enum parse_log_level(const std::string &name) {
+    const auto level = spdlog::level::from_str(name);
+    // from_str maps unknown names to "off"; accept "off" only when asked for.
+    if (level == spdlog::level::off && name != "off")
+        throw UsageError("--log-level '" + name +
+                         "' is unknown: use trace, debug, info, warn, error or off");
+    return level;
+}
+
+/// Logs go to stderr: stdout carries only the bootstrap line.
+void use_stderr_logger(spdlog::level::level_enum level) {
+    auto logger = std::make_shared<spdlog::logger>(
+        "sluice", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+    logger->set_level(level);
+    spdlog::set_default_logger(logger);
+}
+
+}  // namespace
+
+int mock_broker_main(int argc, char **argv) {
+    int broker_count = 1;
+    std::vector<std::string> topic_args;
+    std::string log_level = "info";
+
+    po::options_description desc("Options");
+    desc.add_options()("help,h", "print this help and exit")(
+        "brokers", po::value<int>(&broker_count)->default_value(1), "number of mock brokers")(
+        "topic", po::value<std::vector<std::string>>(&topic_args)->composing(),
+        "NAME:PARTITIONS, repeatable: topics created before serving")(
+        "log-level", po::value<std::string>(&log_level)->default_value("info"),
+        "trace|debug|info|warn|error|off (logs go to stderr)");
+
+    std::vector<TopicSpec> topics;
+    spdlog::level::level_enum level = spdlog::level::info;
+    try {
+        po::variables_map vm;
+        po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+        if (vm.count("help")) {
+            std::fputs(kMockBrokerHelp, stdout);
+            std::cout << desc
+                      << "\nExample:\n  sluice mock-broker --brokers 3 --topic events:8 "
+                         "--topic audit:1\n";
+            return 0;
+        }
+        po::notify(vm);
+        if (broker_count < 1 || broker_count > 64)
+            throw UsageError("--brokers " + std::to_string(broker_count) +
+                             " is out of range: use 1 to 64");
+        for (const auto &arg : topic_args) topics.push_back(parse_topic_spec(arg));
+        level = parse_log_level(log_level);
+    } catch (const po::error &e) {
+        std::fprintf(stderr, "sluice mock-broker: %s (see sluice mock-broker --help)\n", e.what());
+        return 2;
+    } catch (const UsageError &e) {
+        std::fprintf(stderr, "sluice mock-broker: %s\n", e.what());
+        return 2;
+    }
+    use_stderr_logger(level);
+
+    // Block the stop signals before librdkafka starts its threads (they inherit
+    // the mask), so that only sigwait below ever sees them.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+    try {
+        MockCluster cluster(broker_count);
+        for (const auto &topic : topics) cluster.create_topic(topic.name, topic.partitions);
+        const std::string bootstrap = cluster.bootstrap_servers();
+        std::printf("bootstrap.servers=%s\n", bootstrap.c_str());
+        std::fflush(stdout);
+        spdlog::info(
+            "mock cluster: {} broker(s) at {}, {} topic(s) created; stop with SIGTERM or "
+            "Ctrl-C",
+            broker_count, bootstrap, topics.size());
+        for (const auto &topic : topics)
+            spdlog::debug("topic '{}' with {} partition(s)", topic.name, topic.partitions);
+
+        int signal_number = 0;
+        sigwait(&stop_signals, &signal_number);
+        spdlog::info("received signal {}, stopping the mock cluster", signal_number);
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "sluice mock-broker: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
+
+}  // namespace sluice::kafka
