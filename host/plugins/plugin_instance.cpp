@@ -211,4 +211,44 @@ ChainResult PluginInstance::resume_offsets(const sluice_topic_partition_t *tps, 
                      "resume_offsets");
 }
 
+namespace {
+struct StateSink {
+    std::string *out;
+    bool failed = false;
+};
+// Called from C by the plugin: must not throw.
+void write_state(void *sink, const void *data, size_t len) noexcept {
+    auto *s = static_cast<StateSink *>(sink);
+    if (data == nullptr || len == 0 || s->failed) return;
+    try {
+        s->out->append(static_cast<const char *>(data), len);
+    } catch (...) {
+        s->failed = true;
+    }
+}
+}  // namespace
+
+ChainResult PluginInstance::snapshot_state(std::string *out) {
+    auto fn = lib_->descriptor().snapshot_state;
+    if (fn == nullptr) return {};
+    clear_error();
+    StateSink sink{out};
+    ChainResult r = result_of(fn(instance_, &write_state, &sink, error_.data(), error_.size()),
+                              "snapshot_state");
+    if (r.ok() && sink.failed) {
+        r.status = SLUICE_FATAL;
+        r.plugin = name();
+        r.message = "out of memory storing the state snapshot";
+    }
+    return r;
+}
+
+ChainResult PluginInstance::restore_state(std::string_view data) {
+    auto fn = lib_->descriptor().restore_state;
+    if (fn == nullptr) return {};
+    clear_error();
+    return result_of(fn(instance_, data.data(), data.size(), error_.data(), error_.size()),
+                     "restore_state");
+}
+
 }  // namespace sluice::plugins

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "plugins/emit_buffer.hpp"
 #include "plugins/plugin_loader.hpp"
@@ -77,6 +78,17 @@ class PluginInstance {
     bool has_resume_offsets() const { return lib_->descriptor().resume_offsets != nullptr; }
     /// offsets[i] is set to -1 before the call; the plugin fills what it knows.
     ChainResult resume_offsets(const sluice_topic_partition_t *tps, size_t count, int64_t *offsets);
+
+    /// Hot-reload hand-over: both hooks present (either alone is useless).
+    bool has_state_hooks() const {
+        return lib_->descriptor().snapshot_state != nullptr &&
+               lib_->descriptor().restore_state != nullptr;
+    }
+    /// Appends the instance's state to *out (nothing when the hook is absent). Batch thread.
+    ChainResult snapshot_state(std::string *out);
+    /// Gives an earlier generation's snapshot to this instance (OK when the hook is absent).
+    /// Control or loader thread, before the instance joins a chain.
+    ChainResult restore_state(std::string_view data);
 
   private:
     friend struct HostApi;  // the host API functions the plugin calls back into

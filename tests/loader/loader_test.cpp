@@ -220,6 +220,36 @@ TEST_F(LoaderTest, EmitOutsideProcessBatchIsFatal) {
         ::testing::ElementsAre("create", "emit_in_create rc=" + std::to_string(SLUICE_FATAL)));
 }
 
+TEST_F(LoaderTest, StateIsHandedFromOneGenerationToTheNext) {
+    TempDir out;
+    auto lib = loader_.load("loader_recorder");
+    PluginInstance old_gen(lib, {});
+    ASSERT_TRUE(old_gen.has_state_hooks());
+    sluice_record_t recs[3] = {};
+    for (auto &r : recs) r.struct_size = sizeof r;
+    sluice_batch_t batch{};
+    batch.struct_size = sizeof batch;
+    batch.records = recs;
+    batch.record_count = 3;
+    batch.record_stride = sizeof recs[0];
+    ASSERT_TRUE(old_gen.process_batch(batch).ok());
+    std::string state;
+    ASSERT_TRUE(old_gen.snapshot_state(&state).ok());
+    EXPECT_EQ(state, "seen=3");
+
+    fs::path dump = out.path() / "dump";
+    PluginInstance new_gen(lib, {{"dump_path", dump.string()}});
+    ASSERT_TRUE(new_gen.restore_state(state).ok());
+    EXPECT_THAT(testing::read_lines(dump), ::testing::ElementsAre("create", "restore seen=3"));
+
+    PluginInstance no_hooks(loader_.load("loader_bad_minimal"), {});
+    EXPECT_FALSE(no_hooks.has_state_hooks());
+    std::string none;
+    EXPECT_TRUE(no_hooks.snapshot_state(&none).ok());
+    EXPECT_TRUE(none.empty());
+    EXPECT_TRUE(no_hooks.restore_state("x").ok());
+}
+
 // dlopen(RTLD_NOLOAD) answers whether the dynamic linker still has the file mapped.
 bool is_mapped(const fs::path &file) {
     void *h = dlopen(file.c_str(), RTLD_NOW | RTLD_NOLOAD);

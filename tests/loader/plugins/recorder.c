@@ -19,6 +19,7 @@ typedef struct recorder {
     int status;
     const char *message;
     int flush_status;
+    unsigned long long seen; /* records processed: the state handed over by snapshot/restore */
 } recorder_t;
 
 static int config_int(const recorder_t *r, const char *key, int fallback) {
@@ -112,6 +113,7 @@ static int32_t rec_process(void *instance, const sluice_batch_t *b, char *err, s
         }
         dump(r, line);
     }
+    r->seen += b->record_count;
     r->host->metric(r->ctx, "seen", SLUICE_METRIC_COUNTER, (double)b->record_count);
     r->host->metric(r->ctx, "last_batch", SLUICE_METRIC_GAUGE, (double)b->batch_id);
     return finish(r, r->status, err, err_size);
@@ -165,6 +167,26 @@ static int32_t rec_resume(void *instance, const sluice_topic_partition_t *tps, s
     return finish(r, config_int(r, "resume_status", SLUICE_OK), err, err_size);
 }
 
+static int32_t rec_snapshot(void *instance, sluice_state_writer_fn write, void *sink, char *err,
+                            size_t err_size) {
+    recorder_t *r = instance;
+    char text[64];
+    int n = snprintf(text, sizeof text, "%llu", r->seen);
+    write(sink, "seen=", 5); /* in two pieces: the host must concatenate */
+    write(sink, text, (size_t)n);
+    return finish(r, SLUICE_OK, err, err_size);
+}
+
+static int32_t rec_restore(void *instance, const void *data, size_t len, char *err,
+                           size_t err_size) {
+    recorder_t *r = instance;
+    char line[128];
+    snprintf(line, sizeof line, "restore %.*s", (int)len, (const char *)data);
+    dump(r, line);
+    if (len > 5 && memcmp(data, "seen=", 5) == 0) r->seen = strtoull((const char *)data + 5, 0, 10);
+    return finish(r, SLUICE_OK, err, err_size);
+}
+
 static const sluice_plugin_t descriptor = {
     .struct_size = sizeof(sluice_plugin_t),
     .abi_major = SLUICE_ABI_MAJOR,
@@ -179,6 +201,8 @@ static const sluice_plugin_t descriptor = {
     .partitions_assigned = rec_assigned,
     .partitions_revoked = rec_revoked,
     .flush = rec_flush,
+    .snapshot_state = rec_snapshot,
+    .restore_state = rec_restore,
     .resume_offsets = rec_resume,
 };
 
