@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/program_options.hpp>
+#include <charconv>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -290,7 +291,8 @@ void check_reachable(rd_kafka_t *rk, const ProduceOptions &opts, int wait_ms) {
 
 struct RecordBuilder {
     explicit RecordBuilder(const ProduceOptions &opts)
-        : value(opts.value_size, ' '), key(opts.key_size, '-'), headers(opts.headers) {
+        : value(opts.value_size, ' '), key(opts.key_size, '-') {
+        for (int i = 0; i < opts.headers; ++i) header_names.push_back("h" + std::to_string(i));
         static const char kFiller[] = "abcdefghijklmnopqrstuvwxyz";
         for (std::size_t i = kMinValueSize; i < value.size(); ++i)
             value[i] = kFiller[(i - kMinValueSize) % (sizeof kFiller - 1)];
@@ -311,20 +313,19 @@ struct RecordBuilder {
     /// A fresh header list for seq, or null when no headers are asked for.
     /// The caller owns it until rd_kafka_producev() succeeds.
     rd_kafka_headers_t *make_headers(std::uint64_t seq) const {
-        if (headers == 0) return nullptr;
-        rd_kafka_headers_t *hdrs = rd_kafka_headers_new(static_cast<std::size_t>(headers));
-        const std::string seq_text = std::to_string(seq);
-        for (int i = 0; i < headers; ++i) {
-            const std::string name = "h" + std::to_string(i);
-            rd_kafka_header_add(hdrs, name.data(), static_cast<ssize_t>(name.size()),
-                                seq_text.data(), static_cast<ssize_t>(seq_text.size()));
-        }
+        if (header_names.empty()) return nullptr;
+        rd_kafka_headers_t *hdrs = rd_kafka_headers_new(header_names.size());
+        char seq_text[24];
+        const auto end = std::to_chars(seq_text, seq_text + sizeof seq_text, seq).ptr;
+        for (const auto &name : header_names)
+            rd_kafka_header_add(hdrs, name.data(), static_cast<ssize_t>(name.size()), seq_text,
+                                end - seq_text);
         return hdrs;
     }
 
     std::string value;
     std::string key;
-    int headers;
+    std::vector<std::string> header_names;  // h0..hN-1
 };
 
 rd_kafka_resp_err_t produce_one(rd_kafka_t *rk, rd_kafka_topic_t *rkt, RecordBuilder &record,
