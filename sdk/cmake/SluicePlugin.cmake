@@ -22,6 +22,18 @@ function(sluice_add_plugin name)
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
     target_compile_options(${name} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-fno-gnu-unique>)
   endif()
+  # Hidden visibility still exports the weak instantiations of libstdc++
+  # templates (namespace std has default visibility); a version script makes
+  # the entry symbol the library's only export, so nothing of one plugin can
+  # interpose on another or on the host.
+  if(UNIX AND NOT APPLE)
+    set(_map ${CMAKE_BINARY_DIR}/sluice-plugin-exports.map)
+    if(NOT EXISTS ${_map})
+      file(WRITE ${_map} "{\n  global: sluice_plugin_entry;\n  local: *;\n};\n")
+    endif()
+    target_link_options(${name} PRIVATE "LINKER:--version-script=${_map}")
+    set_property(TARGET ${name} APPEND PROPERTY LINK_DEPENDS ${_map})
+  endif()
   if(P_OUTPUT_DIRECTORY)
     set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${P_OUTPUT_DIRECTORY})
   elseif(DEFINED SLUICE_PLUGIN_OUTPUT_DIR)

@@ -1,0 +1,243 @@
+// file-sink: the JSON line format and exactly-once output across replays,
+// torn tails and batches cut by a crash.
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "temp_dir.hpp"
+#include "test_host.hpp"
+
+namespace sluice::testing {
+namespace {
+
+class FileSinkTest : public ::testing::Test {
+  protected:
+    std::string data() const { return dir_.file("out.jsonl"); }
+    std::string sidecar() const { return data() + ".offsets"; }
+
+    std::unique_ptr<TestInstance> make(TestHost &host) {
+        host.config["path"] = data();
+        auto inst = std::make_unique<TestInstance>(plugin_, host);
+        inst->create_ok();
+        return inst;
+    }
+
+    /// Batch `id` with `n` records of partition 0 starting at `from`, and their range.
+    static TestBatch batch(int64_t id, int64_t from, int64_t n, int32_t partition = 0) {
+        TestBatch b;
+        b.id = id;
+        b.ranges.push_back({"t", partition, from, from + n});
+        for (int64_t o = from; o < from + n; ++o) {
+            b.records.push_back(TestRecord{.partition = partition,
+                                           .offset = o,
+                                           .timestamp = 1000 + o,
+                                           .key = "k" + std::to_string(o),
+                                           .value = "v" + std::to_string(o)});
+        }
+        return b;
+    }
+
+    static std::vector<int64_t> offsets_in(const std::string &text) {
+        std::vector<int64_t> out;
+        std::istringstream in(text);
+        for (std::string line; std::getline(in, line);) {
+            out.push_back(nlohmann::json::parse(line).at("offset").get<int64_t>());
+        }
+        return out;
+    }
+
+    TempDir dir_;
+    LoadedPlugin plugin_{bundled_plugin("file-sink")};
+};
+
+TEST_F(FileSinkTest, MissingPathIsAClearCreateError) {
+    TestHost host;
+    TestInstance inst(plugin_, host);
+    CallResult r = inst.create();
+    EXPECT_EQ(r.status, SLUICE_FATAL);
+    EXPECT_EQ(r.message,
+              "file-sink: [plugin.file-sink] path is not set: set it to the file to append JSON "
+              "lines to, e.g. path=/var/lib/sluice/events.jsonl");
+}
+
+TEST_F(FileSinkTest, WritesOneJsonLinePerRecord) {
+    TestHost host;
+    auto inst = make(host);
+    TestBatch b;
+    b.ranges.push_back({"events", 3, 40, 43});
+    b.records.push_back(TestRecord{.topic = "events",
+                                   .partition = 3,
+                                   .offset = 40,
+                                   .timestamp = 1700000000000,
+                                   .key = std::nullopt,
+                                   .value = std::string(""),
+                                   .headers = {{"h", std::string("v")}, {"n", std::nullopt}}});
+    b.records.push_back(TestRecord{.topic = "events",
+                                   .partition = 3,
+                                   .offset = 41,
+                                   .key = std::string(""),
+                                   .value = std::string("\x00\xff\n\"", 4)});
+    b.records.push_back(TestRecord{.topic = "events", .partition = 3, .offset = 42});
+    ASSERT_EQ(inst->process(b).status, SLUICE_OK);
+
+    EXPECT_EQ(read_file(data()),
+              R"({"topic":"events","partition":3,"offset":40,"timestamp":1700000000000,)"
+              R"("key":null,"value":"","headers":[["h","dg=="],["n",null]]})"
+              "\n"
+              R"({"topic":"events","partition":3,"offset":41,"timestamp":-1,)"
+              R"("key":"","value":"AP8KIg==","headers":[]})"
+              "\n"
+              R"({"topic":"events","partition":3,"offset":42,"timestamp":-1,)"
+              R"("key":null,"value":null,"headers":[]})"
+              "\n");
+    auto side = nlohmann::json::parse(read_file(sidecar()));
+    EXPECT_EQ(side.at("format"), 1);
+    EXPECT_EQ(side.at("length"), read_file(data()).size());
+    EXPECT_EQ(side.at("offsets"),
+              nlohmann::json::parse(R"([{"topic":"events","partition":3,"next":43}])"));
+    EXPECT_EQ(host.metrics["records_written"], 3);
+}
+
+TEST_F(FileSinkTest, ReplayedBatchWritesNothingTwice) {
+    TestHost host;
+    auto inst = make(host);
+    TestBatch b1 = batch(1, 0, 3);
+    ASSERT_EQ(inst->process(b1).status, SLUICE_OK);
+    const std::string after_first = read_file(data());
+    b1.flags = SLUICE_BATCH_REPLAY;
+    ASSERT_EQ(inst->process(b1).status, SLUICE_OK);  // same instance
+    EXPECT_EQ(read_file(data()), after_first);
+    inst.reset();
+
+    TestHost host2;
+    auto again = make(host2);  // a restart replays it too
+    ASSERT_EQ(again->process(b1).status, SLUICE_OK);
+    EXPECT_EQ(read_file(data()), after_first);
+    EXPECT_EQ(host2.metrics["records_skipped"], 3);
+
+    // A replay that overlaps new offsets writes only the new ones.
+    TestBatch b2 = batch(2, 1, 4);  // offsets 1..4, 1 and 2 already stored
+    ASSERT_EQ(again->process(b2).status, SLUICE_OK);
+    EXPECT_EQ(offsets_in(read_file(data())), (std::vector<int64_t>{0, 1, 2, 3, 4}));
+}
+
+TEST_F(FileSinkTest, TornTailIsCutAtCreate) {
+    {
+        TestHost host;
+        auto inst = make(host);
+        TestBatch b1 = batch(1, 0, 2);
+        ASSERT_EQ(inst->process(b1).status, SLUICE_OK);
+    }
+    const std::string good = read_file(data());
+    append_file(data(), "{\"topic\":\"t\",\"parti");  // a crash mid-line
+    TestHost host;
+    auto inst = make(host);
+    EXPECT_EQ(read_file(data()), good);  // cut before any batch
+    bool warned = false;
+    for (auto &[level, text] : host.logs) {
+        warned |= level == SLUICE_LOG_WARN && text.find("cut 19 bytes") != std::string::npos;
+    }
+    EXPECT_TRUE(warned);
+    TestBatch b2 = batch(2, 2, 1);
+    ASSERT_EQ(inst->process(b2).status, SLUICE_OK);
+    EXPECT_EQ(offsets_in(read_file(data())), (std::vector<int64_t>{0, 1, 2}));
+}
+
+TEST_F(FileSinkTest, BatchCutByCrashIsCompletedExactlyOnceOnReplay) {
+    std::string sidecar_before_b2;
+    {
+        TestHost host;
+        auto inst = make(host);
+        TestBatch b1 = batch(1, 0, 2);
+        ASSERT_EQ(inst->process(b1).status, SLUICE_OK);
+        sidecar_before_b2 = read_file(sidecar());
+        TestBatch b2 = batch(2, 2, 3);
+        ASSERT_EQ(inst->process(b2).status, SLUICE_OK);
+    }
+    // The crash: b2's lines reached the file (here, all but the last one) but
+    // its sidecar never replaced the old one.
+    std::string text = read_file(data());
+    text.resize(text.size() - 10);
+    write_file(data(), text);
+    write_file(sidecar(), sidecar_before_b2);
+
+    TestHost host;
+    auto inst = make(host);
+    std::vector<int64_t> resume;
+    ASSERT_EQ(inst->resume_offsets({{"t", 0}}, resume).status, SLUICE_OK);
+    EXPECT_EQ(resume, std::vector<int64_t>{2});  // the host replays b2
+    TestBatch b2 = batch(2, 2, 3);
+    b2.flags = SLUICE_BATCH_REPLAY;
+    ASSERT_EQ(inst->process(b2).status, SLUICE_OK);
+    EXPECT_EQ(offsets_in(read_file(data())), (std::vector<int64_t>{0, 1, 2, 3, 4}));
+    EXPECT_EQ(nlohmann::json::parse(read_file(sidecar())).at("length"), read_file(data()).size());
+}
+
+TEST_F(FileSinkTest, ResumeOffsetsComeFromTheSidecar) {
+    {
+        TestHost host;
+        auto inst = make(host);
+        TestBatch b = batch(1, 5, 3, 0);
+        ASSERT_EQ(inst->process(b).status, SLUICE_OK);
+        // A range with fewer records than offsets (compaction): resume after the range.
+        TestBatch c = batch(2, 10, 2, 1);
+        c.ranges[0].until_offset = 20;
+        ASSERT_EQ(inst->process(c).status, SLUICE_OK);
+    }
+    TestHost host;
+    auto inst = make(host);
+    std::vector<int64_t> offsets;
+    ASSERT_EQ(inst->resume_offsets({{"t", 0}, {"t", 1}, {"t", 2}, {"u", 0}}, offsets).status,
+              SLUICE_OK);
+    EXPECT_EQ(offsets, (std::vector<int64_t>{8, 20, -1, -1}));
+}
+
+TEST_F(FileSinkTest, RefusesAForeignFile) {
+    write_file(data(), "not ours\n");
+    TestHost host;
+    host.config["path"] = data();
+    TestInstance inst(plugin_, host);
+    CallResult r = inst.create();
+    EXPECT_EQ(r.status, SLUICE_FATAL);
+    EXPECT_NE(r.message.find("was not written by file-sink"), std::string::npos) << r.message;
+    EXPECT_EQ(read_file(data()), "not ours\n");
+}
+
+TEST_F(FileSinkTest, ShorterDataFileThanRecordedIsAnError) {
+    {
+        TestHost host;
+        auto inst = make(host);
+        TestBatch b = batch(1, 0, 2);
+        ASSERT_EQ(inst->process(b).status, SLUICE_OK);
+    }
+    write_file(data(), "");
+    TestHost host;
+    host.config["path"] = data();
+    TestInstance inst(plugin_, host);
+    CallResult r = inst.create();
+    EXPECT_EQ(r.status, SLUICE_FATAL);
+    EXPECT_NE(r.message.find("was truncated or replaced"), std::string::npos) << r.message;
+}
+
+TEST_F(FileSinkTest, NewGenerationFollowsTheOldOneDuringHotReload) {
+    TestHost host_old;
+    auto old_gen = make(host_old);
+    TestBatch b1 = batch(1, 0, 2);
+    ASSERT_EQ(old_gen->process(b1).status, SLUICE_OK);
+    // The new generation is created while the old one still runs...
+    TestHost host_new;
+    auto new_gen = make(host_new);
+    // ...which stores one more batch before the swap.
+    TestBatch b2 = batch(2, 2, 2);
+    ASSERT_EQ(old_gen->process(b2).status, SLUICE_OK);
+    old_gen.reset();
+    TestBatch b3 = batch(3, 4, 1);
+    ASSERT_EQ(new_gen->process(b3).status, SLUICE_OK);
+    b2.flags = SLUICE_BATCH_REPLAY;
+    ASSERT_EQ(new_gen->process(b2).status, SLUICE_OK);
+    EXPECT_EQ(offsets_in(read_file(data())), (std::vector<int64_t>{0, 1, 2, 3, 4}));
+}
+
+}  // namespace
+}  // namespace sluice::testing
