@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "temp_dir.hpp"
+#include "bundled_files.hpp"
 #include "test_host.hpp"
 
 namespace sluice::testing {

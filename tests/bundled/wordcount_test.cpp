@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "temp_dir.hpp"
+#include "bundled_files.hpp"
 #include "test_host.hpp"
 
 namespace sluice::testing {

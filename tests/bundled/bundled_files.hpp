@@ -1,5 +1,6 @@
 #pragma once
-// A fresh directory per test under the system temp dir, removed afterwards.
+// Files for the bundled-plugin tests: a fresh directory per test (removed
+// afterwards) and whole-file read/write helpers.
 
 #include <unistd.h>
 

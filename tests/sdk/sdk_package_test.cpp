@@ -1,0 +1,122 @@
+// The installed SDK package: `cmake --install --component sdk`, then an out-of-tree
+// project (samples/plugin-project) configured with CMAKE_PREFIX_PATH and built, and its
+// plugin loaded with Boost.DLL and negotiated the way the host does.
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "bundled_files.hpp"
+#include "test_host.hpp"
+
+namespace sluice::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+/// Runs a shell command, output to `log`; returns the exit status.
+int run(const std::string &command, const std::string &log) {
+    int rc = std::system((command + " >" + log + " 2>&1").c_str());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+std::string quote(const fs::path &p) {
+    return "'" + p.string() + "'";
+}
+
+class SdkPackageTest : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        dir_ = new TempDir();
+        const fs::path prefix = dir_->path() / "prefix";
+        const fs::path build = dir_->path() / "build";
+        const std::string cmake = quote(SLUICE_CMAKE_COMMAND);
+        const std::string log = dir_->file("cmake.log");
+
+        int rc = run(cmake + " --install " + quote(SLUICE_BINARY_DIR) +
+                         " --component sdk --prefix " + quote(prefix),
+                     log);
+        ASSERT_EQ(rc, 0) << read_file(log);
+        rc = run(cmake + " -S " + quote(fs::path(SLUICE_SOURCE_DIR) / "samples/plugin-project") +
+                     " -B " + quote(build) + " -DCMAKE_BUILD_TYPE=Release" +
+                     " -DCMAKE_CXX_COMPILER=" + quote(SLUICE_CXX_COMPILER) +
+                     " -DCMAKE_PREFIX_PATH=" + quote(prefix),
+                 log);
+        ASSERT_EQ(rc, 0) << read_file(log);
+        rc = run(cmake + " --build " + quote(build) + " -j2", log);
+        ASSERT_EQ(rc, 0) << read_file(log);
+        plugin_path_ = new fs::path(build / "value-filter.so");
+    }
+    static void TearDownTestSuite() {
+        delete plugin_path_;
+        delete dir_;
+    }
+
+    static TempDir *dir_;
+    static fs::path *plugin_path_;
+};
+TempDir *SdkPackageTest::dir_ = nullptr;
+fs::path *SdkPackageTest::plugin_path_ = nullptr;
+
+TEST_F(SdkPackageTest, InstallsHeadersAndCMakePackage) {
+    const fs::path prefix = dir_->path() / "prefix";
+    for (const char *file :
+         {"include/sluice/sluice.h", "include/sluice/plugin.hpp",
+          "lib/cmake/Sluice/SluiceConfig.cmake", "lib/cmake/Sluice/SluiceConfigVersion.cmake",
+          "lib/cmake/Sluice/SluiceTargets.cmake", "lib/cmake/Sluice/SluicePlugin.cmake"}) {
+        EXPECT_TRUE(fs::is_regular_file(prefix / file)) << file;
+    }
+    // Headers only: the sdk component must not drag in host binaries.
+    EXPECT_FALSE(fs::exists(prefix / "bin"));
+}
+
+TEST_F(SdkPackageTest, BuiltPluginNegotiates) {
+    ASSERT_TRUE(fs::is_regular_file(*plugin_path_));
+    boost::dll::shared_library lib(
+        *plugin_path_, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+    ASSERT_TRUE(lib.has(SLUICE_PLUGIN_ENTRY_SYMBOL));
+    auto &entry = lib.get<const sluice_plugin_t *(uint32_t, uint32_t)>(SLUICE_PLUGIN_ENTRY_SYMBOL);
+    const sluice_plugin_t *d = entry(SLUICE_ABI_MAJOR, SLUICE_ABI_MINOR);
+    ASSERT_NE(d, nullptr);
+    EXPECT_EQ(d->abi_major, SLUICE_ABI_MAJOR);
+    EXPECT_LE(d->abi_minor, SLUICE_ABI_MINOR);
+    EXPECT_STREQ(d->name, "value-filter");
+    EXPECT_STREQ(d->version, "1.0.0");
+    EXPECT_EQ(d->flags, SLUICE_PLUGIN_TRANSFORM);
+    EXPECT_EQ(d->flush, nullptr);  // the sample has no optional hooks
+}
+
+TEST_F(SdkPackageTest, BuiltPluginProcessesABatch) {
+    LoadedPlugin plugin(*plugin_path_);
+    TestHost host;
+    host.config["contains"] = "ERROR";
+    TestInstance inst(plugin, host);
+    inst.create_ok();
+    TestBatch b;
+    b.id = 1;
+    b.ranges.push_back({"logs", 0, 0, 4});
+    b.records = {TestRecord{.topic = "logs", .offset = 0, .value = "INFO fine"},
+                 TestRecord{.topic = "logs", .offset = 1, .value = "ERROR disk"},
+                 TestRecord{.topic = "logs", .offset = 2, .value = std::nullopt},
+                 TestRecord{.topic = "logs",
+                            .offset = 3,
+                            .key = "k",
+                            .value = "another ERROR",
+                            .headers = {{"h", std::nullopt}}}};
+    ASSERT_EQ(inst.process(b).status, SLUICE_OK);
+    ASSERT_EQ(host.emitted.size(), 2u);
+    EXPECT_EQ(host.emitted[0], b.records[1]);
+    EXPECT_EQ(host.emitted[1], b.records[3]);
+    EXPECT_EQ(host.metrics["records_dropped"], 2);
+
+    TestHost unconfigured;
+    TestInstance bad(plugin, unconfigured);
+    CallResult r = bad.create();
+    EXPECT_EQ(r.status, SLUICE_FATAL);
+    EXPECT_NE(r.message.find("contains is not set"), std::string::npos) << r.message;
+}
+
+}  // namespace
+}  // namespace sluice::testing
