@@ -1,0 +1,94 @@
+#pragma once
+// The configuration of `sluice run`: command line + INI file (Boost.Program_options),
+// checked and normalised into one RunConfig. The option list is notes/config-keys.md;
+// host/config/example.ini is a complete annotated file.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/types.hpp"
+
+namespace sluice::config {
+
+/// A bad command line or config file. what() is one line naming the key (and, for a file,
+/// the file) and how to fix it.
+class ConfigError : public std::runtime_error {
+    using runtime_error::runtime_error;
+};
+
+/// One explicit start position of --from-offsets: `offset` is the next offset to read.
+struct StartOffset {
+    TopicPartition tp;
+    int64_t offset;
+
+    bool operator==(const StartOffset &) const = default;
+};
+
+/// The effective configuration of one `sluice run`. A plain value: built on the control
+/// thread by parse_run_args, then moved into the run loop.
+struct RunConfig {
+    std::string mode = "direct";      // "direct" or "receiver"
+    std::string brokers;              // "embedded" or host:port list
+    std::vector<std::string> topics;  // names, or "^regex"
+    std::string group;                // may be empty
+    std::chrono::milliseconds batch_interval{2000};
+    std::vector<std::filesystem::path> plugin_dirs;  // empty = the bundled plugin dir
+    std::vector<std::string> plugins;                // chain order
+    std::filesystem::path checkpoint_dir;            // empty = none
+    std::string auto_offset_reset = "latest";        // normalised: "earliest" or "latest"
+    std::vector<StartOffset> from_offsets;
+    std::optional<int64_t> from_timestamp_ms;
+    int64_t max_rate_per_partition = 0;  // records/s, 0 = unlimited
+    int64_t max_batch_records = 0;       // 0 = unlimited
+    bool fail_on_data_loss = true;
+    bool commit_to_kafka = true;
+    int workers = 0;  // 0 = auto
+    int embedded_brokers = 1;
+    int embedded_partitions = 4;
+    std::chrono::milliseconds shutdown_timeout{30000};
+    int64_t max_batches = 0;                   // 0 = unlimited
+    std::string log_level = "info";            // trace, debug, info, warn, error
+    std::map<std::string, std::string> kafka;  // librdkafka pass-through (no "kafka." prefix)
+    std::map<std::string, std::map<std::string, std::string>> plugin_config;  // [plugin.NAME]
+
+    bool operator==(const RunConfig &) const = default;
+};
+
+struct ParsedRun {
+    RunConfig config;
+    bool help = false;      // --help given: print run_help(), exit 0
+    bool validate = false;  // --validate given: print describe(config), exit 0
+};
+
+/// Parses `sluice run`'s command line (argv[0] is "run") and the --config file; the command
+/// line wins over the file, key by key (a list given on the command line replaces the file's
+/// list; -X KEY=VALUE overrides the same [kafka] key). Relative paths in the file are relative
+/// to the file's directory. With --help (or -h) anywhere, returns help=true without checking
+/// anything else. Throws ConfigError.
+ParsedRun parse_run_args(int argc, const char *const argv[]);
+
+/// The text of `sluice run --help`: the options in groups, each group explained, then examples.
+std::string run_help();
+
+/// The effective configuration as an INI file that parse_run_args accepts back with --config
+/// (paths are made absolute so it means the same wherever it is saved). Values of Kafka keys
+/// naming a password or secret are redacted, as Spark's UI does: the output is meant for
+/// --validate, logs and bug reports.
+std::string describe(const RunConfig &cfg);
+
+/// A whole number with a unit: 500ms, 2s, 1m, 1h ("0" alone is allowed). A plain number other
+/// than 0 is refused rather than guessed (2 could mean 2 s or 2 ms). Throws ConfigError
+/// naming `key`.
+std::chrono::milliseconds parse_duration(std::string_view text, std::string_view key);
+
+/// true/false, yes/no, on/off, 1/0, any case. Throws ConfigError naming `key`.
+bool parse_bool(std::string_view text, std::string_view key);
+
+}  // namespace sluice::config

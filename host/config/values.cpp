@@ -1,0 +1,182 @@
+#include "config/values.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <limits>
+#include <set>
+
+namespace sluice::config {
+
+namespace {
+
+[[noreturn]] void fail(std::string_view key, const std::string &message) {
+    throw ConfigError(std::string(key) + ": " + message);
+}
+
+}  // namespace
+
+std::chrono::milliseconds parse_duration(std::string_view text, std::string_view key) {
+    const std::string t = detail::trim(text);
+    const std::string hint = "write a whole number with a unit: 500ms, 2s, 1m or 1h";
+    size_t digits = 0;
+    while (digits < t.size() && std::isdigit(static_cast<unsigned char>(t[digits]))) ++digits;
+    if (digits == 0) fail(key, "'" + t + "' is not a duration: " + hint);
+    int64_t number = 0;
+    const auto [end, ec] = std::from_chars(t.data(), t.data() + digits, number);
+    if (ec != std::errc() || end != t.data() + digits) fail(key, "'" + t + "' is too large");
+    const std::string unit = detail::trim(std::string_view(t).substr(digits));
+    int64_t scale = 0;
+    if (unit == "ms")
+        scale = 1;
+    else if (unit == "s")
+        scale = 1000;
+    else if (unit == "m")
+        scale = 60 * 1000;
+    else if (unit == "h")
+        scale = 60 * 60 * 1000;
+    else if (unit.empty() && number == 0)
+        return std::chrono::milliseconds(0);
+    else if (unit.empty())
+        // Refused rather than guessed: "2" is two seconds to some readers, 2 ms to others.
+        fail(key, "'" + t + "' has no unit: write " + t + "ms or " + t + "s");
+    else
+        fail(key, "'" + t + "' has an unknown unit '" + unit + "': " + hint);
+    if (number > std::numeric_limits<int64_t>::max() / scale) fail(key, "'" + t + "' is too large");
+    return std::chrono::milliseconds(number * scale);
+}
+
+bool parse_bool(std::string_view text, std::string_view key) {
+    const std::string t = detail::to_lower(detail::trim(text));
+    if (t == "true" || t == "yes" || t == "on" || t == "1") return true;
+    if (t == "false" || t == "no" || t == "off" || t == "0") return false;
+    fail(key,
+         "'" + std::string(text) + "' is not a boolean: write true/false, yes/no, on/off or 1/0");
+}
+
+namespace detail {
+
+std::string trim(std::string_view text) {
+    const auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
+    while (!text.empty() && space(text.front())) text.remove_prefix(1);
+    while (!text.empty() && space(text.back())) text.remove_suffix(1);
+    return std::string(text);
+}
+
+std::string to_lower(std::string_view text) {
+    std::string out(text);
+    for (char &c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+int64_t parse_integer(std::string_view text, std::string_view key, int64_t min, int64_t max) {
+    const std::string t = trim(text);
+    int64_t value = 0;
+    const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), value);
+    const std::string range = max == std::numeric_limits<int64_t>::max()
+                                  ? ">= " + std::to_string(min)
+                                  : "from " + std::to_string(min) + " to " + std::to_string(max);
+    if (t.empty() || ec == std::errc::invalid_argument || end != t.data() + t.size())
+        fail(key, "'" + t + "' is not a whole number (expected a number " + range + ")");
+    if (ec == std::errc::result_out_of_range || value < min || value > max)
+        fail(key, "'" + t + "' is out of range (expected a number " + range + ")");
+    return value;
+}
+
+std::vector<StartOffset> parse_from_offsets(std::string_view text, std::string_view key) {
+    const std::string syntax = "write topic:partition=offset[,topic:partition=offset...]";
+    std::vector<StartOffset> out;
+    std::set<TopicPartition> seen;
+    for (const std::string &entry : split_list(text)) {
+        const size_t eq = entry.find('=');
+        const size_t colon = entry.rfind(':', eq);
+        if (entry.empty() || eq == std::string::npos || colon == std::string::npos || colon == 0)
+            fail(key, "'" + entry + "' is not topic:partition=offset: " + syntax);
+        StartOffset so;
+        so.tp.topic = trim(std::string_view(entry).substr(0, colon));
+        const std::string what = "'" + entry + "'";
+        so.tp.partition = static_cast<int32_t>(parse_integer(
+            std::string_view(entry).substr(colon + 1, eq - colon - 1),
+            std::string(key) + ": partition in " + what, 0, std::numeric_limits<int32_t>::max()));
+        so.offset = parse_integer(std::string_view(entry).substr(eq + 1),
+                                  std::string(key) + ": offset in " + what);
+        if (so.tp.topic.empty()) fail(key, what + " names no topic: " + syntax);
+        if (!seen.insert(so.tp).second)
+            fail(key, "partition " + so.tp.to_string() + " is given twice");
+        out.push_back(std::move(so));
+    }
+    return out;
+}
+
+std::string format_from_offsets(const std::vector<StartOffset> &offsets) {
+    std::string out;
+    for (const auto &so : offsets) {
+        if (!out.empty()) out += ',';
+        out += so.tp.to_string() + "=" + std::to_string(so.offset);
+    }
+    return out;
+}
+
+std::vector<std::string> split_list(std::string_view text) {
+    std::vector<std::string> out;
+    int depth = 0;
+    size_t start = 0;
+    for (size_t i = 0; i <= text.size(); ++i) {
+        const char c = i < text.size() ? text[i] : ',';
+        if (c == '(' || c == '[' || c == '{')
+            ++depth;
+        else if ((c == ')' || c == ']' || c == '}') && depth > 0)
+            --depth;
+        else if (c == ',' && (depth == 0 || i == text.size())) {
+            out.push_back(trim(text.substr(start, i - start)));
+            start = i + 1;
+        }
+    }
+    return out;
+}
+
+std::string format_duration(std::chrono::milliseconds duration) {
+    const int64_t ms = duration.count();
+    if (ms == 0) return "0s";
+    if (ms % (60 * 60 * 1000) == 0) return std::to_string(ms / (60 * 60 * 1000)) + "h";
+    if (ms % (60 * 1000) == 0) return std::to_string(ms / (60 * 1000)) + "m";
+    if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+    return std::to_string(ms) + "ms";
+}
+
+std::string nearest(std::string_view word, const std::vector<std::string> &candidates) {
+    // Levenshtein distance, case-insensitive; '_' is treated as '-' (a common slip).
+    const auto norm = [](std::string_view s) {
+        std::string out = to_lower(s);
+        std::replace(out.begin(), out.end(), '_', '-');
+        return out;
+    };
+    const std::string w = norm(word);
+    std::string best;
+    size_t best_distance = std::numeric_limits<size_t>::max();
+    for (const std::string &candidate : candidates) {
+        const std::string c = norm(candidate);
+        std::vector<size_t> row(c.size() + 1);
+        for (size_t j = 0; j <= c.size(); ++j) row[j] = j;
+        for (size_t i = 1; i <= w.size(); ++i) {
+            size_t diagonal = row[0];
+            row[0] = i;
+            for (size_t j = 1; j <= c.size(); ++j) {
+                const size_t above = row[j];
+                row[j] = std::min(
+                    {row[j] + 1, row[j - 1] + 1, diagonal + (w[i - 1] == c[j - 1] ? 0 : 1)});
+                diagonal = above;
+            }
+        }
+        if (row[c.size()] < best_distance) {
+            best_distance = row[c.size()];
+            best = candidate;
+        }
+    }
+    // Close enough to be a typo: a third of the word, at least 1, at most 3 edits.
+    const size_t allowed = std::clamp<size_t>(w.size() / 3, 1, 3);
+    return best_distance <= allowed ? best : std::string();
+}
+
+}  // namespace detail
+}  // namespace sluice::config
