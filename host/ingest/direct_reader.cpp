@@ -1,0 +1,695 @@
+#include "ingest/direct_reader.hpp"
+
+#include <librdkafka/rdkafka.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "ingest/worker_pool.hpp"
+#include "kafka/kafka_conf.hpp"
+
+namespace sluice::ingest {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace detail {
+
+/// The consumer handle and its topic handles. Shared by the DirectReader and
+/// every FetchedBatch, whose messages must be destroyed before the handle.
+struct KafkaClient {
+    rd_kafka_t *rk = nullptr;
+    std::map<std::string, rd_kafka_topic_t *> topics;  // batch thread only
+
+    ~KafkaClient() {
+        for (auto &[name, rkt] : topics) rd_kafka_topic_destroy(rkt);
+        // No subscription and no auto-commit: closing the consumer has nothing
+        // to do, and skipping it avoids waiting on an absent coordinator.
+        if (rk) rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    }
+
+    rd_kafka_topic_t *topic(const std::string &name) {
+        auto it = topics.find(name);
+        if (it != topics.end()) return it->second;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, name.c_str(), nullptr);
+        if (!rkt)
+            throw kafka::KafkaError("cannot open topic '" + name +
+                                    "': " + rd_kafka_err2str(rd_kafka_last_error()));
+        topics.emplace(name, rkt);
+        return rkt;
+    }
+};
+
+}  // namespace detail
+
+/// One partition's reader: started once, then read range after range.
+/// Lifecycle: owned by DirectReader; during fetch() only the worker reading
+/// its range touches it, otherwise only the batch thread.
+struct PartitionReader {
+    TopicPartition tp;
+    rd_kafka_topic_t *rkt = nullptr;  // owned by KafkaClient
+    bool started = false;
+    int64_t position = -1;    // where the next range must start to continue without a seek
+    int64_t eof_offset = -1;  // log end last reported: every message below it has been pulled
+    std::deque<rd_kafka_message_t *> carry;  // pulled past the last range's end, in order
+
+    ~PartitionReader() { drop_carry(); }
+    void drop_carry() {
+        for (auto *m : carry) rd_kafka_message_destroy(m);
+        carry.clear();
+    }
+};
+
+namespace {
+
+// How long one consume call may block: bounds how late a stop is seen.
+constexpr int kPollSliceMs = 20;
+constexpr int64_t kPullMax = 4096;
+// Records slots allocated up front for one batch (untouched pages cost nothing);
+// beyond it a range spills into a growing vector.
+constexpr int64_t kSlotBudget = int64_t{4} << 20;
+constexpr milliseconds kUnknownTopicWait{5000};
+constexpr int kDataLossWatermarkTimeoutMs = 5000;
+
+int remaining_ms(Clock::time_point deadline) {
+    const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+    return static_cast<int>(std::clamp<int64_t>(left, 0, INT32_MAX));
+}
+
+void log_cb(const rd_kafka_t *, int level, const char *facility, const char *message) {
+    const auto lvl = level <= 3   ? spdlog::level::err
+                     : level == 4 ? spdlog::level::warn
+                     : level <= 6 ? spdlog::level::info
+                                  : spdlog::level::debug;
+    spdlog::log(lvl, "librdkafka {}: {}", facility, message);
+}
+
+void error_cb(rd_kafka_t *, int err, const char *reason, void *) {
+    spdlog::warn("kafka: {} ({})", reason,
+                 rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)));
+}
+
+kafka::PartitionListPtr make_list(const std::vector<TopicPartition> &tps, int64_t offset) {
+    kafka::PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(tps.size())));
+    for (const auto &tp : tps)
+        rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset =
+            offset;
+    return list;
+}
+
+bool is_data_loss(rd_kafka_resp_err_t err) {
+    return err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+           err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE;
+}
+
+/// The work of one range during one fetch(). Written by one worker, read by
+/// the batch thread after the worker signalled completion.
+struct RangeTask {
+    enum class Outcome { kPending, kComplete, kAborted, kTimedOut, kDataLoss, kFailed };
+
+    const OffsetRange *range = nullptr;
+    PartitionReader *reader = nullptr;
+    const char *topic_name = nullptr;
+    sluice_record_t *slot_records = nullptr;  // slot_cap slots in the batch's array
+    rd_kafka_message_t **slot_messages = nullptr;
+    size_t slot_cap = 0;
+    std::vector<sluice_record_t> overflow_records;  // records beyond slot_cap
+    std::vector<rd_kafka_message_t *> overflow_messages;
+    std::vector<std::unique_ptr<sluice_header_t[]>> headers;
+    size_t count = 0;
+    uint64_t bytes = 0;
+    int64_t next = 0;  // next offset wanted
+
+    Outcome outcome = Outcome::kPending;
+    std::string error;
+    int64_t loss_earliest = -1;
+
+    void take(rd_kafka_message_t *m) {
+        sluice_record_t rec;
+        rec.struct_size = sizeof rec;
+        rec.topic = topic_name;
+        rec.partition = m->partition;
+        rec.offset = m->offset;
+        rd_kafka_timestamp_type_t ts_type;
+        rec.timestamp_ms = rd_kafka_message_timestamp(m, &ts_type);
+        rec.timestamp_type = static_cast<int32_t>(ts_type);
+        rec.key = m->key;
+        rec.key_len = m->key_len;
+        rec.value = m->payload;
+        rec.value_len = m->len;
+        rec.headers = nullptr;
+        rec.header_count = 0;
+        rec.header_stride = sizeof(sluice_header_t);
+        // Parsing is lazy in librdkafka: a message without headers answers
+        // NOENT without work.
+        rd_kafka_headers_t *hdrs = nullptr;
+        if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) {
+            const size_t n = rd_kafka_header_cnt(hdrs);
+            if (n > 0) {
+                auto array = std::make_unique<sluice_header_t[]>(n);
+                for (size_t i = 0; i < n; ++i) {
+                    const char *name = nullptr;
+                    const void *value = nullptr;
+                    size_t size = 0;
+                    rd_kafka_header_get_all(hdrs, i, &name, &value, &size);
+                    array[i] = {sizeof(sluice_header_t), name, value, size};
+                }
+                rec.headers = array.get();
+                rec.header_count = n;
+                headers.push_back(std::move(array));
+            }
+        }
+        if (count < slot_cap) {
+            slot_records[count] = rec;
+            slot_messages[count] = m;
+        } else {
+            overflow_records.push_back(rec);
+            overflow_messages.push_back(m);
+        }
+        ++count;
+        bytes += m->key_len + m->len;
+        next = m->offset + 1;
+    }
+
+    template <typename F>
+    void for_each_message(F &&f) const {
+        for (size_t i = 0; i < std::min(count, slot_cap); ++i) f(slot_messages[i]);
+        for (auto *m : overflow_messages) f(m);
+    }
+};
+
+/// (Re)starts a partition's fetcher at `offset`, dropping what it held.
+void start_at(PartitionReader &pr, int64_t offset) {
+    pr.drop_carry();
+    pr.eof_offset = -1;
+    pr.position = -1;
+    if (pr.started) {
+        if (rd_kafka_consume_stop(pr.rkt, pr.tp.partition) == -1)
+            spdlog::warn("kafka: stopping the reader of {} failed: {}", pr.tp.to_string(),
+                         rd_kafka_err2str(rd_kafka_last_error()));
+        pr.started = false;
+    }
+    if (rd_kafka_consume_start(pr.rkt, pr.tp.partition, offset) == -1)
+        throw kafka::KafkaError("cannot start reading " + pr.tp.to_string() + " at offset " +
+                                std::to_string(offset) + ": " +
+                                rd_kafka_err2str(rd_kafka_last_error()));
+    pr.started = true;
+    pr.position = offset;
+}
+
+/// Reads one range. Worker thread; touches only its own PartitionReader.
+void read_range(rd_kafka_t *rk, RangeTask &t, Clock::time_point deadline,
+                const std::atomic<bool> &stop) {
+    PartitionReader &pr = *t.reader;
+    const int64_t from = t.range->from_offset, until = t.range->until_offset;
+    try {
+        if (!pr.started || pr.position != from) {
+            if (pr.started)
+                spdlog::debug("{}: seeking from offset {} to {}", pr.tp.to_string(), pr.position,
+                              from);
+            start_at(pr, from);
+        }
+    } catch (const std::exception &e) {
+        t.outcome = RangeTask::Outcome::kFailed;
+        t.error = e.what();
+        return;
+    }
+    t.next = from;
+    bool complete = false;
+    while (!pr.carry.empty()) {
+        rd_kafka_message_t *m = pr.carry.front();
+        if (m->offset >= until) {
+            complete = true;
+            break;
+        }
+        pr.carry.pop_front();
+        t.take(m);
+    }
+    if (t.next >= until || pr.eof_offset >= until) complete = true;
+
+    rd_kafka_message_t *pulled[kPullMax];
+    while (!complete) {
+        if (stop.load(std::memory_order_relaxed)) {
+            t.outcome = RangeTask::Outcome::kAborted;
+            return;
+        }
+        const int left = remaining_ms(deadline);
+        if (left <= 0) {
+            t.outcome = RangeTask::Outcome::kTimedOut;
+            return;
+        }
+        // Ask for no more than the range still needs: the call returns as
+        // soon as it has that many (it otherwise waits out its timeout).
+        const auto want = static_cast<size_t>(std::clamp<int64_t>(until - t.next, 1, kPullMax));
+        const ssize_t n = rd_kafka_consume_batch(pr.rkt, pr.tp.partition,
+                                                 std::min(left, kPollSliceMs), pulled, want);
+        if (n < 0) {
+            t.outcome = RangeTask::Outcome::kFailed;
+            t.error = std::string("reading ") + pr.tp.to_string() + ": " +
+                      rd_kafka_err2str(rd_kafka_last_error());
+            return;
+        }
+        for (ssize_t i = 0; i < n; ++i) {
+            rd_kafka_message_t *m = pulled[i];
+            if (m->err) {
+                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                    pr.eof_offset = m->offset;
+                    if (m->offset >= until) complete = true;
+                } else if (is_data_loss(m->err) && t.outcome == RangeTask::Outcome::kPending) {
+                    t.outcome = RangeTask::Outcome::kDataLoss;
+                    t.error = rd_kafka_message_errstr(m);
+                } else if (!is_data_loss(m->err)) {
+                    spdlog::warn("kafka: reading {}: {}", pr.tp.to_string(),
+                                 rd_kafka_message_errstr(m));
+                }
+                rd_kafka_message_destroy(m);
+                continue;
+            }
+            if (complete || m->offset >= until) {
+                complete = true;
+                pr.carry.push_back(m);
+            } else if (m->offset < t.next) {
+                rd_kafka_message_destroy(m);  // already seen: never expected, but harmless
+            } else {
+                t.take(m);
+                if (t.next >= until) complete = true;
+            }
+        }
+        if (t.outcome == RangeTask::Outcome::kDataLoss) {
+            int64_t low = -1, high = -1;
+            if (rd_kafka_query_watermark_offsets(rk, pr.tp.topic.c_str(), pr.tp.partition, &low,
+                                                 &high, kDataLossWatermarkTimeoutMs) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR)
+                t.loss_earliest = low;
+            return;
+        }
+    }
+    pr.position = until;
+    t.outcome = RangeTask::Outcome::kComplete;
+}
+
+/// After a failed fetch: hands a range's records back to its reader so the
+/// retry does not read them again, or forgets the reader's position when it
+/// can no longer be trusted.
+void give_back(RangeTask &t) {
+    PartitionReader &pr = *t.reader;
+    if (t.outcome == RangeTask::Outcome::kDataLoss || t.outcome == RangeTask::Outcome::kFailed ||
+        t.outcome == RangeTask::Outcome::kPending) {
+        t.for_each_message([](rd_kafka_message_t *m) { rd_kafka_message_destroy(m); });
+        pr.drop_carry();
+        pr.position = -1;  // the next fetch repositions it
+        pr.eof_offset = -1;
+        return;
+    }
+    std::vector<rd_kafka_message_t *> taken;
+    taken.reserve(t.count);
+    t.for_each_message([&](rd_kafka_message_t *m) { taken.push_back(m); });
+    pr.carry.insert(pr.carry.begin(), taken.begin(), taken.end());
+    pr.position = t.range->from_offset;
+}
+
+}  // namespace
+
+DataLossError::DataLossError(TopicPartition tp_, int64_t requested_, int64_t earliest_,
+                             const std::string &detail)
+    : std::runtime_error(
+          "data of kafka partition " + tp_.to_string() + " is gone: offset " +
+          std::to_string(requested_) + " was requested but the earliest offset in the log is " +
+          (earliest_ >= 0 ? std::to_string(earliest_) : std::string("unknown")) + " (" + detail +
+          "; retention, or the mock broker's 5 MiB per-partition limit, removed it): restart "
+          "from an available offset (--auto-offset-reset earliest, --from-offsets) or set "
+          "fail-on-data-loss=false to skip lost ranges"),
+      tp(std::move(tp_)),
+      requested(requested_),
+      earliest(earliest_) {}
+
+FetchedBatch::~FetchedBatch() {
+    for (size_t i = 0; i < record_count_; ++i) rd_kafka_message_destroy(messages_[i]);
+}
+
+DirectReader::DirectReader(ReaderSettings settings)
+    : settings_(std::move(settings)), pool_(std::make_unique<WorkerPool>()) {
+    if (settings_.brokers.empty()) throw kafka::KafkaError("no Kafka brokers given: set --brokers");
+    kafka::ConfPtr conf(rd_kafka_conf_new());
+    const std::vector<std::pair<std::string, std::string>> defaults = {
+        {"bootstrap.servers", settings_.brokers},
+        {"client.id", "sluice-direct"},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        // A range whose data is gone must be reported, not silently reset.
+        {"auto.offset.reset", "error"},
+        // Reaching the log end completes a range whose last offsets hold no
+        // record (compaction, transaction markers).
+        {"enable.partition.eof", "true"},
+        // The mock holds an empty fetch for the whole wait; 10 ms keeps
+        // batches prompt (a real cluster's users may raise it).
+        {"fetch.wait.max.ms", "10"},
+    };
+    for (const auto &[key, value] : defaults) kafka::set_conf(conf.get(), key, value);
+    if (!settings_.group.empty()) kafka::set_conf(conf.get(), "group.id", settings_.group);
+    for (const auto &[key, value] : settings_.kafka) kafka::set_conf(conf.get(), key, value);
+    rd_kafka_conf_set_log_cb(conf.get(), log_cb);
+    rd_kafka_conf_set_error_cb(conf.get(), error_cb);
+
+    client_ = std::make_shared<detail::KafkaClient>();
+    client_->rk = kafka::make_handle(RD_KAFKA_CONSUMER, std::move(conf)).release();
+}
+
+DirectReader::~DirectReader() {
+    pool_.reset();  // joins the workers; no fetch is running (same thread)
+    for (auto &[tp, pr] : readers_) {
+        if (pr->started) rd_kafka_consume_stop(pr->rkt, tp.partition);
+        pr->drop_carry();
+    }
+    readers_.clear();
+    // client_ is released last; outstanding FetchedBatches keep it alive.
+}
+
+PartitionReader &DirectReader::reader_for(const TopicPartition &tp) {
+    auto &slot = readers_[tp];
+    if (!slot) {
+        slot = std::make_unique<PartitionReader>();
+        slot->tp = tp;
+        slot->rkt = client_->topic(tp.topic);
+    }
+    return *slot;
+}
+
+std::vector<TopicPartition> DirectReader::partitions_for(const std::vector<std::string> &topics,
+                                                         milliseconds timeout) {
+    rd_kafka_poll(client_->rk, 0);
+    if (topics.empty()) throw std::invalid_argument("no topics given: set --topics");
+    std::set<std::string> names;
+    std::vector<std::pair<std::string, std::regex>> patterns;
+    for (const auto &t : topics) {
+        if (t.empty()) throw std::invalid_argument("an empty topic name was given in --topics");
+        if (t[0] != '^') {
+            names.insert(t);
+            continue;
+        }
+        try {
+            patterns.emplace_back(t, std::regex(t, std::regex::ECMAScript));
+        } catch (const std::regex_error &e) {
+            throw std::invalid_argument("topic pattern '" + t + "' is not a valid regex (" +
+                                        e.what() + "): fix --topics");
+        }
+    }
+    const auto start = Clock::now();
+    const auto deadline = start + timeout;
+    const auto unknown_deadline = start + std::min(timeout, milliseconds(kUnknownTopicWait));
+    for (;;) {
+        const rd_kafka_metadata_t *md = nullptr;
+        // all_topics=1: a request for named topics would auto-create them.
+        const rd_kafka_resp_err_t err =
+            rd_kafka_metadata(client_->rk, 1, nullptr, &md, std::max(remaining_ms(deadline), 1));
+        if (err)
+            throw kafka::KafkaError(
+                "cannot get topic metadata from Kafka brokers '" + settings_.brokers + "' within " +
+                std::to_string(timeout.count()) + " ms: " + rd_kafka_err2str(err) +
+                ": check --brokers and that the brokers are up");
+        std::set<TopicPartition> found;
+        std::set<std::string> missing = names;
+        for (int i = 0; i < md->topic_cnt; ++i) {
+            const auto &topic = md->topics[i];
+            if (topic.err || topic.partition_cnt <= 0) continue;
+            const std::string name = topic.topic;
+            bool wanted = names.count(name) > 0;
+            // Like Kafka's pattern subscriptions, patterns skip internal topics.
+            if (!wanted && name.rfind("__", 0) != 0)
+                for (const auto &[text, re] : patterns)
+                    if (std::regex_search(name, re)) wanted = true;
+            if (!wanted) continue;
+            missing.erase(name);
+            for (int p = 0; p < topic.partition_cnt; ++p)
+                found.insert({name, topic.partitions[p].id});
+        }
+        rd_kafka_metadata_destroy(md);
+        if (missing.empty()) return {found.begin(), found.end()};
+        if (Clock::now() >= unknown_deadline) {
+            std::string list;
+            for (const auto &m : missing) list += (list.empty() ? "'" : ", '") + m + "'";
+            throw kafka::KafkaError(
+                "topic " + list + " not found on Kafka brokers '" + settings_.brokers +
+                "' (waited " +
+                std::to_string(
+                    std::chrono::duration_cast<milliseconds>(Clock::now() - start).count()) +
+                " ms): create it or fix --topics");
+        }
+        // Metadata has no change notification: poll while a new topic propagates.
+        std::this_thread::sleep_for(milliseconds(200));
+    }
+}
+
+std::map<TopicPartition, Watermarks> DirectReader::query_watermarks(
+    const std::vector<TopicPartition> &tps, milliseconds timeout) {
+    rd_kafka_poll(client_->rk, 0);
+    std::map<TopicPartition, Watermarks> out;
+    if (tps.empty()) return out;
+    const auto deadline = Clock::now() + timeout;
+    // ListOffsets for every partition at once: timestamp -2 is the earliest
+    // offset, -1 the latest (what rd_kafka_query_watermark_offsets sends one
+    // partition at a time).
+    for (const int64_t which : {int64_t{-2}, int64_t{-1}}) {
+        auto list = make_list(tps, which);
+        const rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(
+            client_->rk, list.get(), std::max(remaining_ms(deadline), 1));
+        if (err)
+            throw kafka::KafkaError("cannot read partition offsets from Kafka brokers '" +
+                                    settings_.brokers + "': " + rd_kafka_err2str(err) +
+                                    ": check --brokers and that the brokers are up");
+        for (int i = 0; i < list->cnt; ++i) {
+            const auto &p = list->elems[i];
+            if (p.err)
+                throw kafka::KafkaError(std::string("cannot read the offsets of ") + p.topic + ":" +
+                                        std::to_string(p.partition) + " from brokers '" +
+                                        settings_.brokers + "': " + rd_kafka_err2str(p.err) +
+                                        ": check that the partition exists");
+            auto &w = out[{p.topic, p.partition}];
+            (which == -2 ? w.low : w.high) = p.offset;
+        }
+    }
+    return out;
+}
+
+std::map<TopicPartition, int64_t> DirectReader::offsets_for_timestamp(
+    const std::vector<TopicPartition> &tps, int64_t ts_ms, milliseconds timeout) {
+    rd_kafka_poll(client_->rk, 0);
+    std::map<TopicPartition, int64_t> out;
+    if (tps.empty()) return out;
+    if (ts_ms < 0)
+        throw std::invalid_argument("timestamp " + std::to_string(ts_ms) +
+                                    " is negative: give milliseconds since the epoch");
+    auto list = make_list(tps, ts_ms);
+    const rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(
+        client_->rk, list.get(), std::max(static_cast<int>(timeout.count()), 1));
+    const std::string advice = ": use --auto-offset-reset or --from-offsets";
+    if (err)
+        throw kafka::KafkaError("broker returned no offset for timestamp " + std::to_string(ts_ms) +
+                                " (" + rd_kafka_err2str(err) + ")" + advice);
+    for (int i = 0; i < list->cnt; ++i) {
+        const auto &p = list->elems[i];
+        const std::string tp = std::string(p.topic) + ":" + std::to_string(p.partition);
+        if (p.err || p.offset < 0)
+            throw kafka::KafkaError(
+                "broker returned no offset for timestamp " + std::to_string(ts_ms) + " on " + tp +
+                " (" + (p.err ? rd_kafka_err2str(p.err) : "offset " + std::to_string(p.offset)) +
+                "; librdkafka 2.0.2's mock broker does not support it)" + advice);
+        out[{p.topic, p.partition}] = p.offset;
+    }
+    return out;
+}
+
+std::map<TopicPartition, int64_t> DirectReader::committed_offsets(
+    const std::vector<TopicPartition> &tps, milliseconds timeout) {
+    rd_kafka_poll(client_->rk, 0);
+    std::map<TopicPartition, int64_t> out;
+    if (settings_.group.empty() || tps.empty()) return out;
+    auto list = make_list(tps, RD_KAFKA_OFFSET_INVALID);
+    const rd_kafka_resp_err_t err =
+        rd_kafka_committed(client_->rk, list.get(), std::max(static_cast<int>(timeout.count()), 1));
+    if (err)
+        throw kafka::KafkaError("cannot read the committed offsets of group '" + settings_.group +
+                                "' from brokers '" + settings_.brokers +
+                                "': " + rd_kafka_err2str(err) +
+                                ": check --brokers and that the brokers are up");
+    for (int i = 0; i < list->cnt; ++i) {
+        const auto &p = list->elems[i];
+        if (p.err)
+            throw kafka::KafkaError("cannot read the committed offset of group '" +
+                                    settings_.group + "' for " + p.topic + ":" +
+                                    std::to_string(p.partition) + ": " + rd_kafka_err2str(p.err));
+        if (p.offset >= 0) out[{p.topic, p.partition}] = p.offset;
+    }
+    return out;
+}
+
+void DirectReader::commit(const std::vector<OffsetRange> &ranges) {
+    rd_kafka_poll(client_->rk, 0);
+    if (settings_.group.empty() || ranges.empty()) return;
+    kafka::PartitionListPtr list(
+        rd_kafka_topic_partition_list_new(static_cast<int>(ranges.size())));
+    for (const auto &r : ranges)
+        rd_kafka_topic_partition_list_add(list.get(), r.topic.c_str(), r.partition)->offset =
+            r.until_offset;
+    const rd_kafka_resp_err_t err = rd_kafka_commit(client_->rk, list.get(), 0);
+    std::string failed;
+    for (int i = 0; i < list->cnt; ++i)
+        if (list->elems[i].err)
+            failed += std::string(failed.empty() ? "" : ", ") + list->elems[i].topic + ":" +
+                      std::to_string(list->elems[i].partition) + " (" +
+                      rd_kafka_err2str(list->elems[i].err) + ")";
+    if (err || !failed.empty())
+        throw kafka::KafkaError("cannot commit offsets to group '" + settings_.group +
+                                "': " + (failed.empty() ? rd_kafka_err2str(err) : failed) +
+                                ": check that the brokers are up; the next batch commits again");
+}
+
+std::unique_ptr<FetchedBatch> DirectReader::fetch(const std::vector<OffsetRange> &ranges,
+                                                  milliseconds timeout,
+                                                  const std::atomic<bool> &stop) {
+    rd_kafka_poll(client_->rk, 0);
+    const auto deadline = Clock::now() + timeout;
+    std::vector<RangeTask> tasks;
+    std::set<TopicPartition> seen;
+    int64_t span = 0;
+    for (const auto &r : ranges) {
+        if (r.from_offset < 0 || r.until_offset < r.from_offset)
+            throw std::invalid_argument("invalid offset range " + r.topic_partition().to_string() +
+                                        " [" + std::to_string(r.from_offset) + ", " +
+                                        std::to_string(r.until_offset) + ")");
+        if (!seen.insert(r.topic_partition()).second)
+            throw std::invalid_argument("partition " + r.topic_partition().to_string() +
+                                        " appears twice in one batch");
+        if (r.count() == 0) continue;
+        RangeTask t;
+        t.range = &r;
+        t.reader = &reader_for(r.topic_partition());
+        t.topic_name = rd_kafka_topic_name(t.reader->rkt);
+        tasks.push_back(std::move(t));
+        span += r.count();
+    }
+    if (stop) throw FetchAborted("fetch abandoned: stop requested");
+
+    auto batch = std::unique_ptr<FetchedBatch>(new FetchedBatch());
+    batch->client_ = client_;
+    if (tasks.empty()) return batch;
+
+    // Each range writes its records straight into its slice of one array;
+    // only gaps (compaction) or a range bigger than its slice need a copy.
+    const int64_t per_range_cap =
+        span <= kSlotBudget ? INT64_MAX : kSlotBudget / static_cast<int64_t>(tasks.size());
+    size_t slots = 0;
+    for (auto &t : tasks) {
+        t.slot_cap = static_cast<size_t>(std::min(t.range->count(), per_range_cap));
+        slots += t.slot_cap;
+    }
+    std::unique_ptr<sluice_record_t[]> records(new sluice_record_t[slots]);  // not zeroed
+    std::unique_ptr<rd_kafka_message_t *[]> messages(new rd_kafka_message_t *[slots]);
+    size_t at = 0;
+    for (auto &t : tasks) {
+        t.slot_records = records.get() + at;
+        t.slot_messages = messages.get() + at;
+        at += t.slot_cap;
+    }
+
+    pool_->ensure_threads(settings_.workers > 0 ? settings_.workers
+                                                : std::clamp<int>(readers_.size(), 1, 4));
+    struct Completion {
+        std::mutex mutex;
+        std::condition_variable done;
+        size_t remaining;
+    } completion{{}, {}, tasks.size()};
+    rd_kafka_t *rk = client_->rk;
+    for (auto &t : tasks) {
+        pool_->submit([rk, &t, deadline, &stop, &completion] {
+            try {
+                read_range(rk, t, deadline, stop);
+            } catch (const std::exception &e) {
+                t.outcome = RangeTask::Outcome::kFailed;
+                t.error = e.what();
+            }
+            std::lock_guard lock(completion.mutex);
+            if (--completion.remaining == 0) completion.done.notify_one();
+        });
+    }
+    {
+        std::unique_lock lock(completion.mutex);
+        completion.done.wait(lock, [&] { return completion.remaining == 0; });
+    }
+
+    const RangeTask *loss = nullptr, *failed = nullptr;
+    bool aborted = false;
+    std::string late;
+    for (const auto &t : tasks) {
+        switch (t.outcome) {
+            case RangeTask::Outcome::kComplete:
+                break;
+            case RangeTask::Outcome::kDataLoss:
+                if (!loss) loss = &t;
+                break;
+            case RangeTask::Outcome::kAborted:
+                aborted = true;
+                break;
+            case RangeTask::Outcome::kTimedOut:
+                late += std::string(late.empty() ? "" : ", ") + t.range->topic + ":" +
+                        std::to_string(t.range->partition) + " at " + std::to_string(t.next) +
+                        " of [" + std::to_string(t.range->from_offset) + ", " +
+                        std::to_string(t.range->until_offset) + ")";
+                break;
+            default:
+                if (!failed) failed = &t;
+        }
+    }
+    if (loss || failed || aborted || !late.empty()) {
+        for (auto &t : tasks) give_back(t);
+        if (loss)
+            throw DataLossError(loss->range->topic_partition(), loss->next, loss->loss_earliest,
+                                loss->error);
+        if (failed) throw kafka::KafkaError(failed->error);
+        if (aborted) throw FetchAborted("fetch abandoned: stop requested");
+        throw FetchTimeout("reading the batch's offset ranges timed out after " +
+                           std::to_string(timeout.count()) + " ms (" + late +
+                           "): check that the brokers at '" + settings_.brokers + "' are up");
+    }
+
+    size_t total = 0;
+    bool packed = true;
+    for (const auto &t : tasks) {
+        total += t.count;
+        batch->bytes_ += t.bytes;
+        packed = packed && t.count == t.slot_cap;
+        for (auto &h : const_cast<RangeTask &>(t).headers) batch->headers_.push_back(std::move(h));
+    }
+    if (!packed) {
+        // Gaps or spill-over: pack the ranges into one exact array.
+        std::unique_ptr<sluice_record_t[]> exact_records(new sluice_record_t[total]);
+        std::unique_ptr<rd_kafka_message_t *[]> exact_messages(new rd_kafka_message_t *[total]);
+        size_t out = 0;
+        for (const auto &t : tasks) {
+            const size_t in_slot = std::min(t.count, t.slot_cap);
+            std::memcpy(&exact_records[out], t.slot_records, in_slot * sizeof(sluice_record_t));
+            std::memcpy(&exact_messages[out], t.slot_messages, in_slot * sizeof(void *));
+            out += in_slot;
+            std::memcpy(&exact_records[out], t.overflow_records.data(),
+                        t.overflow_records.size() * sizeof(sluice_record_t));
+            std::memcpy(&exact_messages[out], t.overflow_messages.data(),
+                        t.overflow_messages.size() * sizeof(void *));
+            out += t.overflow_records.size();
+        }
+        records = std::move(exact_records);
+        messages = std::move(exact_messages);
+    }
+    batch->records_ = total ? std::move(records) : nullptr;
+    batch->messages_ = std::move(messages);
+    batch->record_count_ = total;
+    return batch;
+}
+
+}  // namespace sluice::ingest

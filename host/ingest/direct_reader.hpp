@@ -1,0 +1,112 @@
+#pragma once
+// Direct mode's Kafka side (Spark's createDirectStream / KafkaRDD): metadata,
+// watermarks, start offsets, and parallel reads of exact offset ranges.
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "common/types.hpp"
+#include "ingest/fetched_batch.hpp"
+
+namespace sluice::ingest {
+
+struct Watermarks {
+    int64_t low = -1;   // first offset still in the log
+    int64_t high = -1;  // next offset to be written
+};
+
+/// A range's records are gone from the log (retention, or the mock's 5 MiB
+/// per-partition limit): reading it would silently skip data.
+class DataLossError : public std::runtime_error {
+  public:
+    DataLossError(TopicPartition tp, int64_t requested, int64_t earliest,
+                  const std::string &detail);
+    TopicPartition tp;
+    int64_t requested = -1;  // the offset the range needed
+    int64_t earliest = -1;   // the low watermark when the loss was seen (-1: unknown)
+};
+
+/// fetch() did not complete every range within its timeout.
+class FetchTimeout : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+/// fetch() gave up because its stop flag became true.
+class FetchAborted : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+struct ReaderSettings {
+    std::string brokers;
+    std::map<std::string, std::string> kafka;  // user's librdkafka settings, applied last
+    std::string group;                         // may be empty (then no commits)
+    int workers = 0;                           // 0 = min(partitions, 4)
+};
+
+class WorkerPool;
+struct PartitionReader;
+
+/// Owns one librdkafka consumer handle (legacy per-partition consumer API:
+/// each partition has its own queue, positioned explicitly) and the worker
+/// threads that read ranges. Partitions stay started between batches, so
+/// librdkafka prefetches the next batch while plugins run; messages read past
+/// a range's end are kept for the next batch.
+/// Lifecycle: made, used and destroyed on the batch thread (not thread-safe);
+/// its workers are internal and joined in the destructor.
+class DirectReader {
+  public:
+    explicit DirectReader(ReaderSettings settings);
+    ~DirectReader();
+    DirectReader(const DirectReader &) = delete;
+    DirectReader &operator=(const DirectReader &) = delete;
+
+    /// Topic names and "^regex" patterns -> sorted partitions. Throws when a
+    /// named topic is unknown (after a bounded wait) or the brokers cannot be
+    /// reached within `timeout`.
+    std::vector<TopicPartition> partitions_for(const std::vector<std::string> &topics,
+                                               std::chrono::milliseconds timeout);
+
+    std::map<TopicPartition, Watermarks> query_watermarks(const std::vector<TopicPartition> &tps,
+                                                          std::chrono::milliseconds timeout);
+
+    /// First offset whose timestamp is >= ts_ms, per partition. Throws when the
+    /// broker has no answer (-1, as librdkafka 2.0.2's mock always gives).
+    std::map<TopicPartition, int64_t> offsets_for_timestamp(const std::vector<TopicPartition> &tps,
+                                                            int64_t ts_ms,
+                                                            std::chrono::milliseconds timeout);
+
+    /// The group's committed offsets; partitions without one are absent. Empty
+    /// without a group.
+    std::map<TopicPartition, int64_t> committed_offsets(const std::vector<TopicPartition> &tps,
+                                                        std::chrono::milliseconds timeout);
+
+    /// Reads exactly the records of every range [from, until), one task per
+    /// partition on the worker pool. A range is complete when its reader
+    /// reaches until_offset, however many records it held. Throws
+    /// DataLossError (a range's data is gone), FetchTimeout (after `timeout`)
+    /// or FetchAborted (soon after `stop` becomes true).
+    std::unique_ptr<FetchedBatch> fetch(const std::vector<OffsetRange> &ranges,
+                                        std::chrono::milliseconds timeout,
+                                        const std::atomic<bool> &stop);
+
+    /// Commits each range's until_offset to the group, synchronously. No-op
+    /// without a group. Throws on error.
+    void commit(const std::vector<OffsetRange> &ranges);
+
+  private:
+    PartitionReader &reader_for(const TopicPartition &tp);
+
+    ReaderSettings settings_;
+    std::shared_ptr<detail::KafkaClient> client_;
+    std::map<TopicPartition, std::unique_ptr<PartitionReader>> readers_;
+    std::unique_ptr<WorkerPool> pool_;
+};
+
+}  // namespace sluice::ingest
