@@ -332,8 +332,9 @@ struct Header {
 
 using HeaderRange = detail::StridedRange<sluice_header_t, Header>;
 
-/// An owning-by-views description of a record to emit downstream (Host::emit). The host
+/// A record to emit downstream (Host::emit), made of views the plugin chooses. The host
 /// copies it, so the views may point into the plugin's temporary memory.
+/// Thread: the batch thread, inside process.
 struct RecordData {
     std::string_view topic;
     int32_t partition = 0;
@@ -346,6 +347,7 @@ struct RecordData {
 };
 
 /// A view of one Kafka record, valid only during the call that received it.
+/// Thread: the thread of that call (the batch thread for process and flush).
 class Record {
   public:
     explicit Record(const sluice_record_t *c) noexcept
@@ -388,6 +390,7 @@ using OffsetRangeRange = detail::StridedRange<sluice_offset_range_t, OffsetRange
 using RecordRange = detail::StridedRange<sluice_record_t, Record>;
 
 /// A view of one micro-batch, valid only during the call that received it.
+/// Thread: the batch thread (process, flush).
 class Batch {
   public:
     explicit Batch(const sluice_batch_t *c) noexcept : b_(detail::read_struct<sluice_batch_t>(c)) {}
