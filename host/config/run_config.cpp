@@ -446,7 +446,11 @@ Layer parse_command_line(std::vector<std::string> args) {
                      .allow_unregistered()
                      .run();
     } catch (const po::error &e) {
-        throw ConfigError(e.what());
+        // Boost names the short-only option -X as "--X".
+        std::string message = e.what();
+        if (const size_t at = message.find("'--X'"); at != std::string::npos)
+            message.replace(at, 5, "'-X'");
+        throw ConfigError(message);
     }
     for (const po::option &opt : parsed.options) {
         const std::string token = opt.original_tokens.empty() ? "" : opt.original_tokens[0];
@@ -497,16 +501,18 @@ Layer parse_config_file(const std::string &file) {
     layer.source.base_dir = fs::path(file).parent_path();
     const std::string &where = layer.source.where;
 
-    std::ifstream in(file);
-    if (!in) {
-        std::error_code ec;
+    std::error_code ec;
+    std::ifstream in;
+    // On Linux a directory opens fine and reads as nothing: check it first.
+    if (!fs::is_directory(file, ec)) in.open(file);
+    std::stringstream text;
+    if (in.is_open()) text << in.rdbuf();
+    if (!in.is_open() || !in) {
         const std::string why = !fs::exists(file, ec)        ? "no such file"
                                 : fs::is_directory(file, ec) ? "it is a directory"
                                                              : "cannot be read";
         throw ConfigError(where + why + " (check the path given to --config)");
     }
-    std::stringstream text;
-    text << in.rdbuf();
     const std::string content = text.str();
 
     // Boost flattens "[plugin.a.b]\nk = v" to "plugin.a.b.k", so the section names are read
@@ -651,7 +657,12 @@ ParsedRun parse_run_args(int argc, const char *const argv[]) {
 std::string describe(const RunConfig &cfg) {
     std::ostringstream os;
     const auto line = [&os](const std::string &key, const std::string &value) {
-        os << key << " = " << value << "\n";
+        // The INI reader cuts a line at '#' and trims values: such a value is shown, but
+        // commented out rather than silently changed.
+        if (value.find_first_of("#\r\n") != std::string::npos || value != trim(value))
+            os << "# " << key << ": this value cannot be written in a config file ('#' starts "
+               << "a comment, spaces around it are trimmed): give it on the command line\n# ";
+        os << key << " =" << (value.empty() ? "" : " ") << value << "\n";
     };
     const auto path = [](const fs::path &p) { return fs::absolute(p).lexically_normal().string(); };
     os << "# The effective configuration of sluice run; run it with: sluice run --config FILE\n";

@@ -328,6 +328,10 @@ TEST_F(ConfigFiles, KafkaPropertiesPassThroughUnchangedEveryWay) {
 
 TEST(RunConfigTest, KafkaPropertyErrors) {
     EXPECT_EQ(error_of(with_required({"-X", "novalue"})), "-X 'novalue': write -X KEY=VALUE");
+    EXPECT_EQ(error_of({"--brokers", "b:1", "--topics", "t", "--plugin", "p", "-X"}),
+              "the required argument for option '-X' is missing");
+    EXPECT_EQ(error_of(with_required({"-X"})),
+              "option '-X' has no value ('--brokers' is the next option)");
     EXPECT_EQ(error_of(with_required({"-X", "=v"})),
               "-X : empty librdkafka property name: write KEY=VALUE");
     EXPECT_EQ(error_of(with_required({"--kafka.acks"})),
@@ -481,6 +485,11 @@ TEST_F(ConfigFiles, BadValuesNameTheKeyAndForFilesTheFile) {
     EXPECT_EQ(error_of(with_required({"--config", dir_.file("missing.ini")})),
               "config file '" + dir_.file("missing.ini") +
                   "': no such file (check the path given to --config)");
+    EXPECT_EQ(error_of(with_required({"--config", dir_.path().string()})),
+              "config file '" + dir_.path().string() +
+                  "': it is a directory (check the path given to --config)");
+    // An empty file is a valid (empty) configuration.
+    EXPECT_EQ(parse_cfg(with_required({"--config", write("empty.ini", "")})).brokers, "k1:9092");
 }
 
 TEST(RunConfigTest, BadFromOffsets) {
@@ -617,6 +626,15 @@ TEST(RunConfigTest, DescribeMakesPathsAbsoluteAndRedactsSecrets) {
     EXPECT_THAT(text, HasSubstr("sasl.password = <redacted>\n"));
     EXPECT_THAT(text, HasSubstr("sasl.username = me\n"));
     EXPECT_THAT(text, Not(HasSubstr("hunter2")));
+}
+
+TEST_F(ConfigFiles, DescribeCommentsOutValuesAConfigFileCannotHold) {
+    const RunConfig cfg = parse_cfg(with_required({"-X", "client.id=a#b", "-X", "x.y=ok"}));
+    const std::string text = describe(cfg);
+    EXPECT_THAT(text, HasSubstr("give it on the command line\n# client.id = a#b\n"));
+    // Read back, the key is absent rather than cut to "a".
+    const RunConfig again = parse_cfg({"--config", write("hash.ini", text)});
+    EXPECT_EQ(again.kafka, (std::map<std::string, std::string>{{"x.y", "ok"}}));
 }
 
 TEST(RunConfigTest, HelpExplainsEveryOptionGroupAndGivesExamples) {
