@@ -8,8 +8,15 @@ cd "$(dirname "$0")/.."
 batches=${1:-20}
 
 scripts/install-deps.sh build
-cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc 2>/dev/null || echo 2)" --target sluice print-offsets
+echo "demo: building sluice (release preset, build/release)..." >&2
+build_log=build/demo-build.log
+mkdir -p build
+if ! { cmake --preset release && cmake --build --preset release -j "$(nproc 2>/dev/null || echo 2)" \
+         --target sluice print-offsets; } >"$build_log" 2>&1; then
+  tail -n 40 "$build_log" >&2
+  echo "demo: the build failed; the whole log is in $build_log" >&2
+  exit 1
+fi
 
 bin=build/release/bin/sluice
 log=$(mktemp)

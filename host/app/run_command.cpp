@@ -41,7 +41,7 @@ std::vector<fs::path> default_plugin_dirs() {
     const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
     if (ec) return {};
     const fs::path prefix = exe.parent_path().parent_path();
-    for (const fs::path candidate : {prefix / "plugin-dir", prefix / "lib" / "sluice" / "plugins"})
+    for (const fs::path &candidate : {prefix / "plugin-dir", prefix / "lib" / "sluice" / "plugins"})
         if (fs::is_directory(candidate, ec)) return {candidate};
     return {};
 }

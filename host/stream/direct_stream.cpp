@@ -63,7 +63,6 @@ void DirectStream::open_components() {
             plugin_config = it->second;
         chain_->add(std::make_unique<plugins::PluginInstance>(std::move(library),
                                                               std::move(plugin_config)));
-        spdlog::info("plugin {} loaded from {}", name, loader.resolve(name).string());
     }
 
     ingest::ReaderSettings settings;
