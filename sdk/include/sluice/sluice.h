@@ -182,8 +182,9 @@ typedef struct sluice_host_api {
 } sluice_host_api_t;
 
 /** Plugin flags. */
-#define SLUICE_PLUGIN_TRANSFORM 0x1u /**< downstream sees only emitted records (else: the input) \
-                                      */
+#define SLUICE_PLUGIN_TRANSFORM                                      \
+    0x1u /**< downstream sees only emitted records (else: the input) \
+          */
 #define SLUICE_PLUGIN_WANTS_EMPTY_BATCHES \
     0x2u /**< also call process_batch for batches with no records */
 
