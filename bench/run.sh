@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# End-to-end read benchmark, one command: Kafka -> batch -> no-op plugin (sluice run)
+# against a plain librdkafka batch-consume loop (bench_plain_consumer) and `kcat -C -e`,
+# all reading the SAME records from one standalone mock broker (loopback), one after
+# another, each from the beginning. Prints records/s, MB/s and peak RSS (medians).
+# See docs/benchmarks.md for what is measured and how to read it.
+#
+# Usage: bench/run.sh [--records N] [--partitions P] [--compression lz4|none]
+#                     [--repeat R] [--batch-interval D] [--max-batch-records M]
+#                     [--build DIR] [--keep-logs] [--sluice-arg ARG]...
+#   --sluice-arg ARG is appended to `sluice run` (repeatable), e.g.
+#   --sluice-arg -X --sluice-arg queued.min.messages=12500
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+records=2000000
+partitions=8
+compression=lz4
+repeat=3
+value_size=100
+# max-batch-records bounds what one batch holds in memory (50,000 records of
+# 100 B, ~8 MB of views and messages) and turns the backlog into 40 batches, so
+# the per-batch costs (watermark query, planning, plugin call) are paid as in
+# a real run. The interval is shorter than reading one batch takes (~25 ms at
+# 2 M records/s), so batches run back to back and the interval never idles the
+# host: the figure is the host's read rate, not the scheduler's pacing.
+batch_interval=10ms
+max_batch_records=50000
+sluice_args=()
+build=""
+keep_logs=0
+
+usage() {
+  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --records) records=$2; shift 2 ;;
+    --partitions) partitions=$2; shift 2 ;;
+    --compression) compression=$2; shift 2 ;;
+    --repeat) repeat=$2; shift 2 ;;
+    --batch-interval) batch_interval=$2; shift 2 ;;
+    --max-batch-records) max_batch_records=$2; shift 2 ;;
+    --build) build=$2; shift 2 ;;
+    --keep-logs) keep_logs=1; shift ;;
+    --sluice-arg) sluice_args+=("$2"); shift 2 ;;
+    -h|--help) usage ;;
+    *) echo "bench/run.sh: unknown argument '$1'" >&2; usage ;;
+  esac
+done
+for n in "$records" "$partitions" "$repeat" "$max_batch_records"; do
+  [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: '$n' is not a positive integer" >&2; exit 2; }
+done
+
+for tool in kcat /usr/bin/time; do
+  command -v "$tool" >/dev/null || {
+    echo "bench/run.sh: $tool is missing: run scripts/install-deps.sh bench" >&2; exit 1; }
+done
+
+# ---- build -------------------------------------------------------------------------------
+targets=(sluice noop bench_plain_consumer)
+if [[ -z "$build" ]]; then
+  build=$root/build/release
+  [[ -f "$build/CMakeCache.txt" ]] || cmake --preset release >/dev/null
+  cmake --build --preset release -j 2 --target "${targets[@]}" >/dev/null
+else
+  cmake --build "$build" -j 2 --target "${targets[@]}" >/dev/null
+fi
+sluice=$build/bin/sluice
+plain=$build/bin/bench_plain_consumer
+[[ -f "$build/plugin-dir/noop.so" ]] || { echo "bench/run.sh: $build/plugin-dir/noop.so not built" >&2; exit 1; }
+
+# ---- broker ------------------------------------------------------------------------------
+work=$(mktemp -d /tmp/sluice-bench.XXXXXX)
+broker=""
+running=""
+cleanup() {
+  [[ -n "$running" ]] && kill "$running" 2>/dev/null || true
+  if [[ -n "$broker" ]]; then
+    kill -TERM "$broker" 2>/dev/null || true
+    wait "$broker" 2>/dev/null || true
+  fi
+  if [[ $keep_logs == 1 ]]; then echo "logs kept in $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+topic=bench
+"$sluice" mock-broker --topic "$topic:$partitions" --log-level warn >"$work/broker.out" 2>"$work/broker.err" &
+broker=$!
+for _ in $(seq 1 100); do
+  bootstrap=$(sed -n 's/^bootstrap.servers=//p' "$work/broker.out" | head -n1)
+  [[ -n "$bootstrap" ]] && break
+  kill -0 "$broker" 2>/dev/null || break
+  sleep 0.1
+done
+[[ -n "${bootstrap:-}" ]] || { echo "bench/run.sh: the mock broker did not start:" >&2; cat "$work/broker.err" >&2; exit 1; }
+
+# ---- data, written once ------------------------------------------------------------------
+# The producer's default (sticky) partitioner: full producer batches. The mock
+# answers a Fetch with at most one producer batch per partition, so small batches
+# (e.g. sticky.partitioning.linger.ms=0) slow every consumer down alike. It fills
+# partitions unevenly: the check below catches a partition over the mock's 5 MiB.
+echo "producing $records records of $value_size bytes ($compression) to $partitions partitions at $bootstrap ..." >&2
+"$sluice" produce --brokers "$bootstrap" --topic "$topic" --count "$records" \
+  --value-size "$value_size" --compression "$compression" --log-level warn \
+  >"$work/produce.out"
+cat "$work/produce.out" >&2
+# Every record must still be on the broker (low watermark 0, high watermarks add up).
+on_broker=0
+for ((p = 0; p < partitions; p++)); do
+  low=$(kcat -b "$bootstrap" -Q -t "$topic:$p:-2" | awk '{print $NF}')
+  high=$(kcat -b "$bootstrap" -Q -t "$topic:$p:-1" | awk '{print $NF}')
+  if [[ "$low" != 0 ]]; then
+    echo "bench/run.sh: partition $p lost its first $low records (the mock keeps ~5 MiB per" \
+      "partition): use more --partitions or --compression lz4" >&2
+    exit 1
+  fi
+  on_broker=$((on_broker + high))
+done
+[[ $on_broker == "$records" ]] || { echo "bench/run.sh: $on_broker records on the broker, expected $records" >&2; exit 1; }
+
+# ---- consumers ---------------------------------------------------------------------------
+max_batches=$(((records + max_batch_records - 1) / max_batch_records))
+
+# Each run_X writes "records data_seconds whole_seconds peak_rss_kb" to $work/result.
+timed() {  # timed LOG CMD...: runs CMD under /usr/bin/time, stdout+stderr to LOG
+  local log=$1; shift
+  /usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$log" 2>&1 &
+  running=$!
+  if ! wait "$running"; then
+    running=""
+    echo "bench/run.sh: '$*' failed:" >&2; tail -n 20 "$log" >&2; exit 1
+  fi
+  running=""
+}
+
+run_plain() {
+  local log=$work/plain.$1.log
+  timed "$log" "$plain" --brokers "$bootstrap" --topic "$topic" --records "$records" \
+    -X fetch.wait.max.ms=10
+  local got secs
+  got=$(sed -n 's/.*records=\([0-9]*\) .*/\1/p' "$log")
+  secs=$(sed -n 's/.* seconds=\([0-9.]*\) .*/\1/p' "$log")
+  echo "$got $secs $(cat "$work/time")" >"$work/result"
+}
+
+run_sluice() {
+  local log=$work/sluice.$1.log
+  timed "$log" "$sluice" run --brokers "$bootstrap" --topics "$topic" --plugin noop \
+    --auto-offset-reset earliest --batch-interval "$batch_interval" \
+    --max-batch-records "$max_batch_records" --max-batches "$max_batches" \
+    -X fetch.wait.max.ms=10 ${sluice_args[@]+"${sluice_args[@]}"}
+  # Data time: from the start of the first batch holding records (its log time minus
+  # its processing time) to the log time of the last one.
+  awk -v whole="$(cat "$work/time")" '
+    function secs(d, t,   a) { split(t, a, ":"); return a[1] * 3600 + a[2] * 60 + a[3] }
+    / batch [0-9]+.*: [0-9]+ records,/ {
+      for (i = 1; i <= NF; i++) {
+        if ($i == "records,") n = $(i - 1)
+        if ($i == "processing") ms = $(i + 1)
+      }
+      if (n == 0) next
+      t = secs($1, $2)
+      if (!seen) { first = t - ms / 1000; seen = 1 }
+      if (t < first) t += 86400
+      last = t; total += n
+    }
+    END { printf "%d %.3f %s\n", total, last - first, whole }' "$log" >"$work/result"
+}
+
+run_kcat() {
+  local log=$work/kcat.$1.log
+  # Cheapest output: the value and a newline, to /dev/null. kcat prints no timing, so
+  # its figure is the whole process (start-up is ~20 ms of it).
+  /usr/bin/time -f '%e %M' -o "$work/time" kcat -C -b "$bootstrap" -t "$topic" -o beginning -e -q \
+    -X fetch.wait.max.ms=10 -f '%s\n' >/dev/null 2>"$log" &
+  running=$!
+  wait "$running" || { running=""; echo "bench/run.sh: kcat failed:" >&2; cat "$log" >&2; exit 1; }
+  running=""
+  local t
+  t=$(cat "$work/time")
+  echo "$records ${t%% *} $t" >"$work/result"
+}
+
+# kcat's output is not counted in the timed runs: count it once here.
+kcat_count=$(kcat -C -b "$bootstrap" -t "$topic" -o beginning -e -q -X fetch.wait.max.ms=10 -f '\n' | wc -l)
+[[ $kcat_count == "$records" ]] || { echo "bench/run.sh: kcat read $kcat_count records, expected $records" >&2; exit 1; }
+
+consumers=(plain sluice kcat)
+: >"$work/results"
+for ((r = 1; r <= repeat; r++)); do
+  # Rotate the order each round: a noisy neighbour or a warm broker favours no one.
+  for ((i = 0; i < ${#consumers[@]}; i++)); do
+    c=${consumers[$(((i + r - 1) % ${#consumers[@]}))]}
+    "run_$c" "$r"
+    read -r got data whole rss <"$work/result"
+    if [[ "$got" != "$records" ]]; then
+      echo "bench/run.sh: $c read $got records, expected $records (log: $work/$c.$r.log)" >&2
+      keep_logs=1; exit 1
+    fi
+    echo "round $r: $c $data s (whole process $whole s), peak RSS $((rss / 1024)) MB" >&2
+    echo "$c $got $data $whole $rss" >>"$work/results"
+  done
+done
+
+# ---- table (medians) ---------------------------------------------------------------------
+echo
+echo "Sluice end-to-end read benchmark: $records records x $value_size B ($compression), $partitions partitions,"
+echo "one mock broker (librdkafka $(pkg-config --modversion rdkafka 2>/dev/null || echo '?')), median of $repeat runs," \
+  "sluice batch-interval $batch_interval, max-batch-records $max_batch_records${sluice_args[*]+ ${sluice_args[*]}};"
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores"
+awk -v vs="$value_size" '
+  function median(list,   a, n, i, j, t) {
+    n = split(list, a, " ")
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  { recs[$1] = $2; data[$1] = data[$1] " " $3; whole[$1] = whole[$1] " " $4; rss[$1] = rss[$1] " " $5 }
+  END {
+    name["plain"] = "plain librdkafka loop"; name["sluice"] = "sluice run (noop)"; name["kcat"] = "kcat -C -e"
+    split("plain sluice kcat", order, " ")
+    for (k in recs) { d[k] = median(data[k]); rate[k] = recs[k] / d[k] }
+    printf "%-22s %9s %8s %11s %8s %12s %9s %8s\n", "consumer", "records", "seconds", "records/s", "MB/s", "peak RSS MB", "vs plain", "whole s"
+    for (i = 1; i <= 3; i++) {
+      k = order[i]
+      printf "%-22s %9d %8.3f %11.0f %8.1f %12.1f %8.2fx %8.2f\n", name[k], recs[k], d[k], rate[k],
+        recs[k] * vs / 1e6 / d[k], median(rss[k]) / 1024, rate[k] / rate["plain"], median(whole[k])
+    }
+    printf "\nseconds: plain = assign to last record; sluice = start of first batch to end of last batch\n"
+    printf "(from its log); kcat = whole process. whole s = wall time of the whole process, for all.\n"
+    printf "targets: sluice >= 0.9x plain: %.2fx %s; sluice >= 1.5x kcat: %.2fx %s\n",
+      rate["sluice"] / rate["plain"], (rate["sluice"] >= 0.9 * rate["plain"] ? "MET" : "MISSED"),
+      rate["sluice"] / rate["kcat"], (rate["sluice"] >= 1.5 * rate["kcat"] ? "MET" : "MISSED")
+  }' "$work/results"
