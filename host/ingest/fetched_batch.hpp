@@ -43,6 +43,7 @@ class FetchedBatch {
     std::unique_ptr<sluice_record_t[]> records_;
     std::unique_ptr<rd_kafka_message_t *[]> messages_;  // messages_[i] backs records_[i]
     size_t record_count_ = 0;
+    size_t capacity_ = 0;  // slots in records_/messages_, handed to the next fetch
     uint64_t bytes_ = 0;
     std::vector<std::unique_ptr<sluice_header_t[]>> headers_;  // point into the messages
 };
