@@ -647,6 +647,18 @@ std::unique_ptr<FetchedBatch> DirectReader::fetch(const std::vector<OffsetRange>
         at += t.slot_cap;
     }
 
+    // Start (or re-position) every partition's fetcher here, before any range
+    // is handed to a worker: with fewer workers than partitions, a partition
+    // started inside its task would begin fetching only when a worker frees up.
+    for (auto &t : tasks) {
+        PartitionReader &pr = *t.reader;
+        if (pr.started && pr.position == t.range->from_offset) continue;
+        if (pr.started)
+            spdlog::debug("{}: seeking from offset {} to {}", pr.tp.to_string(), pr.position,
+                          t.range->from_offset);
+        start_at(pr, t.range->from_offset);
+    }
+
     pool_->ensure_threads(settings_.workers > 0 ? settings_.workers
                                                 : std::clamp<int>(readers_.size(), 1, 4));
     struct Completion {

@@ -70,10 +70,26 @@ void DirectStream::open_components() {
     settings.kafka = config_.kafka;
     settings.group = config_.commit_to_kafka ? config_.group : std::string();
     settings.workers = config_.workers;
-    reader_ = std::make_unique<ingest::DirectReader>(std::move(settings));
+    reader_ = std::make_unique<ingest::DirectReader>(settings);
     partitions_ = reader_->partitions_for(config_.topics, kMetadataTimeout);
     if (partitions_.empty())
         throw std::runtime_error("no partitions found for topics given with --topics");
+
+    // Size librdkafka's per-partition prefetch from the batch limits (memory
+    // stays bounded by them), and never plan a range larger than it.
+    limits_.batch_interval = config_.batch_interval;
+    limits_.max_rate_per_partition = config_.max_rate_per_partition;
+    limits_.max_batch_records = config_.max_batch_records;
+    limits_.fail_on_data_loss = config_.fail_on_data_loss;
+    if (auto user = config_.kafka.find("queued.min.messages"); user != config_.kafka.end()) {
+        limits_.max_records_per_partition = std::stoll(user->second);
+    } else if (int64_t prefetch = prefetch_per_partition(limits_, partitions_.size())) {
+        limits_.max_records_per_partition = prefetch;
+        settings.kafka["queued.min.messages"] = std::to_string(prefetch);
+        reader_.reset();  // librdkafka settings are fixed at creation: make it anew
+        reader_ = std::make_unique<ingest::DirectReader>(std::move(settings));
+        spdlog::debug("prefetch: {} records per partition", prefetch);
+    }
     spdlog::info("direct mode on {}: {} partitions", bootstrap_, partitions_.size());
 
     if (!config_.checkpoint_dir.empty())
@@ -256,12 +272,6 @@ int DirectStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &ab
         return kExitFailure;
     }
 
-    PlanLimits limits;
-    limits.batch_interval = config_.batch_interval;
-    limits.max_rate_per_partition = config_.max_rate_per_partition;
-    limits.max_batch_records = config_.max_batch_records;
-    limits.fail_on_data_loss = config_.fail_on_data_loss;
-
     int exit_code = kExitOk;
     int64_t batches_done = 0;
     auto finish_batch = [&](const BatchPlan &plan) {
@@ -295,7 +305,7 @@ int DirectStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &ab
             bounds[tp] = {w.low, w.high};
         PlannedRanges planned;
         try {
-            planned = plan_ranges(positions, bounds, limits);
+            planned = plan_ranges(positions, bounds, limits_);
         } catch (const DataLossError &e) {
             spdlog::error("{}", e.what());
             exit_code = kExitDataLoss;

@@ -13,6 +13,7 @@
 
 #include "common/types.hpp"
 #include "config/run_config.hpp"
+#include "stream/offset_planner.hpp"
 
 namespace sluice::checkpoint {
 class CheckpointStore;
@@ -68,6 +69,7 @@ class DirectStream {
     std::unique_ptr<ingest::DirectReader> reader_;
     std::unique_ptr<checkpoint::CheckpointStore> checkpoint_;
     std::vector<TopicPartition> partitions_;
+    PlanLimits limits_;
     uint64_t total_records_ = 0;
 };
 

@@ -14,6 +14,20 @@ DataLossError::DataLossError(const TopicPartition &tp_, int64_t position_, int64
       position(position_),
       earliest(earliest_) {}
 
+int64_t prefetch_per_partition(const PlanLimits &limits, size_t partitions) {
+    int64_t share = 0;
+    if (limits.max_batch_records > 0 && partitions > 0)
+        share = (limits.max_batch_records + static_cast<int64_t>(partitions) - 1) /
+                static_cast<int64_t>(partitions);
+    if (limits.max_rate_per_partition > 0) {
+        const int64_t per_range = std::max<int64_t>(
+            1, limits.max_rate_per_partition * limits.batch_interval.count() / 1000);
+        share = share > 0 ? std::min(share, per_range) : per_range;
+    }
+    if (share == 0) return 0;
+    return std::clamp<int64_t>(2 * share, 1000, 100000);
+}
+
 PlannedRanges plan_ranges(const std::map<TopicPartition, int64_t> &positions,
                           const std::map<TopicPartition, PartitionBounds> &bounds,
                           const PlanLimits &limits) {
@@ -42,6 +56,9 @@ PlannedRanges plan_ranges(const std::map<TopicPartition, int64_t> &positions,
         for (size_t i = 0; i < out.ranges.size(); ++i)
             backlog[i] = std::min(backlog[i], per_partition);
     }
+
+    if (limits.max_records_per_partition > 0)
+        for (auto &n : backlog) n = std::min(n, limits.max_records_per_partition);
 
     if (limits.max_batch_records > 0) {
         int64_t total = 0;

@@ -21,8 +21,9 @@ struct PartitionBounds {
 
 struct PlanLimits {
     std::chrono::milliseconds batch_interval{2000};
-    int64_t max_rate_per_partition = 0;  // records/s, 0 = unlimited
-    int64_t max_batch_records = 0;       // whole batch, 0 = unlimited
+    int64_t max_rate_per_partition = 0;     // records/s, 0 = unlimited
+    int64_t max_batch_records = 0;          // whole batch, 0 = unlimited
+    int64_t max_records_per_partition = 0;  // one range, 0 = unlimited (see prefetch_per_partition)
     bool fail_on_data_loss = true;
 };
 
@@ -48,6 +49,14 @@ struct PlannedRanges {
     std::vector<OffsetRange> ranges;  // one per partition with bounds, sorted by topic, partition
     std::vector<SkippedOffsets> skipped;
 };
+
+/// librdkafka's per-partition prefetch (queued.min.messages) that fits the
+/// limits: twice one partition's fair share of a batch, within [1000, 100000];
+/// 0 when no limit is set (keep librdkafka's default). librdkafka 2.0.2 does
+/// not refill a partition queue that was over this mark until its broker
+/// thread wakes (up to 1 s), so no range may need more than this: the
+/// planner caps ranges at the same number (max_records_per_partition).
+int64_t prefetch_per_partition(const PlanLimits &limits, size_t partitions);
 
 /// Plans the next batch. `positions` holds the next offset to read of every
 /// partition; partitions without bounds are left out. Ranges never go

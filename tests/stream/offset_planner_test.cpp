@@ -122,3 +122,25 @@ TEST(OffsetPlanner, ConsecutivePlansCoverEveryOffsetOnce) {
     EXPECT_EQ(seen[tp("a", 0)], 50);
     EXPECT_EQ(seen[tp("a", 1)], 23);
 }
+
+TEST(OffsetPlanner, PrefetchFollowsTheLimits) {
+    PlanLimits limits;
+    EXPECT_EQ(prefetch_per_partition(limits, 8), 0);  // nothing set: librdkafka's default
+    limits.max_batch_records = 50000;
+    EXPECT_EQ(prefetch_per_partition(limits, 8), 12500);
+    EXPECT_EQ(prefetch_per_partition(limits, 1), 100000);   // clamped high
+    EXPECT_EQ(prefetch_per_partition(limits, 1000), 1000);  // clamped low
+    limits.batch_interval = std::chrono::milliseconds(500);
+    limits.max_rate_per_partition = 2000;  // 1000 per range
+    EXPECT_EQ(prefetch_per_partition(limits, 8), 2000);
+}
+
+TEST(OffsetPlanner, PerPartitionCapHoldsEvenWhenOnePartitionHasAllTheBacklog) {
+    PlanLimits limits;
+    limits.max_batch_records = 1000;
+    limits.max_records_per_partition = 300;
+    auto plan = plan_ranges({{tp("a", 0), 0}, {tp("a", 1), 0}},
+                            {{tp("a", 0), {0, 5000}}, {tp("a", 1), {0, 10}}}, limits);
+    EXPECT_EQ(plan.ranges[0].count(), 300);
+    EXPECT_EQ(plan.ranges[1].count(), 10);
+}
