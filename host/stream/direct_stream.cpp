@@ -20,6 +20,7 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr milliseconds kMetadataTimeout{30000};
+constexpr milliseconds kWatermarkTimeout{10000};  // per batch; a shutdown waits at most this
 constexpr milliseconds kFetchTimeout{60000};
 constexpr int kMaxRetries = 3;
 
@@ -301,8 +302,16 @@ int DirectStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &ab
         if (stop) break;
 
         std::map<TopicPartition, PartitionBounds> bounds;
-        for (const auto &[tp, w] : reader_->query_watermarks(partitions_, kMetadataTimeout))
-            bounds[tp] = {w.low, w.high};
+        try {
+            for (const auto &[tp, w] : reader_->query_watermarks(partitions_, kWatermarkTimeout))
+                bounds[tp] = {w.low, w.high};
+        } catch (const std::exception &e) {
+            // Brokers away: nothing is planned, nothing is lost; try again.
+            spdlog::warn("batch {}: cannot ask Kafka for the latest offsets ({}); retrying in 1 s",
+                         next_id, e.what());
+            for (int i = 0; i < 20 && !stop; ++i) std::this_thread::sleep_for(milliseconds(50));
+            continue;
+        }
         PlannedRanges planned;
         try {
             planned = plan_ranges(positions, bounds, limits_);
