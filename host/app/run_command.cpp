@@ -23,6 +23,7 @@ int run_main(int, char **) {
 #include <optional>
 #include <thread>
 
+#include "common/logging.hpp"
 #include "config/run_config.hpp"
 #include "kafka/mock_cluster.hpp"
 #include "stream/direct_stream.hpp"
@@ -113,10 +114,7 @@ class ShutdownController {
 };
 
 void setup_logging(const std::string &level) {
-    auto logger = spdlog::stderr_color_mt("sluice");
-    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
-    spdlog::set_default_logger(logger);
-    spdlog::set_level(spdlog::level::from_str(level));
+    use_stderr_logger(log_level_from_name(level).value_or(spdlog::level::info));
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "common/logging.hpp"
 #include "kafka/commands.hpp"
 #include "kafka/mock_cluster.hpp"
 
@@ -72,20 +73,9 @@ TopicSpec parse_topic_spec(const std::string &spec) {
 }
 
 spdlog::level::level_enum parse_log_level(const std::string &name) {
-    const auto level = spdlog::level::from_str(name);
-    // from_str maps unknown names to "off"; accept "off" only when asked for.
-    if (level == spdlog::level::off && name != "off")
-        throw UsageError("--log-level '" + name +
-                         "' is unknown: use trace, debug, info, warn, error or off");
-    return level;
-}
-
-/// Logs go to stderr: stdout carries only the bootstrap line.
-void use_stderr_logger(spdlog::level::level_enum level) {
-    auto logger = std::make_shared<spdlog::logger>(
-        "sluice", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
-    logger->set_level(level);
-    spdlog::set_default_logger(logger);
+    if (auto level = log_level_from_name(name)) return *level;
+    throw UsageError("--log-level '" + name +
+                     "' is unknown: use trace, debug, info, warn, error or off");
 }
 
 }  // namespace
