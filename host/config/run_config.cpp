@@ -119,6 +119,39 @@ void apply_brokers(RunConfig &cfg, const std::vector<std::string> &values, const
     cfg.brokers = joined;
 }
 
+/// HOST:PORT[,HOST:PORT...][/CHROOT], as ZooKeeper clients write it.
+std::string parse_zookeeper(const std::string &text, const std::string &label) {
+    const std::string value = trim(text);
+    if (value.empty()) return value;
+    const auto slash = value.find('/');
+    const std::string hosts = value.substr(0, slash);
+    const std::string chroot = slash == std::string::npos ? "" : value.substr(slash);
+    for (const std::string &host : detail::split_list(hosts)) {
+        const auto colon = host.rfind(':');
+        if (host.empty() || colon == std::string::npos || colon == 0 ||
+            host.find_first_of(" \t") != std::string::npos)
+            fail(label, "'" + value +
+                            "' is not a ZooKeeper address: write "
+                            "HOST:PORT[,HOST:PORT...][/CHROOT]");
+        detail::parse_integer(host.substr(colon + 1), label, 1, 65535);
+    }
+    if (chroot == "/" ||
+        (!chroot.empty() && (chroot.back() == '/' || chroot.find("//") != std::string::npos)))
+        fail(label, "chroot '" + chroot + "' is not a ZooKeeper path: write /NAME[/NAME...]");
+    return value;
+}
+
+/// digest:USER:PASSWORD (the only scheme a ZooKeeper client can add by itself).
+std::string parse_zookeeper_auth(const std::string &text, const std::string &label) {
+    const std::string value = trim(text);
+    if (value.empty()) return value;
+    const std::string prefix = "digest:";
+    const auto colon = value.find(':', prefix.size());
+    if (value.rfind(prefix, 0) != 0 || colon == std::string::npos || colon == prefix.size())
+        fail(label, "not digest:USER:PASSWORD (the only scheme supported)");
+    return value;
+}
+
 void apply_plugins(RunConfig &cfg, const std::vector<std::string> &values, const std::string &label,
                    const Source &) {
     cfg.plugins.clear();
@@ -204,6 +237,25 @@ if (cfg.batch_interval.count() == 0) fail(label, "must be more than 0, e.g. 2s")
 , {"commit-to-kafka", "", Arity::Scalar, Group::Kafka, "BOOL",
    "commit each batch's offsets to --group (default true)", false,
    SLUICE_APPLY{cfg.commit_to_kafka = parse_bool(v.front(), label);
+}
+}
+, {"zookeeper", "", Arity::Scalar, Group::Kafka, "HOSTS",
+   "HOST:PORT[,HOST:PORT...][/CHROOT]: mirror each batch's offsets of --group to "
+   "/consumers/<group>/offsets for ZooKeeper-based tools (Burrow); without --brokers, the "
+   "brokers registered under /brokers/ids are used",
+   false, SLUICE_APPLY{cfg.zookeeper = parse_zookeeper(v.front(), label);
+}
+}
+, {"zookeeper-auth", "", Arity::Scalar, Group::Kafka, "AUTH",
+   "digest:USER:PASSWORD: authenticate to ZooKeeper; created nodes get full rights for that "
+   "identity, read for everyone",
+   false, SLUICE_APPLY{cfg.zookeeper_auth = parse_zookeeper_auth(v.front(), label);
+}
+}
+, {"start-from-zookeeper", "", Arity::Scalar, Group::Kafka, "BOOL",
+   "start partitions with no checkpoint (and no explicit start) from the legacy offsets under "
+   "/consumers/<group>/offsets in --zookeeper, before the group's Kafka offsets (default false)",
+   false, SLUICE_APPLY{cfg.start_from_zookeeper = parse_bool(v.front(), label);
 }
 }
 ,
@@ -596,10 +648,18 @@ void apply_layer(RunConfig &cfg, const Layer &layer) {
 
 /// Checks what no single key can: required options and keys that depend on each other.
 void check_complete(const RunConfig &cfg) {
-    if (cfg.brokers.empty())
+    // With --zookeeper, empty brokers mean "discover them under /brokers/ids".
+    if (cfg.brokers.empty() && cfg.zookeeper.empty())
         throw ConfigError(
             "no brokers: give --brokers HOST:PORT[,HOST:PORT...] (or --brokers embedded for an "
-            "in-process test cluster), or brokers = ... in the --config file");
+            "in-process test cluster, or --zookeeper to find them there), or brokers = ... in the "
+            "--config file");
+    if (!cfg.zookeeper_auth.empty() && cfg.zookeeper.empty())
+        throw ConfigError("zookeeper-auth: given without --zookeeper: add --zookeeper HOST:PORT");
+    if (cfg.start_from_zookeeper && (cfg.zookeeper.empty() || cfg.group.empty()))
+        throw ConfigError(
+            "start-from-zookeeper: needs --zookeeper and --group (the offsets are read from "
+            "/consumers/<group>/offsets)");
     if (cfg.topics.empty())
         throw ConfigError(
             "no topics: give --topics NAME[,NAME...] (an entry starting with ^ is a regex), or "
@@ -689,6 +749,14 @@ std::string describe(const RunConfig &cfg) {
     line("max-batch-records", std::to_string(cfg.max_batch_records));
     line("fail-on-data-loss", cfg.fail_on_data_loss ? "true" : "false");
     line("commit-to-kafka", cfg.commit_to_kafka ? "true" : "false");
+    if (cfg.zookeeper.empty())
+        os << "# zookeeper: none\n";
+    else
+        line("zookeeper", cfg.zookeeper);
+    if (!cfg.zookeeper_auth.empty())  // commented out: a redacted password would not parse
+        os << "# zookeeper-auth = " << cfg.zookeeper_auth.substr(0, cfg.zookeeper_auth.find(':', 7))
+           << ":<redacted>\n";
+    line("start-from-zookeeper", cfg.start_from_zookeeper ? "true" : "false");
     line("workers", std::to_string(cfg.workers));
     line("embedded-brokers", std::to_string(cfg.embedded_brokers));
     line("embedded-partitions", std::to_string(cfg.embedded_partitions));

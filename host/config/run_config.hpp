@@ -49,7 +49,10 @@ struct RunConfig {
     int64_t max_batch_records = 0;       // 0 = unlimited
     bool fail_on_data_loss = true;
     bool commit_to_kafka = true;
-    int workers = 0;  // 0 = auto
+    std::string zookeeper;              // host:port[,host:port...][/chroot]; empty = no ZooKeeper
+    std::string zookeeper_auth;         // "digest:user:password" or empty
+    bool start_from_zookeeper = false;  // import legacy /consumers/<group>/offsets at start
+    int workers = 0;                    // 0 = auto
     int embedded_brokers = 1;
     int embedded_partitions = 4;
     std::chrono::milliseconds shutdown_timeout{30000};

@@ -141,6 +141,8 @@ std::vector<KeyCase> key_cases() {
         {"shutdown-timeout", "1m", [](const RunConfig &c) { EXPECT_EQ(c.shutdown_timeout, 60s); }},
         {"max-batches", "12", [](const RunConfig &c) { EXPECT_EQ(c.max_batches, 12); }},
         {"log-level", "debug", [](const RunConfig &c) { EXPECT_EQ(c.log_level, "debug"); }},
+        {"zookeeper", "z1:2181,z2:2181/kafka",
+         [](const RunConfig &c) { EXPECT_EQ(c.zookeeper, "z1:2181,z2:2181/kafka"); }},
     };
 }
 
@@ -541,7 +543,8 @@ TEST(RunConfigTest, BadTopics) {
 TEST(RunConfigTest, MissingRequiredOptionsSayHowToGiveThem) {
     EXPECT_EQ(error_of({"--topics", "t", "--plugin", "p"}),
               "no brokers: give --brokers HOST:PORT[,HOST:PORT...] (or --brokers embedded for an "
-              "in-process test cluster), or brokers = ... in the --config file");
+              "in-process test cluster, or --zookeeper to find them there), or brokers = ... in "
+              "the --config file");
     EXPECT_EQ(error_of({"--brokers", "b:1", "--plugin", "p"}),
               "no topics: give --topics NAME[,NAME...] (an entry starting with ^ is a regex), or "
               "topics = ... in the --config file");
@@ -549,6 +552,37 @@ TEST(RunConfigTest, MissingRequiredOptionsSayHowToGiveThem) {
               "no plugin: give --plugin NAME (repeat it for a chain, in order), or plugin = NAME "
               "lines in the --config file");
     EXPECT_THAT(error_of({}), HasSubstr("no brokers"));
+}
+
+TEST(RunConfigTest, ZooKeeperKeys) {
+    // --zookeeper without --brokers: the brokers are discovered there.
+    RunConfig c = parse_cfg({"--zookeeper", "127.0.0.1:2181/kafka", "--topics", "t", "--plugin",
+                             "p", "--group", "g", "--zookeeper-auth", "digest:u:p:w",
+                             "--start-from-zookeeper", "yes"});
+    EXPECT_EQ(c.brokers, "");
+    EXPECT_EQ(c.zookeeper, "127.0.0.1:2181/kafka");
+    EXPECT_EQ(c.zookeeper_auth, "digest:u:p:w");
+    EXPECT_TRUE(c.start_from_zookeeper);
+    EXPECT_FALSE(parse_cfg(kRequired).start_from_zookeeper);
+    EXPECT_EQ(parse_cfg(kRequired).zookeeper, "");
+
+    EXPECT_THAT(error_of(with_required({"--zookeeper", "nohost"})),
+                HasSubstr("--zookeeper: 'nohost' is not a ZooKeeper address"));
+    EXPECT_THAT(error_of(with_required({"--zookeeper", "h:99999"})), HasSubstr("--zookeeper"));
+    EXPECT_THAT(error_of(with_required({"--zookeeper", "h:1/kafka/"})),
+                HasSubstr("chroot '/kafka/' is not a ZooKeeper path"));
+    EXPECT_THAT(error_of(with_required({"--zookeeper", "h:1", "--zookeeper-auth", "sasl:u:p"})),
+                HasSubstr("--zookeeper-auth: not digest:USER:PASSWORD"));
+    EXPECT_THAT(error_of(with_required({"--zookeeper-auth", "digest:u:p"})),
+                HasSubstr("given without --zookeeper"));
+    EXPECT_THAT(error_of(with_required({"--zookeeper", "h:1", "--start-from-zookeeper", "true"})),
+                HasSubstr("start-from-zookeeper: needs --zookeeper and --group"));
+
+    // describe() redacts the password and reads back.
+    const std::string text = describe(c);
+    EXPECT_THAT(text, HasSubstr("zookeeper = 127.0.0.1:2181/kafka\n"));
+    EXPECT_THAT(text, Not(HasSubstr("u:p:w")));
+    EXPECT_THAT(run_help(), HasSubstr("--start-from-zookeeper"));
 }
 
 // ------------------------------------------------------------------ describe, help, example
