@@ -110,6 +110,7 @@ echo "producing $records records of $value_size bytes ($compression) to $partiti
 cat "$work/produce.out" >&2
 # Every record must still be on the broker (low watermark 0, high watermarks add up).
 on_broker=0
+highs=()
 for ((p = 0; p < partitions; p++)); do
   low=$(kcat -b "$bootstrap" -Q -t "$topic:$p:-2" | awk '{print $NF}')
   high=$(kcat -b "$bootstrap" -Q -t "$topic:$p:-1" | awk '{print $NF}')
@@ -119,11 +120,50 @@ for ((p = 0; p < partitions; p++)); do
     exit 1
   fi
   on_broker=$((on_broker + high))
+  highs+=("$high")
 done
 [[ $on_broker == "$records" ]] || { echo "bench/run.sh: $on_broker records on the broker, expected $records" >&2; exit 1; }
 
 # ---- consumers ---------------------------------------------------------------------------
-max_batches=$(((records + max_batch_records - 1) / max_batch_records))
+# How many batches sluice needs to read everything, so that it stops right after
+# the last record (--max-batches): its planner (host/stream/offset_planner.cpp,
+# plan_ranges) replayed on the partitions' high watermarks. Since the host caps
+# each range at librdkafka's per-partition prefetch (queued.min.messages: a -X
+# given here, else clamp(2 x ceil(max-batch-records / partitions), 1000, 100000)),
+# the tail batches of unevenly filled partitions hold fewer than max-batch-records,
+# so records / max-batch-records batches are not enough.
+per_partition_cap=""
+for a in ${sluice_args[@]+"${sluice_args[@]}"}; do
+  [[ "$a" =~ ^(--kafka\.)?queued\.min\.messages=([0-9]+)$ ]] && per_partition_cap=${BASH_REMATCH[2]}
+done
+if [[ -z "$per_partition_cap" ]]; then
+  per_partition_cap=$((2 * ((max_batch_records + partitions - 1) / partitions)))
+  ((per_partition_cap < 1000)) && per_partition_cap=1000
+  ((per_partition_cap > 100000)) && per_partition_cap=100000
+fi
+max_batches=$(awk -v M="$max_batch_records" -v cap="$per_partition_cap" -v highs="${highs[*]}" '
+  BEGIN {
+    n = split(highs, left, " "); batches = 0
+    while (1) {
+      total = 0
+      for (i = 1; i <= n; i++) { b[i] = left[i] < cap ? left[i] : cap; total += b[i] }
+      if (total == 0) break
+      if (total > M) {
+        given = 0
+        for (i = 1; i <= n; i++) { s[i] = int(b[i] * M / total); given += s[i]; o[i] = i }
+        # stable sort by what is left over, largest first; then one more each until full
+        for (i = 2; i <= n; i++)
+          for (j = i; j > 1 && b[o[j]] - s[o[j]] > b[o[j - 1]] - s[o[j - 1]]; j--) { t = o[j]; o[j] = o[j - 1]; o[j - 1] = t }
+        for (k = 1; given < M && k <= n; k++) if (s[o[k]] < b[o[k]]) { s[o[k]]++; given++ }
+        for (i = 1; i <= n; i++) b[i] = s[i]
+      }
+      for (i = 1; i <= n; i++) left[i] -= b[i]
+      batches++
+    }
+    print batches
+  }')
+echo "records per partition: ${highs[*]}; sluice reads them in $max_batches batches" \
+  "(at most $max_batch_records records, $per_partition_cap per partition)" >&2
 
 # Each run_X writes "records data_seconds whole_seconds peak_rss_kb" to $work/result.
 timed() {  # timed LOG CMD...: runs CMD under /usr/bin/time, stdout+stderr to LOG
