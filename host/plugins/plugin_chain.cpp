@@ -1,6 +1,9 @@
 #include "plugins/plugin_chain.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <chrono>
 
 namespace sluice::plugins {
 
@@ -19,16 +22,164 @@ std::vector<sluice_topic_partition_t> to_c(const std::vector<TopicPartition> &tp
 
 }  // namespace
 
+PluginChain::PluginChain() = default;
+
+PluginChain::~PluginChain() {
+    // The reloader first: its thread may be offering replacements or destroying retired
+    // instances. Then the generations in reverse order of creation.
+    reloader_.reset();
+    pending_.clear();
+    for (auto &slot : slots_) slot.previous.reset();
+    while (!instances_.empty()) instances_.pop_back();
+}
+
 void PluginChain::add(std::unique_ptr<PluginInstance> instance) {
+    std::lock_guard lock(pending_mutex_);
     instances_.push_back(std::move(instance));
+    slots_.emplace_back();
+    pending_.emplace_back();
+}
+
+void PluginChain::enable_hot_reload(const PluginLoader &loader, ReloaderOptions options) {
+    if (!reloader_) reloader_ = std::make_unique<PluginReloader>(loader, std::move(options));
+}
+
+std::shared_ptr<PluginLibrary> PluginChain::load(const PluginLoader &loader,
+                                                 const std::string &name) {
+    return reloader_ ? reloader_->load(name) : loader.load(name);
+}
+
+void PluginChain::start_hot_reload() {
+    if (reloader_ && !reload_started_) {
+        reload_started_ = true;
+        reloader_->start(*this);
+    }
+}
+
+std::unique_ptr<PluginInstance> PluginChain::offer_replacement(
+    size_t index, std::unique_ptr<PluginInstance> next) {
+    std::lock_guard lock(pending_mutex_);
+    if (index >= pending_.size()) return next;
+    std::swap(pending_[index], next);
+    has_pending_.store(true, std::memory_order_release);
+    return next;  // the one displaced, if any
+}
+
+void PluginChain::notify(SwapEvent event) {
+    if (listener_) listener_(event);
+}
+
+void PluginChain::retire(std::unique_ptr<PluginInstance> instance) {
+    if (!instance) return;
+    if (reloader_ && reload_started_) {
+        reloader_->retire(std::move(instance));  // destroy() and dlclose off the batch path
+    } else {
+        instance.reset();
+    }
+}
+
+void PluginChain::apply_pending() {
+    std::vector<std::unique_ptr<PluginInstance>> offered;
+    {
+        std::lock_guard lock(pending_mutex_);
+        offered.swap(pending_);
+        pending_.resize(offered.size());
+        has_pending_.store(false, std::memory_order_relaxed);
+    }
+    for (size_t i = 0; i < offered.size(); ++i) {
+        if (!offered[i]) continue;
+        const auto start = std::chrono::steady_clock::now();
+        auto &next = offered[i];
+        auto &current = instances_[i];
+        auto &slot = slots_[i];
+        SwapEvent event{SwapEvent::Kind::swapped, i, current->name(), slot.generation + 1, 0, {}};
+
+        // State hand-over: only when both generations have the hooks.
+        ChainResult handed;
+        if (current->has_state_hooks() && next->has_state_hooks()) {
+            std::string state;
+            handed = current->snapshot_state(&state);
+            if (handed.ok()) handed = next->restore_state(state);
+        }
+        if (handed.ok() && !assigned_.empty()) {
+            std::vector<sluice_topic_partition_t> c;
+            for (const auto &tp : assigned_)
+                c.push_back({sizeof(sluice_topic_partition_t), tp.topic.c_str(), tp.partition});
+            handed = next->partitions_assigned(c.data(), c.size());
+        }
+        if (!handed.ok()) {
+            spdlog::error(
+                "hot reload of plugin '{}' refused at the batch boundary: {} failed: {}; "
+                "generation {} keeps running",
+                current->name(), handed.plugin.empty() ? "hand-over" : handed.plugin,
+                handed.message, slot.generation);
+            event.kind = SwapEvent::Kind::refused;
+            event.generation = slot.generation;
+            event.reason = handed.message;
+            retire(std::move(next));
+        } else {
+            if (slot.previous) {
+                // The running one is itself unproven: keep the last proven generation as the
+                // rollback target and drop the unproven one.
+                retire(std::exchange(current, std::move(next)));
+            } else {
+                slot.previous = std::exchange(current, std::move(next));
+                slot.previous_generation = slot.generation;
+            }
+            ++slot.generation;
+            spdlog::info("plugin '{}' generation {} swapped in at the batch boundary ({})",
+                         current->name(), slot.generation, current->library().path().string());
+        }
+        event.pause_ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count();
+        notify(event);
+    }
+}
+
+ChainResult PluginChain::run_slot(size_t index, const sluice_batch_t &input) {
+    ChainResult r = instances_[index]->process_batch(input);
+    Slot &slot = slots_[index];
+    if (!slot.previous || r.status == SLUICE_RETRY) return r;
+    const auto start = std::chrono::steady_clock::now();
+    SwapEvent event{SwapEvent::Kind::confirmed, index, instances_[index]->name(), 0, 0, {}};
+    if (r.status == SLUICE_FATAL) {
+        // Nothing of this batch is committed before process() returns OK, so the previous
+        // generation can take the batch over as if the new one had never been there.
+        spdlog::warn(
+            "plugin '{}' generation {} failed its first batch ({}); rolling back to generation "
+            "{} and redelivering batch {}",
+            instances_[index]->name(), slot.generation, r.message, slot.previous_generation,
+            input.batch_id);
+        retire(std::exchange(instances_[index], std::move(slot.previous)));
+        slot.generation = slot.previous_generation;
+        event.kind = SwapEvent::Kind::rolled_back;
+        event.reason = r.message;
+        event.generation = slot.generation;
+        event.pause_ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count();
+        notify(event);
+        return instances_[index]->process_batch(input);
+    }
+    // OK or SKIP: the new generation works; the old one goes.
+    retire(std::move(slot.previous));
+    event.generation = slot.generation;
+    event.pause_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    notify(event);
+    return r;
 }
 
 ChainResult PluginChain::process(const sluice_batch_t &batch) {
+    if (reloader_ && !reload_started_) start_hot_reload();
+    if (has_pending_.load(std::memory_order_acquire)) apply_pending();
     const sluice_batch_t *current = &batch;
     sluice_batch_t passed_on{};
-    for (auto &inst : instances_) {
+    for (size_t i = 0; i < instances_.size(); ++i) {
+        auto &inst = instances_[i];
         if (current->record_count == 0 && !inst->wants_empty_batches()) continue;
-        ChainResult r = inst->process_batch(*current);
+        ChainResult r = run_slot(i, *current);
         if (!r.ok()) return r;
         if (inst->is_transform()) {
             // The emitted records live in inst's buffer until its next process_batch, which is
@@ -49,6 +200,9 @@ ChainResult PluginChain::flush(const sluice_batch_t &batch) {
 }
 
 ChainResult PluginChain::partitions_assigned(const std::vector<TopicPartition> &tps) {
+    for (const auto &tp : tps)
+        if (std::find(assigned_.begin(), assigned_.end(), tp) == assigned_.end())
+            assigned_.push_back(tp);
     auto c = to_c(tps);
     for (auto &inst : instances_) {
         ChainResult r = inst->partitions_assigned(c.data(), c.size());
@@ -58,6 +212,9 @@ ChainResult PluginChain::partitions_assigned(const std::vector<TopicPartition> &
 }
 
 ChainResult PluginChain::partitions_revoked(const std::vector<TopicPartition> &tps) {
+    std::erase_if(assigned_, [&](const TopicPartition &tp) {
+        return std::find(tps.begin(), tps.end(), tp) != tps.end();
+    });
     auto c = to_c(tps);
     for (auto &inst : instances_) {
         ChainResult r = inst->partitions_revoked(c.data(), c.size());

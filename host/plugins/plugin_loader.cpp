@@ -1,6 +1,7 @@
 #include "plugins/plugin_loader.hpp"
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
@@ -82,6 +83,37 @@ bool has_elf_magic(const fs::path &file) {
                                            "\x7f"
                                            "ELF",
                                            4) == 0;
+}
+
+// Why a file with an ELF header cannot be mapped safely, or empty. glibc maps PT_LOAD segments
+// by their header without checking the file's size, so a truncated library (a plain copy still
+// in progress) faults with SIGBUS inside dlopen instead of failing: check the layout first.
+std::string elf_layout_problem(const fs::path &file) {
+    std::ifstream in(file, std::ios::binary);
+    Elf64_Ehdr eh{};
+    in.read(reinterpret_cast<char *>(&eh), sizeof eh);
+    std::error_code ec;
+    const uint64_t size = fs::file_size(file, ec);
+    if (ec) return "cannot read its size: " + ec.message();
+    if (in.gcount() != sizeof eh || eh.e_ident[EI_CLASS] != ELFCLASS64)
+        return "it is not a complete 64-bit ELF file";
+    auto beyond = [&](uint64_t offset, uint64_t len) {
+        return offset > size || len > size - offset;
+    };
+    if (eh.e_phentsize != sizeof(Elf64_Phdr) ||
+        beyond(eh.e_phoff, uint64_t{eh.e_phnum} * eh.e_phentsize))
+        return "its program headers lie beyond the end of the file";
+    if (eh.e_shnum != 0 && beyond(eh.e_shoff, uint64_t{eh.e_shnum} * eh.e_shentsize))
+        return "its section headers lie beyond the end of the file";
+    in.seekg(static_cast<std::streamoff>(eh.e_phoff));
+    for (unsigned i = 0; i < eh.e_phnum; ++i) {
+        Elf64_Phdr ph{};
+        in.read(reinterpret_cast<char *>(&ph), sizeof ph);
+        if (in.gcount() != sizeof ph) return "its program headers cannot be read";
+        if (ph.p_type == PT_LOAD && beyond(ph.p_offset, ph.p_filesz))
+            return "a loadable segment lies beyond the end of the file";
+    }
+    return {};
 }
 
 // Boost.DLL clears dlerror() and reports only "bad file descriptor"; ask the dynamic linker
@@ -169,6 +201,12 @@ std::shared_ptr<PluginLibrary> PluginLoader::load_file(const std::string &name,
     if (!has_elf_magic(real)) {
         throw plugin_error(name, where, "is not a shared library (no ELF header)",
                            "rebuild the plugin or remove the file from the plugin directory");
+    }
+
+    if (std::string problem = elf_layout_problem(real); !problem.empty()) {
+        throw plugin_error(name, where, "is truncated or corrupt (" + problem + ")",
+                           "rebuild it, and deploy by copying to a temporary name and renaming "
+                           "over the old file");
     }
 
     auto handle = std::make_unique<PluginLibrary::Handle>();
