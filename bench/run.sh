@@ -20,11 +20,13 @@ compression=lz4
 repeat=3
 value_size=100
 # max-batch-records bounds what one batch holds in memory (50,000 records of
-# 100 B, ~8 MB of views and messages) and turns the backlog into 40 batches, so
-# the per-batch costs (watermark query, planning, plugin call) are paid as in
-# a real run. The interval is shorter than reading one batch takes (~25 ms at
-# 2 M records/s), so batches run back to back and the interval never idles the
-# host: the figure is the host's read rate, not the scheduler's pacing.
+# 100 B, ~8 MB of views and messages) and, through the host, librdkafka's
+# prefetch; it turns the backlog into 40+ batches, so the per-batch costs
+# (watermark query, planning, plugin call) are paid as in a real run. Larger
+# caps were not faster (more prefetched memory; docs/benchmarks.md). The
+# interval is shorter than reading one batch takes (~25 ms), so batches run
+# back to back and the interval never idles the host: the figure is the host's
+# read rate, not the scheduler's pacing.
 batch_interval=10ms
 max_batch_records=50000
 sluice_args=()
