@@ -5,7 +5,7 @@ set -euo pipefail
 
 build_pkgs=(g++ cmake make pkg-config librdkafka-dev libboost-dev libboost-program-options-dev
             libzookeeper-mt-dev libspdlog-dev nlohmann-json3-dev)
-test_pkgs=(libgtest-dev libgmock-dev kcat)
+test_pkgs=(libgtest-dev libgmock-dev kcat zookeeper burrow)  # zookeeper pulls a JRE
 bench_pkgs=(kcat time)
 
 wanted=()

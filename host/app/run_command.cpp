@@ -26,7 +26,9 @@ int run_main(int, char **) {
 #include "common/logging.hpp"
 #include "config/run_config.hpp"
 #include "kafka/mock_cluster.hpp"
+#include "plugins/plugin_reloader.hpp"
 #include "stream/direct_stream.hpp"
+#include "zk/legacy_layout.hpp"
 
 namespace sluice::app {
 
@@ -61,6 +63,7 @@ class ShutdownController {
         sigemptyset(&signals_);
         sigaddset(&signals_, SIGINT);
         sigaddset(&signals_, SIGTERM);
+        sigaddset(&signals_, SIGHUP);  // not a stop: asks hot reload to rescan the plugin files
         pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
         thread_ = std::thread([this] { loop(); });
     }
@@ -77,7 +80,10 @@ class ShutdownController {
         std::optional<Clock::time_point> stop_at, abort_at;
         while (!done_) {
             const int sig = sigtimedwait(&signals_, nullptr, &tick);
-            if (sig > 0) {
+            if (sig == SIGHUP) {
+                spdlog::info("SIGHUP received: rescanning the plugin directories");
+                plugins::PluginReloader::rescan_all();
+            } else if (sig > 0) {
                 if (!stop_) {
                     stop_ = true;
                     stop_at = Clock::now();
@@ -147,7 +153,10 @@ int run_main(int argc, char **argv) {
     try {
         std::unique_ptr<kafka::MockCluster> embedded;
         std::string bootstrap = cfg.brokers;
-        if (cfg.brokers == "embedded") {
+        if (cfg.brokers.empty()) {  // --zookeeper without --brokers (config checks it)
+            bootstrap = zk::discover_brokers({cfg.zookeeper, cfg.zookeeper_auth});
+            spdlog::info("brokers from ZooKeeper {}: {}", cfg.zookeeper, bootstrap);
+        } else if (cfg.brokers == "embedded") {
             embedded = std::make_unique<kafka::MockCluster>(cfg.embedded_brokers);
             for (const auto &topic : cfg.topics) {
                 if (!topic.empty() && topic[0] == '^')

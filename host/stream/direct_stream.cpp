@@ -11,6 +11,8 @@
 #include "plugins/plugin_chain.hpp"
 #include "plugins/plugin_loader.hpp"
 #include "stream/offset_planner.hpp"
+#include "zk/legacy_layout.hpp"
+#include "zk/offset_mirror.hpp"
 
 namespace sluice::stream {
 
@@ -57,8 +59,15 @@ DirectStream::~DirectStream() = default;
 void DirectStream::open_components() {
     plugins::PluginLoader loader(config_.plugin_dirs);
     chain_ = std::make_unique<plugins::PluginChain>();
+    // Hot reload: plugins run from private staged copies, and new versions are swapped in at
+    // batch boundaries by the chain (see host/plugins/README.md).
+    if (config_.hot_reload) {
+        plugins::ReloaderOptions reload;
+        reload.poll_interval = config_.hot_reload_poll;
+        chain_->enable_hot_reload(loader, reload);
+    }
     for (const auto &name : config_.plugins) {
-        auto library = loader.load(name);
+        auto library = chain_->load(loader, name);
         std::map<std::string, std::string> plugin_config;
         if (auto it = config_.plugin_config.find(name); it != config_.plugin_config.end())
             plugin_config = it->second;
@@ -137,6 +146,11 @@ std::map<TopicPartition, int64_t> DirectStream::resolve_start_positions(
                                             kMetadataTimeout),
              "--from-timestamp");
     if (!remaining().empty()) take(chain_->resume_offsets(remaining()), "plugin's own offsets");
+    if (config_.start_from_zookeeper && !config_.group.empty() && !remaining().empty()) {
+        zk::ZkSettings zookeeper{config_.zookeeper, config_.zookeeper_auth};
+        take(zk::read_legacy_offsets(zookeeper, config_.group, remaining()),
+             "ZooKeeper /consumers/" + config_.group + "/offsets");
+    }
     if (!config_.group.empty() && !remaining().empty())
         take(reader_->committed_offsets(remaining(), kMetadataTimeout),
              "group '" + config_.group + "' committed offset");
@@ -238,6 +252,7 @@ DirectStream::BatchOutcome DirectStream::execute(const BatchPlan &plan, bool rep
                          config_.group, e.what());
         }
     }
+    if (mirror_) mirror_->publish(plan.ranges);  // only queues them: never waits for ZooKeeper
 
     size_t active = 0;
     for (const auto &r : plan.ranges) active += r.count() > 0;
@@ -266,6 +281,16 @@ int DirectStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &ab
                          last_committed->batch_id);
     }
     auto positions = resolve_start_positions(last_committed);
+    if (!config_.zookeeper.empty() && !config_.group.empty()) {
+        zk::MirrorSettings mirror;
+        mirror.zookeeper = {config_.zookeeper, config_.zookeeper_auth};
+        mirror.group = config_.group;
+        mirror_ = std::make_unique<zk::OffsetMirror>(std::move(mirror), positions);
+        spdlog::info("mirroring the offsets of group '{}' to ZooKeeper {} as consumer {}",
+                     config_.group, config_.zookeeper, mirror_->consumer_id());
+    } else if (!config_.zookeeper.empty()) {
+        spdlog::warn("--zookeeper without --group: no offsets are mirrored to ZooKeeper");
+    }
     int64_t next_id = last_committed ? last_committed->batch_id + 1 : 0;
 
     if (auto r = chain_->partitions_assigned(partitions_); !r.ok()) {
@@ -294,6 +319,7 @@ int DirectStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &ab
     // Batches are due at start + k * interval; a batch that starts late
     // reports the lateness as its scheduling delay.
     auto due = Clock::now();
+    auto last_full_query = Clock::time_point{};
     while (exit_code == kExitOk && !stop &&
            (config_.max_batches == 0 || batches_done < config_.max_batches)) {
         while (!stop && Clock::now() < due)
@@ -303,8 +329,25 @@ int DirectStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &ab
 
         std::map<TopicPartition, PartitionBounds> bounds;
         try {
-            for (const auto &[tp, w] : reader_->query_watermarks(partitions_, kWatermarkTimeout))
+            // Fetch responses already carry every running partition's
+            // watermarks: with short intervals, ask the brokers (a ListOffsets
+            // round trip that queues behind fetch traffic) only for the others
+            // and at least once a second.
+            std::vector<TopicPartition> ask = partitions_;
+            if (Clock::now() - last_full_query < std::chrono::seconds(1)) {
+                ask.clear();
+                auto cached = reader_->cached_watermarks(partitions_);
+                for (const auto &tp : partitions_) {
+                    auto it = cached.find(tp);
+                    if (it == cached.end())
+                        ask.push_back(tp);
+                    else
+                        bounds[tp] = {it->second.low, it->second.high};
+                }
+            }
+            for (const auto &[tp, w] : reader_->query_watermarks(ask, kWatermarkTimeout))
                 bounds[tp] = {w.low, w.high};
+            if (ask.size() == partitions_.size()) last_full_query = Clock::now();
         } catch (const std::exception &e) {
             // Brokers away: nothing is planned, nothing is lost; try again.
             spdlog::warn("batch {}: cannot ask Kafka for the latest offsets ({}); retrying in 1 s",
@@ -342,6 +385,7 @@ int DirectStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &ab
     if (exit_code == kExitAbandoned)
         spdlog::warn("abandoned the batch in flight at shutdown; it is replayed on the next start");
     chain_->partitions_revoked(partitions_);
+    mirror_.reset();  // writes the last offsets (bounded wait), ends the ZooKeeper session
     spdlog::info("stopped after {} batches, {} records", batches_done, total_records_);
     return exit_code;
 }

@@ -24,6 +24,9 @@ class DirectReader;
 namespace sluice::plugins {
 class PluginChain;
 }
+namespace sluice::zk {
+class OffsetMirror;
+}
 
 namespace sluice::stream {
 
@@ -68,6 +71,7 @@ class DirectStream {
     std::unique_ptr<plugins::PluginChain> chain_;
     std::unique_ptr<ingest::DirectReader> reader_;
     std::unique_ptr<checkpoint::CheckpointStore> checkpoint_;
+    std::unique_ptr<zk::OffsetMirror> mirror_;  // --zookeeper with --group; its own thread
     std::vector<TopicPartition> partitions_;
     PlanLimits limits_;
     uint64_t total_records_ = 0;

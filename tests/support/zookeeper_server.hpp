@@ -117,7 +117,7 @@ class ZooKeeperServer {
         return out;
     }
 
-  private:
+    /// A loopback TCP port nobody listens on right now.
     static int free_port() {
         const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         sockaddr_in addr{};
@@ -133,6 +133,7 @@ class ZooKeeperServer {
         return ntohs(addr.sin_port);
     }
 
+  private:
     TempDir dir_;
     int port_;
     std::unique_ptr<ChildProcess> process_;
