@@ -5,6 +5,7 @@
 
 #include "app/run_command.hpp"
 #include "kafka/commands.hpp"
+#include "plugins/plugins_command.hpp"
 #include "sluice/sluice.h"
 
 #ifndef SLUICE_VERSION
@@ -23,6 +24,7 @@ const char *const kUsage =
     "  run          read Kafka in micro-batches and hand each batch to a chain of plugins\n"
     "  produce      write test records to a topic (load generator)\n"
     "  mock-broker  serve librdkafka's mock Kafka cluster on loopback until SIGTERM\n"
+    "  plugins      list the plugin files of a directory, their versions and whether they load\n"
     "\n"
     "  sluice <command> --help   explains each command's options\n"
     "  sluice --version          prints the version and the plugin ABI version\n"
@@ -49,9 +51,11 @@ int main(int argc, char **argv) {
     if (command == "run") return sluice::app::run_main(argc - 1, argv + 1);
     if (command == "produce") return sluice::kafka::produce_main(argc - 1, argv + 1);
     if (command == "mock-broker") return sluice::kafka::mock_broker_main(argc - 1, argv + 1);
+    if (command == "plugins") return sluice::plugins::plugins_main(argc - 1, argv + 1);
     std::fprintf(
         stderr,
-        "sluice: unknown command '%s' (commands: run, produce, mock-broker; see sluice --help)\n",
+        "sluice: unknown command '%s' (commands: run, produce, mock-broker, plugins; see sluice "
+        "--help)\n",
         command.c_str());
     return 2;
 }

@@ -352,6 +352,19 @@ if (cfg.batch_interval.count() == 0) fail(label, "must be more than 0, e.g. 2s")
 for (const std::string &dir : v) cfg.plugin_dirs.push_back(resolve_path(dir, label, source));
 }
 }
+, {"hot-reload", "", Arity::Scalar, Group::Plugins, "BOOL",
+   "watch the plugin files and swap a new version in at the next batch boundary (default "
+   "true); SIGHUP rescans",
+   false, SLUICE_APPLY{cfg.hot_reload = parse_bool(v.front(), label);
+}
+}
+, {"hot-reload-poll", "", Arity::Scalar, Group::Plugins, "DURATION",
+   "how often plugin files are polled without inotify, and how long a changed file must stay "
+   "unchanged before it is loaded (default 250ms)",
+   false, SLUICE_APPLY{cfg.hot_reload_poll = parse_duration(v.front(), label);
+if (cfg.hot_reload_poll.count() == 0) fail(label, "must be more than 0, e.g. 250ms");
+}
+}
 ,
     // Logging
     {"log-level", "", Arity::Scalar, Group::Logging, "LEVEL",
@@ -737,6 +750,8 @@ std::string describe(const RunConfig &cfg) {
     if (cfg.plugin_dirs.empty()) os << "# plugin-dir: the bundled plugin directory\n";
     for (const auto &dir : cfg.plugin_dirs) line("plugin-dir", path(dir));
     for (const auto &plugin : cfg.plugins) line("plugin", plugin);
+    line("hot-reload", cfg.hot_reload ? "true" : "false");
+    line("hot-reload-poll", detail::format_duration(cfg.hot_reload_poll));
     if (cfg.checkpoint_dir.empty())
         os << "# checkpoint: none\n";
     else

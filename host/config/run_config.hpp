@@ -41,6 +41,8 @@ struct RunConfig {
     std::chrono::milliseconds batch_interval{2000};
     std::vector<std::filesystem::path> plugin_dirs;  // empty = the bundled plugin dir
     std::vector<std::string> plugins;                // chain order
+    bool hot_reload = true;                          // watch plugin files, swap new versions in
+    std::chrono::milliseconds hot_reload_poll{250};  // polling fallback and debounce time
     std::filesystem::path checkpoint_dir;            // empty = none
     std::string auto_offset_reset = "latest";        // normalised: "earliest" or "latest"
     std::vector<StartOffset> from_offsets;

@@ -82,6 +82,8 @@ TEST(RunConfigTest, DefaultsWhenOnlyTheRequiredOptionsAreGiven) {
     EXPECT_EQ(cfg.max_batch_records, 0);
     EXPECT_TRUE(cfg.fail_on_data_loss);
     EXPECT_TRUE(cfg.commit_to_kafka);
+    EXPECT_TRUE(cfg.hot_reload);
+    EXPECT_EQ(cfg.hot_reload_poll, 250ms);
     EXPECT_EQ(cfg.workers, 0);
     EXPECT_EQ(cfg.embedded_brokers, 1);
     EXPECT_EQ(cfg.embedded_partitions, 4);
@@ -134,6 +136,8 @@ std::vector<KeyCase> key_cases() {
          [](const RunConfig &c) { EXPECT_EQ(c.max_batch_records, 50000); }},
         {"fail-on-data-loss", "off", [](const RunConfig &c) { EXPECT_FALSE(c.fail_on_data_loss); }},
         {"commit-to-kafka", "no", [](const RunConfig &c) { EXPECT_FALSE(c.commit_to_kafka); }},
+        {"hot-reload", "off", [](const RunConfig &c) { EXPECT_FALSE(c.hot_reload); }},
+        {"hot-reload-poll", "1s", [](const RunConfig &c) { EXPECT_EQ(c.hot_reload_poll, 1s); }},
         {"workers", "3", [](const RunConfig &c) { EXPECT_EQ(c.workers, 3); }},
         {"embedded-brokers", "3", [](const RunConfig &c) { EXPECT_EQ(c.embedded_brokers, 3); }},
         {"embedded-partitions", "8",
@@ -626,6 +630,10 @@ TEST_F(ConfigFiles, DescribeRoundTripsThroughParseRunArgs) {
                                            "false",
                                            "--commit-to-kafka",
                                            "false",
+                                           "--hot-reload",
+                                           "false",
+                                           "--hot-reload-poll",
+                                           "75ms",
                                            "--workers",
                                            "3",
                                            "--embedded-brokers",
@@ -690,6 +698,8 @@ TEST(RunConfigTest, HelpExplainsEveryOptionGroupAndGivesExamples) {
                             "max-batch-records",
                             "fail-on-data-loss",
                             "commit-to-kafka",
+                            "hot-reload",
+                            "hot-reload-poll",
                             "workers",
                             "embedded-brokers",
                             "embedded-partitions",
