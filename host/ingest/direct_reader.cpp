@@ -480,6 +480,21 @@ std::vector<TopicPartition> DirectReader::partitions_for(const std::vector<std::
     }
 }
 
+std::map<TopicPartition, Watermarks> DirectReader::cached_watermarks(
+    const std::vector<TopicPartition> &tps) {
+    std::map<TopicPartition, Watermarks> out;
+    for (const auto &tp : tps) {
+        auto it = readers_.find(tp);
+        if (it == readers_.end() || !it->second || !it->second->started) continue;
+        Watermarks w;
+        if (rd_kafka_get_watermark_offsets(client_->rk, tp.topic.c_str(), tp.partition, &w.low,
+                                           &w.high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            w.low >= 0 && w.high >= 0)
+            out[tp] = w;
+    }
+    return out;
+}
+
 std::map<TopicPartition, Watermarks> DirectReader::query_watermarks(
     const std::vector<TopicPartition> &tps, milliseconds timeout) {
     rd_kafka_poll(client_->rk, 0);

@@ -80,6 +80,10 @@ class DirectReader {
     std::vector<TopicPartition> partitions_for(const std::vector<std::string> &topics,
                                                std::chrono::milliseconds timeout);
 
+    // The watermarks librdkafka learnt from its own fetch responses (no
+    // request): only partitions whose reader is running and for which both
+    // values are known. Cheap enough to call every batch.
+    std::map<TopicPartition, Watermarks> cached_watermarks(const std::vector<TopicPartition> &tps);
     std::map<TopicPartition, Watermarks> query_watermarks(const std::vector<TopicPartition> &tps,
                                                           std::chrono::milliseconds timeout);
 
