@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "ingest/broker_waker.hpp"
 #include "ingest/worker_pool.hpp"
 #include "kafka/kafka_conf.hpp"
 
@@ -393,9 +394,11 @@ DirectReader::DirectReader(ReaderSettings settings)
 
     client_ = std::make_shared<detail::KafkaClient>();
     client_->rk = kafka::make_handle(RD_KAFKA_CONSUMER, std::move(conf)).release();
+    waker_ = std::make_unique<BrokerWaker>(client_->rk);
 }
 
 DirectReader::~DirectReader() {
+    waker_.reset();
     pool_.reset();  // joins the workers; no fetch is running (same thread)
     for (auto &[tp, pr] : readers_) {
         if (pr->started) rd_kafka_consume_stop(pr->rkt, tp.partition);
@@ -697,6 +700,14 @@ std::unique_ptr<FetchedBatch> DirectReader::fetch(const std::vector<OffsetRange>
     {
         std::unique_lock lock(completion.mutex);
         completion.done.wait(lock, [&] { return completion.remaining == 0; });
+    }
+    // The ranges just drained their queues: get the next batch prefetched
+    // while the plugins run (see BrokerWaker for why this is needed).
+    {
+        std::vector<TopicPartition> read;
+        read.reserve(tasks.size());
+        for (const auto &t : tasks) read.push_back(t.reader->tp);
+        waker_->poke(read);
     }
 
     const RangeTask *loss = nullptr, *failed = nullptr;

@@ -118,6 +118,7 @@ class DirectReader {
     std::shared_ptr<detail::KafkaClient> client_;
     std::map<TopicPartition, std::unique_ptr<PartitionReader>> readers_;
     std::unique_ptr<WorkerPool> pool_;
+    std::unique_ptr<class BrokerWaker> waker_;  // last: destroyed first, while client_ lives
 };
 
 }  // namespace sluice::ingest

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "checkpoint/checkpoint_store.hpp"
+#include "ingest/batch_releaser.hpp"
 #include "ingest/direct_reader.hpp"
 #include "plugins/plugin_chain.hpp"
 #include "plugins/plugin_loader.hpp"
@@ -80,6 +81,7 @@ void DirectStream::open_components() {
     settings.kafka = config_.kafka;
     settings.group = config_.commit_to_kafka ? config_.group : std::string();
     settings.workers = config_.workers;
+    releaser_ = std::make_unique<ingest::BatchReleaser>();
     reader_ = std::make_unique<ingest::DirectReader>(settings);
     partitions_ = reader_->partitions_for(config_.topics, kMetadataTimeout);
     if (partitions_.empty())
@@ -265,6 +267,7 @@ DirectStream::BatchOutcome DirectStream::execute(const BatchPlan &plan, bool rep
         plan.batch_id, replay ? " (replay)" : "", fetched->record_count(),
         static_cast<double>(fetched->bytes()) / 1e6, active, plan.ranges.size(), ms_since(started),
         delay_ms);
+    releaser_->release(std::move(fetched));
     return {kExitOk, true};
 }
 
@@ -345,6 +348,9 @@ int DirectStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &ab
                         bounds[tp] = {it->second.low, it->second.high};
                 }
             }
+            if (!ask.empty())
+                spdlog::debug("batch {}: asking the brokers for the offsets of {} partitions",
+                              next_id, ask.size());
             for (const auto &[tp, w] : reader_->query_watermarks(ask, kWatermarkTimeout))
                 bounds[tp] = {w.low, w.high};
             if (ask.size() == partitions_.size()) last_full_query = Clock::now();

@@ -20,7 +20,8 @@ class CheckpointStore;
 }
 namespace sluice::ingest {
 class DirectReader;
-}
+class BatchReleaser;
+}  // namespace sluice::ingest
 namespace sluice::plugins {
 class PluginChain;
 }
@@ -70,6 +71,7 @@ class DirectStream {
     std::string bootstrap_;
     std::unique_ptr<plugins::PluginChain> chain_;
     std::unique_ptr<ingest::DirectReader> reader_;
+    std::unique_ptr<ingest::BatchReleaser> releaser_;
     std::unique_ptr<checkpoint::CheckpointStore> checkpoint_;
     std::unique_ptr<zk::OffsetMirror> mirror_;  // --zookeeper with --group; its own thread
     std::vector<TopicPartition> partitions_;
