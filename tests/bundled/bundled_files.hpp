@@ -2,34 +2,19 @@
 // Files for the bundled-plugin tests: a fresh directory per test (removed
 // afterwards) and whole-file read/write helpers.
 
-#include <unistd.h>
-
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 
+#include "temp_dir.hpp"
+
 namespace sluice::testing {
 
-class TempDir {
+/// A fresh directory per test (the shared tests/support TempDir, default-constructible).
+class TempDir : public sluice::test::TempDir {
   public:
-    TempDir() {
-        static std::atomic<int> counter{0};
-        path_ = std::filesystem::temp_directory_path() /
-                ("sluice-bundled-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-        std::filesystem::remove_all(path_);
-        std::filesystem::create_directories(path_);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    const std::filesystem::path &path() const { return path_; }
-    std::string file(const std::string &name) const { return (path_ / name).string(); }
-
-  private:
-    std::filesystem::path path_;
+    TempDir() : sluice::test::TempDir(sluice::test::temp_dir("sluice-bundled")) {}
 };
 
 inline std::string read_file(const std::string &path) {
