@@ -1,5 +1,8 @@
 #include "plugins/plugin_reloader.hpp"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
@@ -58,6 +61,30 @@ std::optional<FileFingerprint> fingerprint(const fs::path &file) {
     return from_stat(st);
 }
 
+/// A host killed with -9 leaves its staging directory behind; the pid in the
+/// name tells whether its owner is gone (kill(pid, 0) fails with ESRCH).
+static void remove_abandoned_staging_dirs(const fs::path &parent) {
+    std::error_code ec;
+    for (const auto &entry : fs::directory_iterator(parent, ec)) {
+        const std::string name = entry.path().filename().string();
+        const std::string prefix = "sluice-staging-";
+        if (name.rfind(prefix, 0) != 0 || !entry.is_directory(ec)) continue;
+        const std::string rest = name.substr(prefix.size());
+        const auto dash = rest.find('-');
+        if (dash == std::string::npos || dash == 0) continue;
+        pid_t pid = 0;
+        try {
+            pid = static_cast<pid_t>(std::stol(rest.substr(0, dash)));
+        } catch (const std::exception &) {
+            continue;
+        }
+        struct stat st {};
+        if (pid <= 0 || ::stat(entry.path().c_str(), &st) != 0 || st.st_uid != ::geteuid())
+            continue;
+        if (::kill(pid, 0) == -1 && errno == ESRCH) fs::remove_all(entry.path(), ec);
+    }
+}
+
 PluginReloader::PluginReloader(PluginLoader loader, ReloaderOptions options)
     : loader_(std::move(loader)), options_(std::move(options)) {
     if (options_.poll_interval.count() <= 0) options_.poll_interval = std::chrono::milliseconds(1);
@@ -65,7 +92,9 @@ PluginReloader::PluginReloader(PluginLoader loader, ReloaderOptions options)
         options_.staging_parent.empty() ? fs::temp_directory_path() : options_.staging_parent;
     // mkdtemp makes it 0700: only this user can put code where we load it from, and the
     // security check in load_file accepts it.
-    std::string pattern = (parent / "sluice-staging-XXXXXX").string();
+    remove_abandoned_staging_dirs(parent);
+    std::string pattern =
+        (parent / ("sluice-staging-" + std::to_string(::getpid()) + "-XXXXXX")).string();
     if (::mkdtemp(pattern.data()) == nullptr) {
         throw plugin_error("hot-reload", parent.string(),
                            "cannot create a private staging directory: " + errno_text(),

@@ -199,3 +199,21 @@ TEST_F(Reloader, OldGenerationsDoNotPileUp) {
 }
 
 }  // namespace
+
+TEST_F(Reloader, StagingDirectoriesOfDeadHostsAreRemovedAtStart) {
+    TempDir parent{"sluice-staging-parent"};
+    // A pid that cannot be running: above the kernel's pid_max limit (2^22).
+    const fs::path dead = parent.path() / "sluice-staging-99999999-abcdef";
+    const fs::path alive =
+        parent.path() / ("sluice-staging-" + std::to_string(::getpid()) + "-abcdef");
+    const fs::path foreign = parent.path() / "sluice-staging-notapid";
+    for (const auto &dir : {dead, alive, foreign}) fs::create_directories(dir / "sub");
+    ReloaderOptions options = fast();
+    options.staging_parent = parent.path();
+    auto chain = make_chain(options);
+    EXPECT_FALSE(fs::exists(dead)) << "left behind by a host that is gone";
+    EXPECT_TRUE(fs::exists(alive)) << "its owner (this process) is running";
+    EXPECT_TRUE(fs::exists(foreign)) << "not named by a host";
+    const std::string own = chain->reloader()->staging_dir().filename().string();
+    EXPECT_EQ(own.rfind("sluice-staging-" + std::to_string(::getpid()) + "-", 0), 0u) << own;
+}
