@@ -11,28 +11,17 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.hpp"
+
 namespace sluice::plugins::testing {
 
 namespace fs = std::filesystem;
 
-/// A fresh private directory (mode 0700) under the system temp dir, removed on destruction.
-class TempDir {
+/// A fresh private directory (mode 0700) under the system temp dir, removed on destruction
+/// (the shared tests/support TempDir, default-constructible).
+class TempDir : public sluice::test::TempDir {
   public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "sluice-loader-XXXXXX").string();
-        if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    TempDir(const TempDir &) = delete;
-    TempDir &operator=(const TempDir &) = delete;
-    const fs::path &path() const { return path_; }
-
-  private:
-    fs::path path_;
+    TempDir() : sluice::test::TempDir(sluice::test::temp_dir("sluice-loader")) {}
 };
 
 /// The test plugins as built, copied into a private directory with mode 0755, so the security

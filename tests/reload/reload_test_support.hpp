@@ -21,30 +21,18 @@
 #include <thread>
 #include <vector>
 
+#include "temp_dir.hpp"
+
 namespace sluice::reload_test {
 
 namespace fs = std::filesystem;
 
 /// A fresh private directory (mode 0700, as the loader's security check wants), removed on
-/// destruction.
-class TempDir {
+/// destruction (the shared tests/support TempDir).
+class TempDir : public sluice::test::TempDir {
   public:
-    explicit TempDir(const std::string &prefix = "sluice-reload") {
-        std::string pattern = (fs::temp_directory_path() / (prefix + "-XXXXXX")).string();
-        if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    TempDir(const TempDir &) = delete;
-    TempDir &operator=(const TempDir &) = delete;
-    const fs::path &path() const { return path_; }
-    std::string file(const std::string &name) const { return (path_ / name).string(); }
-
-  private:
-    fs::path path_;
+    explicit TempDir(const std::string &prefix = "sluice-reload")
+        : sluice::test::TempDir(sluice::test::temp_dir(prefix)) {}
 };
 
 /// The built test plugin `reload_<build>.so`.
