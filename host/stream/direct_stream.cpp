@@ -11,6 +11,7 @@
 #include "ingest/direct_reader.hpp"
 #include "plugins/plugin_chain.hpp"
 #include "plugins/plugin_loader.hpp"
+#include "stream/batch_runner.hpp"
 #include "stream/offset_planner.hpp"
 #include "zk/legacy_layout.hpp"
 #include "zk/offset_mirror.hpp"
@@ -25,7 +26,6 @@ using std::chrono::milliseconds;
 constexpr milliseconds kMetadataTimeout{30000};
 constexpr milliseconds kWatermarkTimeout{10000};  // per batch; a shutdown waits at most this
 constexpr milliseconds kFetchTimeout{60000};
-constexpr int kMaxRetries = 3;
 
 int64_t wall_ms() {
     return std::chrono::duration_cast<milliseconds>(
@@ -35,19 +35,6 @@ int64_t wall_ms() {
 
 double ms_since(Clock::time_point t) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-const char *status_name(sluice_status_t s) {
-    switch (s) {
-        case SLUICE_OK:
-            return "ok";
-        case SLUICE_RETRY:
-            return "retry";
-        case SLUICE_SKIP:
-            return "skip";
-        default:
-            return "fatal";
-    }
 }
 
 }  // namespace
@@ -75,6 +62,7 @@ void DirectStream::open_components() {
         chain_->add(std::make_unique<plugins::PluginInstance>(std::move(library),
                                                               std::move(plugin_config)));
     }
+    runner_ = std::make_unique<BatchRunner>(*chain_, config_);
 
     ingest::ReaderSettings settings;
     settings.brokers = bootstrap_;
@@ -196,52 +184,10 @@ DirectStream::BatchOutcome DirectStream::execute(const BatchPlan &plan, bool rep
     }
     if (abort) return {kExitAbandoned, false};
 
-    std::vector<sluice_offset_range_t> ranges(plan.ranges.size());
-    for (size_t i = 0; i < plan.ranges.size(); ++i) {
-        const auto &r = plan.ranges[i];
-        ranges[i] = {sizeof(sluice_offset_range_t), r.topic.c_str(), r.partition, r.from_offset,
-                     r.until_offset};
-    }
-    sluice_batch_t batch{};
-    batch.struct_size = sizeof batch;
-    batch.batch_id = plan.batch_id;
-    batch.batch_time_ms = plan.batch_time_ms;
-    batch.flags = replay ? SLUICE_BATCH_REPLAY : 0u;
-    batch.ranges = ranges.data();
-    batch.range_count = ranges.size();
-    batch.range_stride = sizeof(sluice_offset_range_t);
-    batch.records = fetched->records();
-    batch.record_count = fetched->record_count();
-    batch.record_stride = sizeof(sluice_record_t);
-
-    for (int attempt = 0;; ++attempt) {
-        plugins::ChainResult result = chain_->process(batch);
-        if (result.ok()) break;
-        if (result.status == SLUICE_RETRY && attempt < kMaxRetries && !abort) {
-            const auto backoff = milliseconds(100) * (1 << attempt);
-            spdlog::warn("plugin {} asked to retry batch {} ({}); attempt {} of {} in {} ms",
-                         result.plugin, plan.batch_id, result.message, attempt + 1, kMaxRetries,
-                         backoff.count());
-            std::this_thread::sleep_for(backoff);
-            continue;
-        }
-        if (result.status == SLUICE_SKIP) {
-            spdlog::warn("plugin {} skipped batch {}: {}; committing it without that plugin's work",
-                         result.plugin, plan.batch_id, result.message);
-            break;
-        }
-        spdlog::error(
-            "plugin {} failed batch {} ({}): {}; stopping without committing the batch (it is "
-            "replayed on the next start)",
-            result.plugin, plan.batch_id, status_name(result.status), result.message);
-        return {kExitFailure, false};
-    }
-    plugins::ChainResult flushed = chain_->flush(batch);
-    if (!flushed.ok()) {
-        spdlog::error("plugin {} failed to flush batch {}: {}; stopping without committing it",
-                      flushed.plugin, plan.batch_id, flushed.message);
-        return {kExitFailure, false};
-    }
+    BatchView view = make_batch_view(plan.batch_id, plan.batch_time_ms, replay, plan.ranges,
+                                     fetched->records(), fetched->record_count());
+    RunVerdict verdict = runner_->run(view.batch, abort);
+    if (!verdict.commit) return {verdict.exit_code, false};
 
     if (checkpoint_) checkpoint_->write_commit(plan);
     if (config_.commit_to_kafka && !config_.group.empty()) {

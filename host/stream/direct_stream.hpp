@@ -31,6 +31,8 @@ class OffsetMirror;
 
 namespace sluice::stream {
 
+class BatchRunner;
+
 /// Exit codes of `sluice run`.
 enum ExitCode : int {
     kExitOk = 0,
@@ -70,6 +72,7 @@ class DirectStream {
     config::RunConfig config_;
     std::string bootstrap_;
     std::unique_ptr<plugins::PluginChain> chain_;
+    std::unique_ptr<BatchRunner> runner_;  // after chain_: refers to it
     std::unique_ptr<ingest::DirectReader> reader_;
     std::unique_ptr<ingest::BatchReleaser> releaser_;
     std::unique_ptr<checkpoint::CheckpointStore> checkpoint_;
