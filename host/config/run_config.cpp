@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "config/values.hpp"
+#include "metrics/listen_address.hpp"
 
 namespace sluice::config {
 
@@ -19,7 +20,7 @@ namespace po = boost::program_options;
 using detail::trim;
 
 enum class Arity { Scalar, List, Switch };
-enum class Group { General, Kafka, Direct, Checkpoint, Plugins, Logging };
+enum class Group { General, Kafka, Direct, Checkpoint, Plugins, Logging, Monitoring };
 
 /// Where values came from: names keys in errors and anchors relative paths.
 struct Source {
@@ -165,6 +166,20 @@ void apply_plugins(RunConfig &cfg, const std::vector<std::string> &values, const
             cfg.plugins.push_back(name);
         }
     }
+}
+
+/// HOST:PORT of the metrics endpoint, checked by the exporter's own parser; empty = off.
+void apply_metrics_address(RunConfig &cfg, const std::vector<std::string> &values,
+                           const std::string &label, const Source &) {
+    const std::string value = trim(values.front());
+    if (!value.empty()) {
+        try {
+            metrics::parse_listen_address(value);
+        } catch (const std::invalid_argument &e) {
+            fail(label, e.what());
+        }
+    }
+    cfg.metrics_address = value;
 }
 
 // Lambdas of type Apply; not every one needs every parameter.
@@ -379,6 +394,11 @@ if (cfg.hot_reload_poll.count() == 0) fail(label, "must be more than 0, e.g. 250
 }
 }
 ,
+    // Monitoring
+    {"metrics-address", "", Arity::Scalar, Group::Monitoring, "HOST:PORT",
+     "serve GET /metrics (Prometheus) and GET /status (JSON) on this address, e.g. "
+     "127.0.0.1:9100; port 0 picks a free port (logged); empty = off (the default)",
+     false, apply_metrics_address},
 }
 ;
 
@@ -778,6 +798,10 @@ std::string describe(const RunConfig &cfg) {
     line("shutdown-timeout", detail::format_duration(cfg.shutdown_timeout));
     line("max-batches", std::to_string(cfg.max_batches));
     line("log-level", cfg.log_level);
+    if (cfg.metrics_address.empty())
+        os << "# metrics-address: none\n";
+    else
+        line("metrics-address", cfg.metrics_address);
     const auto section = [&](const std::string &name,
                              const std::map<std::string, std::string> &settings) {
         os << "\n[" << name << "]\n";
@@ -815,6 +839,8 @@ std::string run_help() {
          "The chain each batch goes through, in order. Settings for plugin NAME go in a\n"
          "[plugin.NAME] section of the config file (any keys; the plugin reads them)."},
         {Group::Logging, "Logging", "What goes to stderr."},
+        {Group::Monitoring, "Monitoring",
+         "Metrics of the run over HTTP, for Prometheus and for people (see docs/metrics.md)."},
     };
     constexpr unsigned kHelpWidth = 80;
     po::options_description all(kHelpWidth, kHelpWidth / 2);

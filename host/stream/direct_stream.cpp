@@ -9,6 +9,8 @@
 #include "checkpoint/checkpoint_store.hpp"
 #include "ingest/batch_releaser.hpp"
 #include "ingest/direct_reader.hpp"
+#include "metrics/collect.hpp"
+#include "metrics/exporter.hpp"
 #include "plugins/plugin_chain.hpp"
 #include "plugins/plugin_loader.hpp"
 #include "stream/batch_runner.hpp"
@@ -207,17 +209,36 @@ DirectStream::BatchOutcome DirectStream::execute(const BatchPlan &plan, bool rep
     total_records_ += fetched->record_count();
     const double delay_ms =
         std::max(0.0, std::chrono::duration<double, std::milli>(started - scheduled).count());
+    const double processing_ms = ms_since(started);
+    metrics_.add_batch({plan.batch_id, plan.batch_time_ms, replay, fetched->record_count(),
+                        fetched->bytes(), processing_ms / 1000.0, delay_ms / 1000.0});
+    metrics_.last_batch_committed_ms = wall_ms();
+    metrics::fill_offsets(metrics_, plan.ranges);
     spdlog::info(
         "batch {}{}: {} records, {:.2f} MB, {} of {} partitions, processing {:.0f} ms, "
         "scheduling delay {:.0f} ms",
         plan.batch_id, replay ? " (replay)" : "", fetched->record_count(),
-        static_cast<double>(fetched->bytes()) / 1e6, active, plan.ranges.size(), ms_since(started),
+        static_cast<double>(fetched->bytes()) / 1e6, active, plan.ranges.size(), processing_ms,
         delay_ms);
     releaser_->release(std::move(fetched));
     return {kExitOk, true};
 }
 
+void DirectStream::publish_metrics(metrics::RunState state) {
+    if (!exporter_) return;
+    metrics_.state = state;
+    metrics::fill_plugins(metrics_, *chain_);
+    metrics::fill_mirror(metrics_, mirror_.get());
+    exporter_->publish(metrics_);
+}
+
 int DirectStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &abort) {
+    // First, so that a port in use fails the run before Kafka is even asked.
+    metrics_.start_time_ms = wall_ms();
+    if (!config_.metrics_address.empty()) {
+        exporter_ = std::make_unique<metrics::Exporter>(config_.metrics_address);
+        exporter_->publish(metrics_);  // state "starting" while Kafka and the plugins open
+    }
     open_components();
 
     std::optional<BatchPlan> last_committed, pending;
@@ -246,6 +267,8 @@ int DirectStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &ab
         spdlog::error("plugin {} refused its partitions: {}", r.plugin, r.message);
         return kExitFailure;
     }
+    metrics_.next_offsets = positions;
+    publish_metrics(metrics::RunState::running);
 
     int exit_code = kExitOk;
     int64_t batches_done = 0;
@@ -253,6 +276,7 @@ int DirectStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &ab
         for (const auto &r : plan.ranges) positions[r.topic_partition()] = r.until_offset;
         next_id = plan.batch_id + 1;
         ++batches_done;
+        publish_metrics(metrics::RunState::running);
     };
 
     if (pending) {
@@ -336,8 +360,10 @@ int DirectStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &ab
 
     if (exit_code == kExitAbandoned)
         spdlog::warn("abandoned the batch in flight at shutdown; it is replayed on the next start");
+    publish_metrics(metrics::RunState::stopping);
     chain_->partitions_revoked(partitions_);
     mirror_.reset();  // writes the last offsets (bounded wait), ends the ZooKeeper session
+    if (exporter_) exporter_->stop();  // joins the HTTP thread
     spdlog::info("stopped after {} batches, {} records", batches_done, total_records_);
     return exit_code;
 }

@@ -13,6 +13,7 @@
 
 #include "common/types.hpp"
 #include "config/run_config.hpp"
+#include "metrics/snapshot.hpp"
 #include "stream/offset_planner.hpp"
 
 namespace sluice::checkpoint {
@@ -27,6 +28,9 @@ class PluginChain;
 }
 namespace sluice::zk {
 class OffsetMirror;
+}
+namespace sluice::metrics {
+class Exporter;
 }
 
 namespace sluice::stream {
@@ -68,6 +72,8 @@ class DirectStream {
     BatchOutcome execute(const BatchPlan &plan, bool replay,
                          std::chrono::steady_clock::time_point scheduled,
                          const std::atomic<bool> &abort);
+    /// Publishes metrics_ (with the chain's and the mirror's state) to the exporter, if any.
+    void publish_metrics(metrics::RunState state);
 
     config::RunConfig config_;
     std::string bootstrap_;
@@ -80,6 +86,8 @@ class DirectStream {
     std::vector<TopicPartition> partitions_;
     PlanLimits limits_;
     uint64_t total_records_ = 0;
+    std::unique_ptr<metrics::Exporter> exporter_;  // --metrics-address; its own HTTP thread
+    metrics::RunSnapshot metrics_;                 // batch thread; published copies only
 };
 
 }  // namespace sluice::stream

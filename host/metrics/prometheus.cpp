@@ -1,0 +1,244 @@
+#include "metrics/prometheus.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <stdexcept>
+
+namespace sluice::metrics {
+
+namespace {
+
+bool name_char(char c, bool first, bool colon_ok) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_') return true;
+    if (c == ':') return colon_ok;
+    return !first && c >= '0' && c <= '9';
+}
+
+bool valid_name(std::string_view name, bool colon_ok) {
+    if (name.empty()) return false;
+    for (size_t i = 0; i < name.size(); ++i)
+        if (!name_char(name[i], i == 0, colon_ok)) return false;
+    return true;
+}
+
+const char *type_name(TextWriter::Type type) {
+    switch (type) {
+        case TextWriter::Type::counter:
+            return "counter";
+        case TextWriter::Type::gauge:
+            return "gauge";
+        case TextWriter::Type::untyped:
+            break;
+    }
+    return "untyped";
+}
+
+}  // namespace
+
+std::string escape_label_value(std::string_view value) {
+    std::string out;
+    out.reserve(value.size());
+    for (char c : value) {
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '"')
+            out += "\\\"";
+        else if (c == '\n')
+            out += "\\n";
+        else
+            out += c;
+    }
+    return out;
+}
+
+std::string escape_help(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (char c : text) {
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '\n')
+            out += "\\n";
+        else
+            out += c;
+    }
+    return out;
+}
+
+std::string format_value(double value) {
+    if (std::isnan(value)) return "NaN";
+    if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+    if (value == std::floor(value) && std::fabs(value) < 9007199254740992.0)  // 2^53
+        return std::to_string(static_cast<int64_t>(value));
+    return fmt::format("{}", value);  // shortest text that reads back as the same double
+}
+
+bool valid_metric_name(std::string_view name) {
+    return valid_name(name, true);
+}
+bool valid_label_name(std::string_view name) {
+    return valid_name(name, false);
+}
+
+void TextWriter::family(std::string_view name, Type type, std::string_view help) {
+    if (!valid_metric_name(name))
+        throw std::invalid_argument("not a Prometheus metric name: '" + std::string(name) + "'");
+    family_ = name;
+    out_ += "# HELP ";
+    out_ += name;
+    out_ += ' ';
+    out_ += escape_help(help);
+    out_ += "\n# TYPE ";
+    out_ += name;
+    out_ += ' ';
+    out_ += type_name(type);
+    out_ += '\n';
+}
+
+void TextWriter::sample(std::string_view name, const Labels &labels, double value) {
+    if (family_.empty() || name != family_)
+        throw std::invalid_argument("sample '" + std::string(name) + "' outside its family ('" +
+                                    family_ + "')");
+    out_ += name;
+    if (!labels.empty()) {
+        out_ += '{';
+        bool first = true;
+        for (const auto &[label, label_value] : labels) {
+            if (!valid_label_name(label))
+                throw std::invalid_argument("not a Prometheus label name: '" + label + "'");
+            if (!first) out_ += ',';
+            first = false;
+            out_ += label;
+            out_ += "=\"";
+            out_ += escape_label_value(label_value);
+            out_ += '"';
+        }
+        out_ += '}';
+    }
+    out_ += ' ';
+    out_ += format_value(value);
+    out_ += '\n';
+}
+
+std::string render_prometheus(const RunSnapshot &s) {
+    using Type = TextWriter::Type;
+    TextWriter w;
+    const auto one = [&w](const char *name, Type type, const char *help, double value) {
+        w.family(name, type, help);
+        w.sample(name, value);
+    };
+
+    w.family("sluice_info", Type::gauge, "Always 1; the labels describe the run.");
+    w.sample("sluice_info", {{"mode", s.mode}, {"state", to_string(s.state)}}, 1);
+    one("sluice_start_time_seconds", Type::gauge, "When the run started (Unix seconds).",
+        static_cast<double>(s.start_time_ms) / 1000.0);
+    one("sluice_batches_total", Type::counter, "Batches committed, replays included.",
+        static_cast<double>(s.batches));
+    one("sluice_batches_replayed_total", Type::counter,
+        "Batches replayed after a restart (planned but not committed before it).",
+        static_cast<double>(s.replayed_batches));
+    one("sluice_records_total", Type::counter, "Records in committed batches.",
+        static_cast<double>(s.records));
+    one("sluice_bytes_total", Type::counter, "Key and value bytes in committed batches.",
+        static_cast<double>(s.bytes));
+    one("sluice_batch_processing_seconds_total", Type::counter,
+        "Time spent processing committed batches (read, plugins, commit).", s.processing_seconds);
+    if (s.last_batch) {
+        const BatchStats &b = *s.last_batch;
+        one("sluice_last_batch_id", Type::gauge, "Id of the last committed batch.",
+            static_cast<double>(b.batch_id));
+        one("sluice_last_batch_timestamp_seconds", Type::gauge,
+            "When the last batch was committed (Unix seconds).",
+            static_cast<double>(s.last_batch_committed_ms) / 1000.0);
+        one("sluice_batch_records", Type::gauge, "Records in the last committed batch.",
+            static_cast<double>(b.records));
+        one("sluice_batch_processing_seconds", Type::gauge,
+            "Processing time of the last committed batch (read, plugins, commit).",
+            b.processing_seconds);
+        one("sluice_batch_scheduling_delay_seconds", Type::gauge,
+            "How late the last committed batch started after its due time.",
+            b.scheduling_delay_seconds);
+    }
+
+    if (!s.next_offsets.empty()) {
+        w.family("sluice_partition_offset", Type::gauge,
+                 "Committed position of each partition: the next offset to read.");
+        for (const auto &[tp, offset] : s.next_offsets)
+            w.sample("sluice_partition_offset",
+                     {{"topic", tp.topic}, {"partition", std::to_string(tp.partition)}},
+                     static_cast<double>(offset));
+    }
+
+    if (!s.plugins.empty()) {
+        struct PluginFamily {
+            const char *name;
+            Type type;
+            const char *help;
+            double (*value)(const PluginSnapshot &);
+        };
+        static const PluginFamily kPluginFamilies[] = {
+            {"sluice_plugin_batches_total", Type::counter,
+             "process_batch calls of the plugin instance serving the slot.",
+             [](const PluginSnapshot &p) { return static_cast<double>(p.batches); }},
+            {"sluice_plugin_records_total", Type::counter,
+             "Records handed to the plugin instance serving the slot.",
+             [](const PluginSnapshot &p) { return static_cast<double>(p.records); }},
+            {"sluice_plugin_errors_total", Type::counter,
+             "process_batch calls that returned SKIP, FATAL or an unknown code.",
+             [](const PluginSnapshot &p) { return static_cast<double>(p.errors); }},
+            {"sluice_plugin_retries_total", Type::counter,
+             "process_batch calls that returned RETRY.",
+             [](const PluginSnapshot &p) { return static_cast<double>(p.retries); }},
+            {"sluice_plugin_seconds_total", Type::counter, "Time spent inside process_batch.",
+             [](const PluginSnapshot &p) { return p.seconds; }},
+            {"sluice_plugin_generation", Type::gauge,
+             "Generation serving the slot: 1 at start, +1 per hot-reload swap; counters of a "
+             "new generation start at 0.",
+             [](const PluginSnapshot &p) { return static_cast<double>(p.generation); }},
+            {"sluice_plugin_on_probation", Type::gauge,
+             "1 while a newly swapped-in generation has not passed its first batch.",
+             [](const PluginSnapshot &p) { return p.on_probation ? 1.0 : 0.0; }},
+        };
+        for (const PluginFamily &f : kPluginFamilies) {
+            w.family(f.name, f.type, f.help);
+            for (const PluginSnapshot &p : s.plugins)
+                w.sample(f.name, {{"plugin", p.plugin}, {"slot", std::to_string(p.slot)}},
+                         f.value(p));
+        }
+        bool any_custom = false;
+        for (const PluginSnapshot &p : s.plugins) any_custom |= !p.custom.empty();
+        if (any_custom) {
+            w.family("sluice_plugin_custom", Type::untyped,
+                     "Metrics the plugin reports through the host API (counters add up, gauges "
+                     "are set), by name.");
+            for (const PluginSnapshot &p : s.plugins)
+                for (const auto &[name, value] : p.custom)
+                    w.sample(
+                        "sluice_plugin_custom",
+                        {{"plugin", p.plugin}, {"slot", std::to_string(p.slot)}, {"name", name}},
+                        value);
+        }
+    }
+
+    if (s.mirror) {
+        const MirrorSnapshot &m = *s.mirror;
+        one("sluice_zookeeper_mirror_lag_seconds", Type::gauge,
+            "How long the oldest committed offset not yet written to ZooKeeper has waited (0 "
+            "when ZooKeeper holds every committed offset).",
+            m.lag_seconds);
+        one("sluice_zookeeper_mirror_connected", Type::gauge,
+            "1 while the mirror has a ZooKeeper session.", m.connected ? 1.0 : 0.0);
+        one("sluice_zookeeper_mirror_pending_partitions", Type::gauge,
+            "Partitions whose committed offset is not yet in ZooKeeper.",
+            static_cast<double>(m.pending_partitions));
+        one("sluice_zookeeper_mirror_writes_total", Type::counter,
+            "Offset nodes written to ZooKeeper.", static_cast<double>(m.writes));
+        one("sluice_zookeeper_mirror_sessions_total", Type::counter,
+            "ZooKeeper sessions opened by the mirror (1 + re-established sessions).",
+            static_cast<double>(m.sessions));
+    }
+    return w.text();
+}
+
+}  // namespace sluice::metrics

@@ -1,0 +1,80 @@
+#pragma once
+// RunSnapshot: everything the metrics endpoints show about one `sluice run`, as a plain value.
+// The batch thread fills one after each batch and hands a copy to Exporter::publish(); the
+// HTTP thread only ever reads published copies, so no counter is shared between threads.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/types.hpp"
+
+namespace sluice::metrics {
+
+/// What the run loop measured about one committed batch.
+struct BatchStats {
+    int64_t batch_id = -1;
+    int64_t batch_time_ms = 0;  // the batch's time (Unix ms), as plugins see it
+    bool replay = false;        // replayed after a restart (same id and ranges)
+    uint64_t records = 0;
+    uint64_t bytes = 0;                   // key + value bytes read
+    double processing_seconds = 0;        // read + plugins + commit
+    double scheduling_delay_seconds = 0;  // how late the batch started
+};
+
+/// One slot of the plugin chain: the serving instance's metrics (PluginMetrics) and its
+/// generation. An instance's counters start at zero, so after a hot-reload swap they restart
+/// (a Prometheus counter reset); the generation says why.
+struct PluginSnapshot {
+    size_t slot = 0;
+    std::string plugin;
+    uint64_t generation = 1;
+    bool on_probation = false;
+    uint64_t batches = 0;
+    uint64_t records = 0;
+    uint64_t errors = 0;
+    uint64_t retries = 0;
+    double seconds = 0;
+    std::map<std::string, double> custom;  // the plugin's own counters and gauges
+};
+
+/// The ZooKeeper offset mirror (zk::MirrorStatus), when --zookeeper and --group are given.
+struct MirrorSnapshot {
+    bool connected = false;
+    double lag_seconds = 0;  // age of the oldest published offset not yet in ZooKeeper
+    uint64_t pending_partitions = 0;
+    uint64_t writes = 0;
+    uint64_t sessions = 0;
+};
+
+/// Lifecycle of the run, as /status reports it.
+enum class RunState { starting, running, stopping };
+const char *to_string(RunState state);
+
+/// One consistent view of a run. Totals count committed batches only (a batch that failed
+/// and is replayed later counts once, when it commits).
+struct RunSnapshot {
+    std::string mode = "direct";  // "direct" or "receiver"
+    RunState state = RunState::starting;
+    int64_t start_time_ms = 0;    // Unix ms
+    int64_t published_at_ms = 0;  // Unix ms; set by Exporter::publish()
+
+    uint64_t batches = 0;
+    uint64_t replayed_batches = 0;
+    uint64_t records = 0;
+    uint64_t bytes = 0;
+    double processing_seconds = 0;  // sum over batches
+    std::optional<BatchStats> last_batch;
+    int64_t last_batch_committed_ms = 0;  // Unix ms when the last batch was committed
+
+    std::vector<PluginSnapshot> plugins;             // chain order
+    std::map<TopicPartition, int64_t> next_offsets;  // committed: the next offset to read
+    std::optional<MirrorSnapshot> mirror;
+
+    /// Adds a committed batch to the totals and makes it the last batch.
+    void add_batch(const BatchStats &batch);
+};
+
+}  // namespace sluice::metrics

@@ -1,0 +1,68 @@
+#include "metrics/status_json.hpp"
+
+namespace sluice::metrics {
+
+nlohmann::json status_json(const RunSnapshot &s) {
+    using nlohmann::json;
+    json out = {
+        {"mode", s.mode},
+        {"state", to_string(s.state)},
+        {"start_time_ms", s.start_time_ms},
+        {"published_at_ms", s.published_at_ms},
+        {"batches", s.batches},
+        {"replayed_batches", s.replayed_batches},
+        {"records", s.records},
+        {"bytes", s.bytes},
+        {"processing_seconds", s.processing_seconds},
+    };
+    if (s.last_batch) {
+        const BatchStats &b = *s.last_batch;
+        out["last_batch"] = {
+            {"id", b.batch_id},
+            {"time_ms", b.batch_time_ms},
+            {"committed_at_ms", s.last_batch_committed_ms},
+            {"replay", b.replay},
+            {"records", b.records},
+            {"bytes", b.bytes},
+            {"processing_ms", b.processing_seconds * 1000.0},
+            {"scheduling_delay_ms", b.scheduling_delay_seconds * 1000.0},
+        };
+    } else {
+        out["last_batch"] = nullptr;
+    }
+    json plugins = json::array();
+    for (const PluginSnapshot &p : s.plugins)
+        plugins.push_back({
+            {"slot", p.slot},
+            {"name", p.plugin},
+            {"generation", p.generation},
+            {"on_probation", p.on_probation},
+            {"batches", p.batches},
+            {"records", p.records},
+            {"errors", p.errors},
+            {"retries", p.retries},
+            {"seconds", p.seconds},
+            {"custom", p.custom},
+        });
+    out["plugins"] = std::move(plugins);
+    json partitions = json::array();
+    for (const auto &[tp, offset] : s.next_offsets)
+        partitions.push_back(
+            {{"topic", tp.topic}, {"partition", tp.partition}, {"next_offset", offset}});
+    out["partitions"] = std::move(partitions);
+    if (s.mirror) {
+        const MirrorSnapshot &m = *s.mirror;
+        out["zookeeper_mirror"] = {
+            {"connected", m.connected},
+            {"lag_ms", m.lag_seconds * 1000.0},
+            {"pending_partitions", m.pending_partitions},
+            {"writes", m.writes},
+            {"sessions", m.sessions},
+        };
+    } else {
+        out["zookeeper_mirror"] = nullptr;
+    }
+    return out;
+}
+
+}  // namespace sluice::metrics
