@@ -6,6 +6,7 @@
 #include "app/run_command.hpp"
 #include "kafka/commands.hpp"
 #include "plugins/plugins_command.hpp"
+#include "wal/write_ahead_log.hpp"
 #include "sluice/sluice.h"
 
 #ifndef SLUICE_VERSION
@@ -25,6 +26,7 @@ const char *const kUsage =
     "  produce      write test records to a topic (load generator)\n"
     "  mock-broker  serve librdkafka's mock Kafka cluster on loopback until SIGTERM\n"
     "  plugins      list the plugin files of a directory, their versions and whether they load\n"
+    "  wal          inspect a receiver-mode write-ahead log (segments, blocks, pending replay)\n"
     "\n"
     "  sluice <command> --help   explains each command's options\n"
     "  sluice --version          prints the version and the plugin ABI version\n"
@@ -52,9 +54,10 @@ int main(int argc, char **argv) {
     if (command == "produce") return sluice::kafka::produce_main(argc - 1, argv + 1);
     if (command == "mock-broker") return sluice::kafka::mock_broker_main(argc - 1, argv + 1);
     if (command == "plugins") return sluice::plugins::plugins_main(argc - 1, argv + 1);
+    if (command == "wal") return sluice::wal::wal_command(argc - 1, argv + 1);
     std::fprintf(
         stderr,
-        "sluice: unknown command '%s' (commands: run, produce, mock-broker, plugins; see sluice "
+        "sluice: unknown command '%s' (commands: run, produce, mock-broker, plugins, wal; see sluice "
         "--help)\n",
         command.c_str());
     return 2;

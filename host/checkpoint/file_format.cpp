@@ -1,10 +1,10 @@
 #include "checkpoint/file_format.hpp"
 
 #include <fmt/format.h>
-#include <boost/crc.hpp>
 #include <charconv>
 
 #include "checkpoint/checkpoint_store.hpp"
+#include "common/crc32c.hpp"
 
 namespace sluice::checkpoint {
 
@@ -22,11 +22,7 @@ bool parse_number(std::string_view text, T &out, int base = 10) {
 
 }  // namespace
 
-uint32_t crc32c(std::string_view data) {
-    boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
-    crc.process_bytes(data.data(), data.size());
-    return crc.checksum();
-}
+uint32_t crc32c(std::string_view data) { return sluice::crc32c(data); }
 
 std::string encode_frame(std::string_view payload) {
     std::string out = fmt::format("{} {} {:08x} {}\n", kFrameMagic, kFormatVersion, crc32c(payload),

@@ -1,0 +1,200 @@
+// `sluice wal inspect DIR`: a read-only look at a receiver's write-ahead log.
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "wal/write_ahead_log.hpp"
+
+namespace sluice::wal {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char *kUsage =
+    "Usage: sluice wal inspect DIR [--blocks]\n"
+    "\n"
+    "Prints what a receiver-mode write-ahead log (the wal-dir of `sluice run --mode receiver`)\n"
+    "holds: its segments, the blocks in them, the offsets they cover, and which blocks are\n"
+    "pending replay (appended but never processed: the next start replays them first).\n"
+    "Nothing is changed: a torn tail is reported, not cut (the next `sluice run` cuts it).\n"
+    "\n"
+    "  --blocks   list every block, not only the per-partition summary\n"
+    "\n"
+    "Exit status: 0 readable, 1 corrupt or unreadable, 2 usage error.\n";
+
+struct BlockInfo {
+    uint64_t id;
+    std::string segment;
+    OffsetRange range;
+    size_t records;
+    size_t bytes;
+};
+
+std::string human_bytes(uint64_t n) {
+    if (n >= (1u << 20)) return fmt::format("{:.1f} MiB", n / 1048576.0);
+    if (n >= 1024) return fmt::format("{:.1f} KiB", n / 1024.0);
+    return fmt::format("{} B", n);
+}
+
+}  // namespace
+
+int wal_command(int argc, const char *const argv[]) {
+    // argv[0] is "wal".
+    std::vector<std::string> args(argv + 1, argv + argc);
+    bool list_blocks = false;
+    std::string dir;
+    if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+        std::cout << kUsage;
+        return args.empty() ? 2 : 0;
+    }
+    if (args[0] != "inspect") {
+        std::cerr << "sluice wal: unknown subcommand '" << args[0]
+                  << "'; the only one is `inspect` (see `sluice wal --help`)\n";
+        return 2;
+    }
+    for (size_t i = 1; i < args.size(); ++i) {
+        if (args[i] == "--blocks") {
+            list_blocks = true;
+        } else if (args[i] == "--help" || args[i] == "-h") {
+            std::cout << kUsage;
+            return 0;
+        } else if (args[i].starts_with("-")) {
+            std::cerr << "sluice wal inspect: unknown option '" << args[i]
+                      << "' (see `sluice wal --help`)\n";
+            return 2;
+        } else if (dir.empty()) {
+            dir = args[i];
+        } else {
+            std::cerr << "sluice wal inspect: one directory only (got '" << dir << "' and '"
+                      << args[i] << "')\n";
+            return 2;
+        }
+    }
+    if (dir.empty()) {
+        std::cerr << "sluice wal inspect: name the WAL directory: sluice wal inspect DIR\n";
+        return 2;
+    }
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) {
+        std::cerr << "sluice wal inspect: " << dir
+                  << " is not a directory (give the wal-dir of a receiver-mode run)\n";
+        return 1;
+    }
+
+    std::map<uint64_t, fs::path> files;
+    for (const auto &entry : fs::directory_iterator(dir)) {
+        const std::string name = entry.path().filename().string();
+        if (name.size() == 24 && name.ends_with(".wal") &&
+            name.find_first_not_of("0123456789") == 20)
+            files[std::stoull(name.substr(0, 20))] = entry.path();
+    }
+
+    std::vector<BlockInfo> blocks;
+    std::set<uint64_t> done;
+    int64_t last_batch = -1;
+    uint64_t total = 0;
+    int status = 0;
+    std::ostringstream segment_lines;
+    for (auto it = files.begin(); it != files.end(); ++it) {
+        const fs::path &path = it->second;
+        const bool last = std::next(it) == files.end();
+        std::ifstream in(path, std::ios::binary);
+        std::ostringstream data;
+        data << in.rdbuf();
+        const std::string bytes = data.str();
+        total += bytes.size();
+        SegmentScan scan = scan_segment(bytes, last);
+        size_t n_blocks = 0, n_marks = 0;
+        for (const auto &entry : scan.entries) {
+            try {
+                if (entry.type == EntryType::block) {
+                    auto block = Block::parse(std::string(entry.payload));
+                    blocks.push_back({block->id, path.filename().string(), block->range(),
+                                      block->records.size(), block->bytes()});
+                    ++n_blocks;
+                } else if (entry.type == EntryType::done) {
+                    DoneMark mark = decode_done(entry.payload);
+                    done.insert(mark.block_ids.begin(), mark.block_ids.end());
+                    last_batch = std::max(last_batch, mark.batch_id);
+                    ++n_marks;
+                } else {
+                    last_batch = std::max(last_batch, decode_start(entry.payload).last_batch_id);
+                }
+            } catch (const WalError &e) {
+                scan.tail = SegmentScan::Tail::corrupt;
+                scan.problem_offset = entry.offset;
+                scan.problem = e.what();
+                break;
+            }
+        }
+        segment_lines << fmt::format("  {}  {:>10}  {} blocks, {} done marks",
+                                     path.filename().string(), human_bytes(bytes.size()),
+                                     n_blocks, n_marks);
+        if (scan.tail == SegmentScan::Tail::torn) {
+            segment_lines << fmt::format(
+                "  [torn tail at byte {}: {}; {} bytes are cut at the next start]",
+                scan.problem_offset, scan.problem, bytes.size() - scan.valid_bytes);
+        } else if (scan.tail == SegmentScan::Tail::corrupt) {
+            segment_lines << fmt::format("  [CORRUPT at byte {}: {}]", scan.problem_offset,
+                                         scan.problem);
+            std::cerr << fmt::format(
+                "sluice wal inspect: {} is corrupt at byte {}: {}; `sluice run` refuses to start "
+                "on this directory until the file is restored or the directory moved aside\n",
+                path.string(), scan.problem_offset, scan.problem);
+            status = 1;
+        }
+        segment_lines << "\n";
+    }
+
+    size_t pending = 0, pending_records = 0;
+    std::map<TopicPartition, OffsetRange> pending_span;
+    std::map<TopicPartition, size_t> pending_blocks;
+    for (const auto &b : blocks) {
+        if (done.count(b.id)) continue;
+        ++pending;
+        pending_records += b.records;
+        auto tp = b.range.topic_partition();
+        auto [it, fresh] = pending_span.try_emplace(tp, b.range);
+        if (!fresh) {
+            it->second.from_offset = std::min(it->second.from_offset, b.range.from_offset);
+            it->second.until_offset = std::max(it->second.until_offset, b.range.until_offset);
+        }
+        ++pending_blocks[tp];
+    }
+
+    std::cout << fmt::format(
+        "WAL {}: {} segments, {}, {} blocks ({} pending replay, {} records), last processed "
+        "batch {}\n",
+        dir, files.size(), human_bytes(total), blocks.size(), pending, pending_records,
+        last_batch < 0 ? std::string("none") : std::to_string(last_batch));
+    std::cout << "segments:\n" << segment_lines.str();
+    if (list_blocks) {
+        std::cout << "blocks:\n";
+        for (const auto &b : blocks)
+            std::cout << fmt::format("  block {:>8}  {:<24} offsets {}..{}  {} records  {}  {}\n",
+                                     b.id, b.range.topic_partition().to_string(),
+                                     b.range.from_offset, b.range.until_offset - 1, b.records,
+                                     human_bytes(b.bytes),
+                                     done.count(b.id) ? "processed" : "PENDING");
+    }
+    if (pending_span.empty()) {
+        std::cout << "pending replay: nothing\n";
+    } else {
+        std::cout << "pending replay (replayed first at the next start):\n";
+        for (const auto &[tp, r] : pending_span)
+            std::cout << fmt::format("  {:<24} offsets {}..{} in {} blocks\n", tp.to_string(),
+                                     r.from_offset, r.until_offset - 1, pending_blocks[tp]);
+    }
+    return status;
+}
+
+}  // namespace sluice::wal
