@@ -1,0 +1,222 @@
+// The Prometheus text format 0.0.4, the /status JSON and the --metrics-address parser: no
+// network.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "metrics/listen_address.hpp"
+#include "metrics/prometheus.hpp"
+#include "metrics/snapshot.hpp"
+#include "metrics/status_json.hpp"
+#include "metrics_http.hpp"
+
+namespace sluice::metrics {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+TEST(PrometheusText, EscapesLabelValuesAndHelp) {
+    EXPECT_EQ(escape_label_value("plain"), "plain");
+    EXPECT_EQ(escape_label_value(R"(a\b"c)"
+                                 "\n"
+                                 "d"),
+              R"(a\\b\"c\nd)");
+    // HELP escapes backslash and line feed only: quotes stay.
+    EXPECT_EQ(escape_help("say \"hi\"\\\n"), "say \"hi\"\\\\\\n");
+}
+
+TEST(PrometheusText, FormatsValuesAsPrometheusReadsThem) {
+    EXPECT_EQ(format_value(0), "0");
+    EXPECT_EQ(format_value(-0.0), "0");
+    EXPECT_EQ(format_value(42), "42");
+    EXPECT_EQ(format_value(-7), "-7");
+    EXPECT_EQ(format_value(1e15), "1000000000000000");  // no exponent for exact integers
+    EXPECT_EQ(format_value(0.25), "0.25");
+    EXPECT_EQ(std::stod(format_value(0.1 + 0.2)), 0.1 + 0.2);  // round-trips
+    EXPECT_EQ(std::stod(format_value(1e300)), 1e300);
+    EXPECT_EQ(format_value(std::numeric_limits<double>::quiet_NaN()), "NaN");
+    EXPECT_EQ(format_value(std::numeric_limits<double>::infinity()), "+Inf");
+    EXPECT_EQ(format_value(-std::numeric_limits<double>::infinity()), "-Inf");
+}
+
+TEST(PrometheusText, ChecksNames) {
+    EXPECT_TRUE(valid_metric_name("sluice_records_total"));
+    EXPECT_TRUE(valid_metric_name("a:b_c9"));
+    EXPECT_FALSE(valid_metric_name(""));
+    EXPECT_FALSE(valid_metric_name("9abc"));
+    EXPECT_FALSE(valid_metric_name("a-b"));
+    EXPECT_TRUE(valid_label_name("plugin"));
+    EXPECT_FALSE(valid_label_name("a:b"));  // colons are for metric names only
+}
+
+TEST(PrometheusText, WriterGroupsEachFamilyWithHelpAndType) {
+    TextWriter w;
+    w.family("x_total", TextWriter::Type::counter, "How many x.\nReally.");
+    w.sample("x_total", {{"k", "v\"1"}}, 3);
+    w.sample("x_total", {{"k", "v2"}, {"slot", "0"}}, 4.5);
+    w.family("y", TextWriter::Type::untyped, "Y.");
+    w.sample("y", 1);
+    EXPECT_EQ(w.text(),
+              "# HELP x_total How many x.\\nReally.\n"
+              "# TYPE x_total counter\n"
+              "x_total{k=\"v\\\"1\"} 3\n"
+              "x_total{k=\"v2\",slot=\"0\"} 4.5\n"
+              "# HELP y Y.\n"
+              "# TYPE y untyped\n"
+              "y 1\n");
+    EXPECT_THROW(w.sample("x_total", 1), std::invalid_argument);  // family y is open
+    EXPECT_THROW(w.family("bad-name", TextWriter::Type::gauge, ""), std::invalid_argument);
+    EXPECT_THROW(w.sample("y", {{"bad label", "v"}}, 1), std::invalid_argument);
+}
+
+RunSnapshot sample_snapshot() {
+    RunSnapshot s;
+    s.state = RunState::running;
+    s.start_time_ms = 1700000000500;
+    s.add_batch({7, 1700000001000, true, 100, 2000, 0.5, 0.25});
+    s.add_batch({8, 1700000003000, false, 50, 1000, 0.25, 0});
+    s.last_batch_committed_ms = 1700000003500;
+    s.next_offsets[{"orders", 0}] = 120;
+    s.next_offsets[{"orders", 1}] = 30;
+    PluginSnapshot wc;
+    wc.slot = 0;
+    wc.plugin = "wordcount";
+    wc.generation = 3;
+    wc.batches = 2;
+    wc.records = 150;
+    wc.errors = 1;
+    wc.retries = 2;
+    wc.seconds = 0.125;
+    wc.custom = {{"words", 900}, {"odd \"name\"\n", 1.5}};
+    PluginSnapshot sink;
+    sink.slot = 1;
+    sink.plugin = "file-sink";
+    sink.on_probation = true;
+    s.plugins = {wc, sink};
+    s.mirror = MirrorSnapshot{true, 1.5, 2, 40, 1};
+    return s;
+}
+
+TEST(RunSnapshotTest, AddBatchKeepsTotalsAndTheLastBatch) {
+    const RunSnapshot s = sample_snapshot();
+    EXPECT_EQ(s.batches, 2u);
+    EXPECT_EQ(s.replayed_batches, 1u);
+    EXPECT_EQ(s.records, 150u);
+    EXPECT_EQ(s.bytes, 3000u);
+    EXPECT_DOUBLE_EQ(s.processing_seconds, 0.75);
+    ASSERT_TRUE(s.last_batch);
+    EXPECT_EQ(s.last_batch->batch_id, 8);
+}
+
+TEST(RenderPrometheus, ShowsRunPartitionPluginAndMirrorMetrics) {
+    const std::string text = render_prometheus(sample_snapshot());
+    const auto samples = sluice::test::parse_samples(text);
+    ASSERT_FALSE(samples.empty()) << text;
+    const std::map<std::string, double> expected = {
+        {R"(sluice_info{mode="direct",state="running"})", 1},
+        {"sluice_start_time_seconds", 1700000000.5},
+        {"sluice_batches_total", 2},
+        {"sluice_batches_replayed_total", 1},
+        {"sluice_records_total", 150},
+        {"sluice_bytes_total", 3000},
+        {"sluice_batch_processing_seconds_total", 0.75},
+        {"sluice_last_batch_id", 8},
+        {"sluice_last_batch_timestamp_seconds", 1700000003.5},
+        {"sluice_batch_records", 50},
+        {"sluice_batch_processing_seconds", 0.25},
+        {"sluice_batch_scheduling_delay_seconds", 0},
+        {R"(sluice_partition_offset{topic="orders",partition="0"})", 120},
+        {R"(sluice_partition_offset{topic="orders",partition="1"})", 30},
+        {R"(sluice_plugin_batches_total{plugin="wordcount",slot="0"})", 2},
+        {R"(sluice_plugin_records_total{plugin="wordcount",slot="0"})", 150},
+        {R"(sluice_plugin_errors_total{plugin="wordcount",slot="0"})", 1},
+        {R"(sluice_plugin_retries_total{plugin="wordcount",slot="0"})", 2},
+        {R"(sluice_plugin_seconds_total{plugin="wordcount",slot="0"})", 0.125},
+        {R"(sluice_plugin_generation{plugin="wordcount",slot="0"})", 3},
+        {R"(sluice_plugin_on_probation{plugin="wordcount",slot="0"})", 0},
+        {R"(sluice_plugin_batches_total{plugin="file-sink",slot="1"})", 0},
+        {R"(sluice_plugin_records_total{plugin="file-sink",slot="1"})", 0},
+        {R"(sluice_plugin_errors_total{plugin="file-sink",slot="1"})", 0},
+        {R"(sluice_plugin_retries_total{plugin="file-sink",slot="1"})", 0},
+        {R"(sluice_plugin_seconds_total{plugin="file-sink",slot="1"})", 0},
+        {R"(sluice_plugin_generation{plugin="file-sink",slot="1"})", 1},
+        {R"(sluice_plugin_on_probation{plugin="file-sink",slot="1"})", 1},
+        {R"(sluice_plugin_custom{plugin="wordcount",slot="0",name="words"})", 900},
+        {R"(sluice_plugin_custom{plugin="wordcount",slot="0",name="odd \"name\"\n"})", 1.5},
+        {"sluice_zookeeper_mirror_lag_seconds", 1.5},
+        {"sluice_zookeeper_mirror_connected", 1},
+        {"sluice_zookeeper_mirror_pending_partitions", 2},
+        {"sluice_zookeeper_mirror_writes_total", 40},
+        {"sluice_zookeeper_mirror_sessions_total", 1},
+    };
+    for (const auto &[name, value] : expected) {
+        ASSERT_TRUE(samples.count(name)) << name << " missing from:\n" << text;
+        EXPECT_DOUBLE_EQ(samples.at(name), value) << name;
+    }
+    EXPECT_EQ(samples.size(), expected.size()) << text;
+    // Each family is announced once, with its type, before its samples.
+    EXPECT_THAT(text, HasSubstr("# TYPE sluice_records_total counter\nsluice_records_total 150\n"));
+    EXPECT_THAT(text, HasSubstr("# TYPE sluice_plugin_generation gauge\n"));
+    EXPECT_THAT(text, HasSubstr("# TYPE sluice_plugin_custom untyped\n"));
+    EXPECT_EQ(text.back(), '\n');
+}
+
+TEST(RenderPrometheus, LeavesOutWhatARunDoesNotHave) {
+    RunSnapshot s;  // before the first batch, no mirror, no custom metrics
+    const std::string text = render_prometheus(s);
+    EXPECT_THAT(text, HasSubstr("sluice_batches_total 0\n"));
+    EXPECT_THAT(text, HasSubstr("state=\"starting\""));
+    EXPECT_THAT(text, Not(HasSubstr("sluice_last_batch_id")));
+    EXPECT_THAT(text, Not(HasSubstr("sluice_zookeeper_mirror")));
+    EXPECT_THAT(text, Not(HasSubstr("sluice_plugin_")));
+    EXPECT_FALSE(sluice::test::parse_samples(text).empty());
+}
+
+TEST(StatusJson, CarriesTheSameSnapshot) {
+    const nlohmann::json j = status_json(sample_snapshot());
+    EXPECT_EQ(j["mode"], "direct");
+    EXPECT_EQ(j["state"], "running");
+    EXPECT_EQ(j["batches"], 2);
+    EXPECT_EQ(j["records"], 150);
+    EXPECT_EQ(j["last_batch"]["id"], 8);
+    EXPECT_EQ(j["last_batch"]["processing_ms"], 250.0);
+    ASSERT_EQ(j["plugins"].size(), 2u);
+    EXPECT_EQ(j["plugins"][0]["name"], "wordcount");
+    EXPECT_EQ(j["plugins"][0]["generation"], 3);
+    EXPECT_EQ(j["plugins"][0]["custom"]["words"], 900.0);
+    EXPECT_EQ(j["plugins"][1]["on_probation"], true);
+    ASSERT_EQ(j["partitions"].size(), 2u);
+    EXPECT_EQ(j["partitions"][0],
+              (nlohmann::json{{"topic", "orders"}, {"partition", 0}, {"next_offset", 120}}));
+    EXPECT_EQ(j["zookeeper_mirror"]["lag_ms"], 1500.0);
+    // A run without a mirror or a batch says so with null.
+    const nlohmann::json empty = status_json(RunSnapshot{});
+    EXPECT_TRUE(empty["zookeeper_mirror"].is_null());
+    EXPECT_TRUE(empty["last_batch"].is_null());
+}
+
+TEST(ListenAddressTest, ParsesHostPortAndRefusesTheRest) {
+    const auto a = parse_listen_address("127.0.0.1:9100");
+    EXPECT_EQ(a.host, "127.0.0.1");
+    EXPECT_EQ(a.port, 9100);
+    EXPECT_EQ(parse_listen_address("localhost:0").port, 0);
+    const auto v6 = parse_listen_address("[::1]:9100");
+    EXPECT_EQ(v6.host, "::1");
+    EXPECT_EQ(v6.to_string(), "[::1]:9100");
+    for (const char *bad : {"", "9100", ":9100", "host:", "host:x", "host:65536", "host:-1",
+                            "::1:9100", "[::1]9100", "[::1]", "a b:1", "host:91 00"}) {
+        SCOPED_TRACE(bad);
+        try {
+            parse_listen_address(bad);
+            ADD_FAILURE() << "accepted";
+        } catch (const std::invalid_argument &e) {
+            EXPECT_THAT(e.what(), HasSubstr("write HOST:PORT"));
+        }
+    }
+}
+
+}  // namespace
+}  // namespace sluice::metrics
