@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "config/error_policy.hpp"
 #include "config/values.hpp"
 #include "metrics/listen_address.hpp"
 
@@ -664,6 +665,10 @@ Layer parse_config_file(const std::string &file) {
             throw ConfigError(where + "unknown key '" + key + "'" + hint);
         }
     }
+    // The host's own keys of each [plugin.NAME] section (error policy): checked here so a bad
+    // value stops `sluice run --validate` and startup with one line.
+    for (const auto &[plugin, settings] : layer.plugin_config)
+        parse_error_policy(plugin, settings, where);
     layer.resolve_broker_aliases();
     return layer;
 }
@@ -837,7 +842,16 @@ std::string run_help() {
          "last uncommitted batch is replayed with exactly the same offset ranges."},
         {Group::Plugins, "Plugins",
          "The chain each batch goes through, in order. Settings for plugin NAME go in a\n"
-         "[plugin.NAME] section of the config file (any keys; the plugin reads them)."},
+         "[plugin.NAME] section of the config file (any keys; the plugin reads them).\n"
+         "Four keys there are the host's, the plugin's error policy (docs/plugins.md):\n"
+         "  on-error = stop|retry|skip|dead-letter  a batch still failing after\n"
+         "      max-retries: stop/retry stop without committing it (default stop), skip\n"
+         "      commits it without the plugin's work, dead-letter produces its records to\n"
+         "      dead-letter-topic, then commits it. SLUICE_SKIP is never retried and never\n"
+         "      stops (dead-lettered under dead-letter); SLUICE_FATAL always stops.\n"
+         "  max-retries = 3                  re-runs after SLUICE_RETRY (0 to 1000)\n"
+         "  retry-backoff = 100ms            wait before the first re-run, doubling, max 30s\n"
+         "  dead-letter-topic = NAME         default: NAME.dead-letter"},
         {Group::Logging, "Logging", "What goes to stderr."},
         {Group::Monitoring, "Monitoring",
          "Metrics of the run over HTTP, for Prometheus and for people (see docs/metrics.md)."},

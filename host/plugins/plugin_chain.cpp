@@ -174,13 +174,27 @@ ChainResult PluginChain::run_slot(size_t index, const sluice_batch_t &input) {
 ChainResult PluginChain::process(const sluice_batch_t &batch) {
     if (reloader_ && !reload_started_) start_hot_reload();
     if (has_pending_.load(std::memory_order_acquire)) apply_pending();
-    const sluice_batch_t *current = &batch;
+    return run_from(0, batch);
+}
+
+ChainResult PluginChain::retry_failed() {
+    // A copy: run_from overwrites failed_input_ when the plugin fails again.
+    const sluice_batch_t input = failed_input_;
+    return run_from(failed_slot_, input);
+}
+
+ChainResult PluginChain::run_from(size_t first, const sluice_batch_t &input) {
+    const sluice_batch_t *current = &input;
     sluice_batch_t passed_on{};
-    for (size_t i = 0; i < instances_.size(); ++i) {
+    for (size_t i = first; i < instances_.size(); ++i) {
         auto &inst = instances_[i];
         if (current->record_count == 0 && !inst->wants_empty_batches()) continue;
         ChainResult r = run_slot(i, *current);
-        if (!r.ok()) return r;
+        if (!r.ok()) {
+            failed_slot_ = i;
+            failed_input_ = *current;
+            return r;
+        }
         if (inst->is_transform()) {
             // The emitted records live in inst's buffer until its next process_batch, which is
             // after every later plugin of this chain has seen them.

@@ -64,7 +64,17 @@ class PluginChain {
     /// SLUICE_PLUGIN_WANTS_EMPTY_BATCHES. Stops at the first non-OK status.
     /// Replacements offered since the last call are swapped in first; a fatal status from a
     /// generation on probation rolls it back and re-runs that plugin with the previous one.
+    /// When a plugin does not return OK, failed_slot() and failed_input() say which one and
+    /// what it was given, and retry_failed() can run the chain on from there.
     ChainResult process(const sluice_batch_t &batch);
+    /// After process() or retry_failed() returned non-OK: the index of the plugin that failed.
+    size_t failed_slot() const { return failed_slot_; }
+    /// The batch that plugin got: the source batch, or what the transforms before it emitted.
+    /// A view, valid until the next process() (and while the source batch is).
+    const sluice_batch_t &failed_input() const { return failed_input_; }
+    /// Calls the failed plugin again with the same input and, if it returns OK, the plugins
+    /// after it (the ones before it are not called again). Same stopping rules as process().
+    ChainResult retry_failed();
     /// Each plugin's optional flush, with the source batch. Stops at the first non-OK.
     ChainResult flush(const sluice_batch_t &batch);
     /// The chain remembers the assignment, so a new generation gets partitions_assigned with it
@@ -114,6 +124,7 @@ class PluginChain {
 
     void apply_pending();
     ChainResult run_slot(size_t index, const sluice_batch_t &input);
+    ChainResult run_from(size_t first, const sluice_batch_t &input);
     void retire(std::unique_ptr<PluginInstance> instance);
     void notify(SwapEvent event);
 
@@ -121,6 +132,8 @@ class PluginChain {
     std::vector<Slot> slots_;
     std::vector<TopicPartition> assigned_;
     std::function<void(const SwapEvent &)> listener_;
+    size_t failed_slot_ = 0;
+    sluice_batch_t failed_input_{};  // shallow copy; see failed_input()
 
     std::mutex pending_mutex_;  // guards pending_ (reloader thread vs batch thread)
     std::vector<std::unique_ptr<PluginInstance>> pending_;

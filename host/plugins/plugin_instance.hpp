@@ -17,11 +17,13 @@ namespace sluice::plugins {
 
 /// What the host measured about one instance, plus the plugin's own metrics.
 struct PluginMetrics {
-    uint64_t batches = 0;                  // process_batch calls
-    uint64_t records = 0;                  // records handed to process_batch
-    uint64_t errors = 0;                   // calls that returned SKIP, FATAL or an unknown code
-    uint64_t retries = 0;                  // calls that returned RETRY
-    double seconds = 0;                    // time spent inside process_batch
+    uint64_t batches = 0;        // process_batch calls
+    uint64_t records = 0;        // records handed to process_batch
+    uint64_t errors = 0;         // calls that returned SKIP, FATAL or an unknown code, plus
+                                 // batches still returning RETRY after max-retries
+    uint64_t retries = 0;        // calls that returned RETRY
+    uint64_t dead_lettered = 0;  // records of its failed batches produced to its dead-letter topic
+    double seconds = 0;          // time spent inside process_batch
     std::map<std::string, double> custom;  // from the host API's metric(): counters add, gauges set
 };
 
@@ -68,6 +70,10 @@ class PluginInstance {
     /// Calls process_batch and updates metrics(). For a transform, the records it emitted are
     /// then available through emitted_batch().
     ChainResult process_batch(const sluice_batch_t &batch);
+    /// The error policy's outcomes, counted in metrics() (batch thread): a batch still
+    /// returning RETRY after max-retries is an error; dead-lettered records are counted.
+    void count_retries_exhausted() { metrics_.errors++; }
+    void count_dead_lettered(uint64_t records) { metrics_.dead_lettered += records; }
     /// The batch a transform passes on after its last process_batch: `source`'s id, time,
     /// flags and ranges with the emitted records. Valid until the next process_batch.
     sluice_batch_t emitted_batch(const sluice_batch_t &source) const;

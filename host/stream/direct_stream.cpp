@@ -64,7 +64,7 @@ void DirectStream::open_components() {
         chain_->add(std::make_unique<plugins::PluginInstance>(std::move(library),
                                                               std::move(plugin_config)));
     }
-    runner_ = std::make_unique<BatchRunner>(*chain_, config_);
+    runner_ = std::make_unique<BatchRunner>(*chain_, config_, bootstrap_);
 
     ingest::ReaderSettings settings;
     settings.brokers = bootstrap_;
