@@ -117,8 +117,9 @@ std::unique_ptr<Block> Block::parse(std::string payload) {
     if (block->from_offset < 0 || block->until_offset < block->from_offset)
         throw WalError(fmt::format("block has bad offsets {}..{}", block->from_offset,
                                    block->until_offset));
-    // Every record takes at least 31 bytes: a count beyond that is garbage, not a huge block.
-    if (count > block->payload.size() / 31 + 1)
+    // Every record takes at least 27 bytes (offset, timestamp, type, two null lengths, header
+    // count): a count beyond that is garbage, not a huge block.
+    if (count > block->payload.size() / 27)
         throw WalError(fmt::format("block claims {} records in {} bytes", count,
                                    block->payload.size()));
 

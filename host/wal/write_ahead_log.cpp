@@ -173,6 +173,7 @@ void WriteAheadLog::recover() {
         if (scan.tail == SegmentScan::Tail::torn) torn.emplace(path, std::move(scan));
     }
 
+    std::optional<uint64_t> dropped_seq;
     if (torn) {
         const auto &[path, scan] = *torn;
         const uint64_t size = fs::file_size(path);
@@ -180,9 +181,20 @@ void WriteAheadLog::recover() {
         recovery_.torn_entries = 1;
         recovery_.torn_segment = path.filename().string();
         recovery_.torn_reason = scan.problem;
-        if (::truncate(path.c_str(), static_cast<off_t>(scan.valid_bytes)) != 0)
+        if (scan.valid_bytes < kSegmentMagic.size()) {
+            // Not even the magic line (a crash right after creating the file): it holds
+            // nothing, and cut to 0 bytes it would read as a corrupt older segment once a newer
+            // one exists, so it goes.
+            std::error_code ec;
+            fs::remove(path, ec);
+            if (ec)
+                throw WalError("wal: cannot delete the empty torn segment " + path.string() +
+                               ": " + ec.message());
+            dropped_seq = files.rbegin()->first;
+        } else if (::truncate(path.c_str(), static_cast<off_t>(scan.valid_bytes)) != 0) {
             throw WalError("wal: cannot truncate the torn tail of " + path.string() + ": " +
                            errno_text());
+        }
         spdlog::warn(
             "wal: {} ended in a partial entry at byte {} ({}): cut {} bytes (1 entry), the "
             "trace of a crash mid-write; that block's offsets were never committed, so Kafka "
@@ -191,6 +203,7 @@ void WriteAheadLog::recover() {
     }
 
     for (const auto &[seq, path] : files) {
+        if (seq == dropped_seq) continue;
         Segment segment;
         segment.seq = seq;
         segment.path = path;
