@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -93,9 +94,11 @@ int wal_command(int argc, const char *const argv[]) {
     std::map<uint64_t, fs::path> files;
     for (const auto &entry : fs::directory_iterator(dir)) {
         const std::string name = entry.path().filename().string();
+        uint64_t seq = 0;
         if (name.size() == 24 && name.ends_with(".wal") &&
-            name.find_first_not_of("0123456789") == 20)
-            files[std::stoull(name.substr(0, 20))] = entry.path();
+            name.find_first_not_of("0123456789") == 20 &&
+            std::from_chars(name.data(), name.data() + 20, seq).ec == std::errc())
+            files[seq] = entry.path();
     }
 
     std::vector<BlockInfo> blocks;

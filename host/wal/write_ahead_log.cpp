@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <fmt/format.h>
 
@@ -39,7 +40,9 @@ std::map<uint64_t, fs::path> list_segments(const fs::path &dir) {
         const std::string name = entry.path().filename().string();
         if (name.size() != 20 + std::strlen(kSuffix) || !name.ends_with(kSuffix)) continue;
         if (name.find_first_not_of("0123456789") != 20) continue;
-        out[std::stoull(name.substr(0, 20))] = entry.path();
+        uint64_t seq = 0;  // 20 digits may not fit (std::stoull would throw out_of_range)
+        if (std::from_chars(name.data(), name.data() + 20, seq).ec != std::errc()) continue;
+        out[seq] = entry.path();
     }
     return out;
 }

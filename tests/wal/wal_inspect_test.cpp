@@ -85,6 +85,7 @@ TEST_F(WalInspectTest, WorksOnALiveLockedWalAndAnEmptyOne) {
     WalOptions o;
     o.dir = dir_;
     WriteAheadLog wal(o);
+    test::write_bytes(dir_ / "99999999999999999999.wal", "not ours: over 64 bits");
     const auto result = run_sluice({"wal", "inspect", dir_.string()});
     ASSERT_EQ(result.status.code, 0) << result.err;
     EXPECT_THAT(result.out, HasSubstr("last processed batch none"));

@@ -415,6 +415,7 @@ TEST_F(WalTest, OtherFilesInTheDirectoryAreIgnored) {
     test::write_bytes(dir_ / "README", "notes");
     test::write_bytes(dir_ / "123.wal", "short name, not a segment");
     test::write_bytes(dir_ / "0000000000000000000x.wal", "not digits");
+    test::write_bytes(dir_ / "99999999999999999999.wal", "a sequence number over 64 bits");
     {
         WriteAheadLog wal(options());
         EXPECT_EQ(wal.take_recovery().segments, 0u);
@@ -422,6 +423,7 @@ TEST_F(WalTest, OtherFilesInTheDirectoryAreIgnored) {
     EXPECT_TRUE(fs::exists(dir_ / "README"));
     EXPECT_TRUE(fs::exists(dir_ / "123.wal"));
     EXPECT_TRUE(fs::exists(dir_ / "0000000000000000000x.wal"));
+    EXPECT_TRUE(fs::exists(dir_ / "99999999999999999999.wal"));
 }
 
 }  // namespace
