@@ -396,10 +396,15 @@ if (cfg.hot_reload_poll.count() == 0) fail(label, "must be more than 0, e.g. 250
 }
 ,
     // Monitoring
-    {"metrics-address", "", Arity::Scalar, Group::Monitoring, "HOST:PORT",
+    {"metrics-address",
+     "",
+     Arity::Scalar,
+     Group::Monitoring,
+     "HOST:PORT",
      "serve GET /metrics (Prometheus) and GET /status (JSON) on this address, e.g. "
      "127.0.0.1:9100; port 0 picks a free port (logged); empty = off (the default)",
-     false, apply_metrics_address},
+     false,
+     apply_metrics_address},
 }
 ;
 

@@ -60,7 +60,7 @@ struct RunConfig {
     std::chrono::milliseconds shutdown_timeout{30000};
     int64_t max_batches = 0;                   // 0 = unlimited
     std::string log_level = "info";            // trace, debug, info, warn, error
-    std::string metrics_address;  // HOST:PORT of /metrics and /status; empty = off, port 0 = any
+    std::string metrics_address;               // HOST:PORT of /metrics, /status; "" = off
     std::map<std::string, std::string> kafka;  // librdkafka pass-through (no "kafka." prefix)
     std::map<std::string, std::map<std::string, std::string>> plugin_config;  // [plugin.NAME]
 
