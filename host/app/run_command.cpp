@@ -28,6 +28,7 @@ int run_main(int, char **) {
 #include "kafka/mock_cluster.hpp"
 #include "plugins/plugin_reloader.hpp"
 #include "stream/direct_stream.hpp"
+#include "stream/receiver_stream.hpp"
 #include "zk/legacy_layout.hpp"
 
 namespace sluice::app {
@@ -144,10 +145,6 @@ int run_main(int argc, char **argv) {
         return stream::kExitOk;
     }
     setup_logging(cfg.log_level);
-    if (cfg.mode != "direct") {
-        spdlog::error("--mode {} is not available in this release; use --mode direct", cfg.mode);
-        return stream::kExitUsage;
-    }
 
     ShutdownController shutdown(cfg.shutdown_timeout);
     try {
@@ -169,6 +166,10 @@ int run_main(int argc, char **argv) {
                 "embedded Kafka (librdkafka mock cluster) at {}; produce to it with: "
                 "sluice produce --brokers {} --topic {} --count 1000",
                 bootstrap, bootstrap, cfg.topics.front());
+        }
+        if (cfg.mode == "receiver") {
+            stream::ReceiverStream receiver(std::move(cfg), bootstrap);
+            return receiver.run(shutdown.stop(), shutdown.abort());
         }
         stream::DirectStream direct(std::move(cfg), bootstrap);
         return direct.run(shutdown.stop(), shutdown.abort());

@@ -21,7 +21,7 @@ namespace po = boost::program_options;
 using detail::trim;
 
 enum class Arity { Scalar, List, Switch };
-enum class Group { General, Kafka, Direct, Checkpoint, Plugins, Logging, Monitoring };
+enum class Group { General, Kafka, Direct, Receiver, Checkpoint, Plugins, Logging, Monitoring };
 
 /// Where values came from: names keys in errors and anchors relative paths.
 struct Source {
@@ -82,8 +82,16 @@ bool legal_topic_name(const std::string &topic) {
 void apply_topics(RunConfig &cfg, const std::vector<std::string> &values, const std::string &label,
                   const Source &) {
     cfg.topics.clear();
+    cfg.topic_threads.clear();
     for (const std::string &value : values) {
-        for (const std::string &topic : detail::split_list(value)) {
+        for (std::string topic : detail::split_list(value)) {
+            // NAME:N gives receiver mode's consumer thread count for the topic.
+            if (auto colon = topic.rfind(':'); colon != std::string::npos && topic[0] != '^') {
+                const std::string count = topic.substr(colon + 1);
+                topic.resize(colon);
+                cfg.topic_threads[topic] = static_cast<int>(
+                    detail::parse_integer(count, label + " (threads of topic " + topic + ")", 1, 64));
+            }
             if (!topic.empty() && topic[0] == '^') {
                 try {
                     std::regex re(topic);
@@ -183,6 +191,60 @@ void apply_metrics_address(RunConfig &cfg, const std::vector<std::string> &value
     cfg.metrics_address = value;
 }
 
+void apply_block_interval(RunConfig &cfg, const std::vector<std::string> &values,
+                          const std::string &label, const Source &) {
+    cfg.block_interval = parse_duration(values.front(), label);
+    if (cfg.block_interval.count() < 10) fail(label, "must be at least 10ms, e.g. 200ms");
+}
+
+void apply_receiver_max_rate(RunConfig &cfg, const std::vector<std::string> &values,
+                             const std::string &label, const Source &) {
+    cfg.receiver_max_rate = detail::parse_integer(values.front(), label);
+}
+
+void apply_wal_dir(RunConfig &cfg, const std::vector<std::string> &values,
+                   const std::string &label, const Source &source) {
+    cfg.wal_dir = trim(values.front()).empty() ? fs::path()
+                                               : resolve_path(values.front(), label, source);
+}
+
+void apply_wal_fsync(RunConfig &cfg, const std::vector<std::string> &values,
+                     const std::string &label, const Source &) {
+    const std::string value = detail::to_lower(trim(values.front()));
+    if (value == "block") {
+        cfg.wal_fsync_interval = std::chrono::milliseconds(0);
+        return;
+    }
+    try {
+        cfg.wal_fsync_interval = parse_duration(value, label);
+    } catch (const ConfigError &) {
+        fail(label, "'" + values.front() + "' is neither 'block' nor a duration such as 50ms");
+    }
+}
+
+/// A byte count with an optional binary suffix: 1073741824, 512MiB, 1GiB (also K/M/G, KB/MB/GB
+/// as binary units, the way JVM and Kafka tooling read them).
+void apply_wal_max_bytes(RunConfig &cfg, const std::vector<std::string> &values,
+                         const std::string &label, const Source &) {
+    const std::string value = trim(values.front());
+    size_t digits = 0;
+    while (digits < value.size() && std::isdigit(static_cast<unsigned char>(value[digits])))
+        ++digits;
+    const std::string unit = detail::to_lower(value.substr(digits));
+    uint64_t scale = 0;
+    if (unit.empty() || unit == "b") scale = 1;
+    else if (unit == "k" || unit == "kb" || unit == "kib") scale = 1ull << 10;
+    else if (unit == "m" || unit == "mb" || unit == "mib") scale = 1ull << 20;
+    else if (unit == "g" || unit == "gb" || unit == "gib") scale = 1ull << 30;
+    else if (unit == "t" || unit == "tb" || unit == "tib") scale = 1ull << 40;
+    if (digits == 0 || scale == 0)
+        fail(label, "'" + value + "' is not a size: write e.g. 1GiB, 512MiB or a byte count");
+    const auto number = static_cast<uint64_t>(
+        detail::parse_integer(value.substr(0, digits), label, 1));
+    cfg.wal_max_bytes = number * scale;
+    if (cfg.wal_max_bytes < (1ull << 20)) fail(label, "must be at least 1MiB");
+}
+
 // Lambdas of type Apply; not every one needs every parameter.
 #define SLUICE_APPLY                                                                         \
     []([[maybe_unused]] RunConfig & cfg, [[maybe_unused]] const std::vector<std::string> &v, \
@@ -200,7 +262,7 @@ const OptionSpec kOptions[] = {
      "read options from this INI file; options on the command line win", true, nullptr},
     {"mode", "", Arity::Scalar, Group::General, "MODE",
      "direct (default): read exact offset ranges each batch; receiver: a consumer group "
-     "(not available yet)",
+     "cuts records into blocks (see the Receiver mode group)",
      false,
      SLUICE_APPLY{cfg.mode =
                       one_of(v.front(), label, {{"direct", "direct"}, {"receiver", "receiver"}},
@@ -241,7 +303,7 @@ if (cfg.batch_interval.count() == 0) fail(label, "must be more than 0, e.g. 2s")
      Group::Kafka,
      "LIST",
      "topics to read, comma-separated, repeatable (required); an entry starting with ^ is a "
-     "regex, e.g. '^logs-.*'",
+     "regex, e.g. '^logs-.*'; in receiver mode NAME:N reads NAME with N consumer threads",
      false,
      apply_topics},
     {"group", "", Arity::Scalar, Group::Kafka, "ID",
@@ -343,6 +405,27 @@ if (cfg.batch_interval.count() == 0) fail(label, "must be more than 0, e.g. 2s")
 }
 }
 ,
+    // Receiver mode
+    {"block-interval", "", Arity::Scalar, Group::Receiver, "DURATION",
+     "how often each consumer thread cuts its records into blocks (default 200ms); a batch "
+     "is the blocks of one batch-interval",
+     false, apply_block_interval},
+    {"receiver-max-rate", "", Arity::Scalar, Group::Receiver, "N",
+     "at most N records/s per consumer thread (default 0 = unlimited)", false,
+     apply_receiver_max_rate},
+    {"wal-dir", "", Arity::Scalar, Group::Receiver, "DIR",
+     "write-ahead log: each block is stored and fsynced here before its offsets are "
+     "committed, so a crash loses nothing; empty = none (the default: auto-commit, a crash "
+     "CAN LOSE records)",
+     false, apply_wal_dir},
+    {"wal-fsync", "", Arity::Scalar, Group::Receiver, "WHEN",
+     "block (default): fsync every block before committing its offsets; or a duration, e.g. "
+     "50ms: group commit, fsync at most that often (offsets wait for it)",
+     false, apply_wal_fsync},
+    {"wal-max-bytes", "", Arity::Scalar, Group::Receiver, "SIZE",
+     "when the WAL holds this much (unprocessed plus not yet deleted), consumption pauses "
+     "until batches catch up; never drops data (default 1GiB; suffixes KiB MiB GiB)",
+     false, apply_wal_max_bytes},
     // Checkpoint
     {"checkpoint", "", Arity::Scalar, Group::Checkpoint, "DIR",
      "checkpoint directory (offset log + commit log); empty = none (the default)", false,
@@ -703,6 +786,41 @@ void check_complete(const RunConfig &cfg) {
         throw ConfigError(
             "start-from-zookeeper: needs --zookeeper and --group (the offsets are read from "
             "/consumers/<group>/offsets)");
+    const RunConfig defaults;
+    if (cfg.mode == "receiver") {
+        if (cfg.group.empty())
+            throw ConfigError(
+                "group: receiver mode needs a consumer group: add --group ID (its members split "
+                "the partitions, and offsets are committed to it)");
+        if (!cfg.checkpoint_dir.empty())
+            throw ConfigError(
+                "checkpoint: is a direct-mode option; receiver mode keeps its blocks in --wal-dir "
+                "and its offsets in --group");
+        if (!cfg.from_offsets.empty() || cfg.from_timestamp_ms)
+            throw ConfigError(
+                "from-offsets/from-timestamp: direct-mode options; a receiver starts from its "
+                "group's committed offsets, else auto-offset-reset");
+        if (cfg.max_rate_per_partition != defaults.max_rate_per_partition ||
+            cfg.max_batch_records != defaults.max_batch_records)
+            throw ConfigError(
+                "max-rate-per-partition/max-batch-records: direct-mode options; in receiver mode "
+                "cap intake with --receiver-max-rate (records/s per consumer thread)");
+        if (!cfg.commit_to_kafka)
+            throw ConfigError(
+                "commit-to-kafka: receiver mode always commits to its group (it is how members "
+                "hand partitions over); remove the key");
+    } else {
+        if (!cfg.topic_threads.empty())
+            throw ConfigError("topics: NAME:N (consumer threads) is for --mode receiver; in direct "
+                              "mode write the bare topic name (use --workers for parallel reads)");
+        if (!cfg.wal_dir.empty() || cfg.block_interval != defaults.block_interval ||
+            cfg.receiver_max_rate != defaults.receiver_max_rate ||
+            cfg.wal_fsync_interval != defaults.wal_fsync_interval ||
+            cfg.wal_max_bytes != defaults.wal_max_bytes)
+            throw ConfigError(
+                "wal-dir/wal-fsync/wal-max-bytes/block-interval/receiver-max-rate: receiver-mode "
+                "options; add --mode receiver, or use --checkpoint for direct mode's replay log");
+    }
     if (cfg.topics.empty())
         throw ConfigError(
             "no topics: give --topics NAME[,NAME...] (an entry starting with ^ is a regex), or "
@@ -771,7 +889,12 @@ std::string describe(const RunConfig &cfg) {
     os << "# The effective configuration of sluice run; run it with: sluice run --config FILE\n";
     line("mode", cfg.mode);
     line("brokers", cfg.brokers);
-    for (const auto &topic : cfg.topics) line("topics", topic);
+    for (const auto &topic : cfg.topics) {
+        auto threads = cfg.topic_threads.find(topic);
+        line("topics", threads == cfg.topic_threads.end()
+                           ? topic
+                           : topic + ":" + std::to_string(threads->second));
+    }
     if (cfg.group.empty())
         os << "# group: none\n";
     else
@@ -786,6 +909,18 @@ std::string describe(const RunConfig &cfg) {
         os << "# checkpoint: none\n";
     else
         line("checkpoint", path(cfg.checkpoint_dir));
+    if (cfg.mode == "receiver") {
+        line("block-interval", detail::format_duration(cfg.block_interval));
+        line("receiver-max-rate", std::to_string(cfg.receiver_max_rate));
+        if (cfg.wal_dir.empty())
+            os << "# wal-dir: none (auto-commit: a crash can lose records)\n";
+        else
+            line("wal-dir", path(cfg.wal_dir));
+        line("wal-fsync", cfg.wal_fsync_interval.count() == 0
+                              ? std::string("block")
+                              : detail::format_duration(cfg.wal_fsync_interval));
+        line("wal-max-bytes", std::to_string(cfg.wal_max_bytes));
+    }
     line("auto-offset-reset", cfg.auto_offset_reset);
     if (!cfg.from_offsets.empty())
         line("from-offsets", detail::format_from_offsets(cfg.from_offsets));
@@ -842,6 +977,14 @@ std::string run_help() {
          "How each batch's offset ranges are chosen: where to start (a checkpoint, when\n"
          "present, wins over all of these), how much one batch may take, and what to do\n"
          "about lost data."},
+        {Group::Receiver, "Receiver mode (--mode receiver)",
+         "A consumer group (--group, required) reads --topics NAME:N with N threads per\n"
+         "topic; each thread cuts its records into blocks every block-interval, and a\n"
+         "batch is the blocks of one batch-interval. With --wal-dir every block is\n"
+         "fsynced to a write-ahead log before its offsets are committed, and blocks never\n"
+         "processed are replayed at the next start: nothing is lost in a crash, a record\n"
+         "may be seen twice. Without it the group auto-commits what it has read, so a\n"
+         "crash loses the records read but not yet processed (docs/receiver-mode.md)."},
         {Group::Checkpoint, "Checkpoint",
          "Where the planned and committed batches are logged, so that after a crash the\n"
          "last uncommitted batch is replayed with exactly the same offset ranges."},

@@ -14,6 +14,7 @@
 #include "plugins/plugin_chain.hpp"
 #include "plugins/plugin_loader.hpp"
 #include "stream/batch_runner.hpp"
+#include "stream/chain_setup.hpp"
 #include "stream/offset_planner.hpp"
 #include "zk/legacy_layout.hpp"
 #include "zk/offset_mirror.hpp"
@@ -47,23 +48,7 @@ DirectStream::DirectStream(config::RunConfig config, std::string bootstrap_serve
 DirectStream::~DirectStream() = default;
 
 void DirectStream::open_components() {
-    plugins::PluginLoader loader(config_.plugin_dirs);
-    chain_ = std::make_unique<plugins::PluginChain>();
-    // Hot reload: plugins run from private staged copies, and new versions are swapped in at
-    // batch boundaries by the chain (see host/plugins/README.md).
-    if (config_.hot_reload) {
-        plugins::ReloaderOptions reload;
-        reload.poll_interval = config_.hot_reload_poll;
-        chain_->enable_hot_reload(loader, reload);
-    }
-    for (const auto &name : config_.plugins) {
-        auto library = chain_->load(loader, name);
-        std::map<std::string, std::string> plugin_config;
-        if (auto it = config_.plugin_config.find(name); it != config_.plugin_config.end())
-            plugin_config = it->second;
-        chain_->add(std::make_unique<plugins::PluginInstance>(std::move(library),
-                                                              std::move(plugin_config)));
-    }
+    chain_ = build_chain(config_);
     runner_ = std::make_unique<BatchRunner>(*chain_, config_, bootstrap_);
 
     ingest::ReaderSettings settings;

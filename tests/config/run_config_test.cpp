@@ -102,11 +102,25 @@ struct KeyCase {
     std::string key;
     std::string value;
     std::function<void(const RunConfig &)> check;
+    std::vector<std::string> also = {};  // other keys and values the key needs, k1, v1, ...
 };
+
+const std::vector<std::string> kReceiver = {"mode", "receiver", "group", "g1"};
 
 std::vector<KeyCase> key_cases() {
     return {
-        {"mode", "receiver", [](const RunConfig &c) { EXPECT_EQ(c.mode, "receiver"); }},
+        {"mode", "receiver", [](const RunConfig &c) { EXPECT_EQ(c.mode, "receiver"); },
+         {"group", "g1"}},
+        {"block-interval", "50ms",
+         [](const RunConfig &c) { EXPECT_EQ(c.block_interval, 50ms); }, kReceiver},
+        {"receiver-max-rate", "5000",
+         [](const RunConfig &c) { EXPECT_EQ(c.receiver_max_rate, 5000); }, kReceiver},
+        {"wal-dir", "/var/wal", [](const RunConfig &c) { EXPECT_EQ(c.wal_dir, "/var/wal"); },
+         kReceiver},
+        {"wal-fsync", "20ms",
+         [](const RunConfig &c) { EXPECT_EQ(c.wal_fsync_interval, 20ms); }, kReceiver},
+        {"wal-max-bytes", "64MiB",
+         [](const RunConfig &c) { EXPECT_EQ(c.wal_max_bytes, 64u << 20); }, kReceiver},
         {"brokers", "a:1,b:2", [](const RunConfig &c) { EXPECT_EQ(c.brokers, "a:1,b:2"); }},
         {"topics", "x,^y-.*",
          [](const RunConfig &c) {
@@ -157,6 +171,10 @@ TEST(RunConfigTest, EveryKeyOnTheCommandLine) {
         std::vector<std::string> args = kRequired;
         for (size_t i = 0; i < args.size(); i += 2)
             if (args[i] == "--" + kc.key) args.erase(args.begin() + i, args.begin() + i + 2);
+        for (size_t i = 0; i < kc.also.size(); i += 2) {
+            args.push_back("--" + kc.also[i]);
+            args.push_back(kc.also[i + 1]);
+        }
         args.push_back("--" + kc.key);
         args.push_back(kc.value);
         kc.check(parse_cfg(args));
@@ -171,6 +189,8 @@ TEST_F(ConfigFiles, EveryKeyInTheConfigFile) {
     for (const KeyCase &kc : key_cases()) {
         SCOPED_TRACE(kc.key);
         std::string text = "# comment\n" + kc.key + " = " + kc.value + "\n";
+        for (size_t i = 0; i < kc.also.size(); i += 2)
+            text += kc.also[i] + " = " + kc.also[i + 1] + "\n";
         if (kc.key != "brokers") text += "brokers = k1:9092\n";
         if (kc.key != "topics") text += "topics = t\n";
         if (kc.key != "plugin") text += "plugin = p\n";
@@ -599,7 +619,7 @@ TEST_F(ConfigFiles, DescribeRoundTripsThroughParseRunArgs) {
     const std::vector<std::string> args = {"--config",
                                            file,
                                            "--mode",
-                                           "receiver",
+                                           "direct",
                                            "--brokers",
                                            "k1:9092,k2:9092",
                                            "--topics",
@@ -658,6 +678,50 @@ TEST_F(ConfigFiles, DescribeRoundTripsThroughParseRunArgs) {
     // The defaults round-trip too (absent group, checkpoint, plugin-dir, timestamp).
     const RunConfig minimal = parse_cfg(kRequired);
     EXPECT_EQ(parse_cfg({"--config", write("minimal.ini", describe(minimal))}), minimal);
+}
+
+TEST_F(ConfigFiles, ReceiverModeDescribeRoundTrips) {
+    const RunConfig original = parse_cfg(
+        {"--mode", "receiver", "--brokers", "k1:9092", "--topics", "events:3,clicks", "--group",
+         "g", "--plugin", "p", "--block-interval", "150ms", "--receiver-max-rate", "900",
+         "--wal-dir", dir_.file("wal"), "--wal-fsync", "25ms", "--wal-max-bytes", "2GiB"});
+    EXPECT_EQ(original.topics, (std::vector<std::string>{"events", "clicks"}));
+    EXPECT_EQ(original.topic_threads, (std::map<std::string, int>{{"events", 3}}));
+    EXPECT_EQ(original.wal_max_bytes, 2ull << 30);
+    const std::string text = describe(original);
+    EXPECT_THAT(text, HasSubstr("topics = events:3\n"));
+    EXPECT_THAT(text, HasSubstr("wal-fsync = 25ms\n"));
+    EXPECT_EQ(parse_cfg({"--config", write("receiver.ini", text)}), original) << text;
+    EXPECT_EQ(parse_cfg({"--mode", "receiver", "--brokers", "k", "--topics", "t", "--group", "g",
+                         "--plugin", "p", "--wal-fsync", "BLOCK"})
+                  .wal_fsync_interval,
+              0ms);
+}
+
+TEST(RunConfigTest, ReceiverAndDirectKeysAreCheckedAgainstTheMode) {
+    const std::vector<std::string> receiver = {"--mode", "receiver", "--brokers", "k",
+                                               "--topics", "t", "--plugin", "p"};
+    auto with = [](std::vector<std::string> base, std::vector<std::string> more) {
+        base.insert(base.end(), more.begin(), more.end());
+        return base;
+    };
+    EXPECT_EQ(error_of(receiver), "group: receiver mode needs a consumer group: add --group ID "
+                                  "(its members split the partitions, and offsets are committed "
+                                  "to it)");
+    EXPECT_THAT(error_of(with(receiver, {"--group", "g", "--checkpoint", "/cp"})),
+                HasSubstr("checkpoint: is a direct-mode option"));
+    EXPECT_THAT(error_of(with(receiver, {"--group", "g", "--max-rate-per-partition", "5"})),
+                HasSubstr("--receiver-max-rate"));
+    EXPECT_THAT(error_of(with_required({"--wal-dir", "/w"})),
+                HasSubstr("receiver-mode options; add --mode receiver"));
+    EXPECT_THAT(error_of(with_required({"--topics", "t:2"})),
+                HasSubstr("NAME:N (consumer threads) is for --mode receiver"));
+    EXPECT_THAT(error_of(with(receiver, {"--group", "g", "--topics", "t:0"})),
+                HasSubstr("threads of topic t"));
+    EXPECT_THAT(error_of(with(receiver, {"--group", "g", "--wal-fsync", "sometimes"})),
+                HasSubstr("neither 'block' nor a duration"));
+    EXPECT_THAT(error_of(with(receiver, {"--group", "g", "--wal-max-bytes", "12 parsecs"})),
+                HasSubstr("is not a size"));
 }
 
 TEST(RunConfigTest, DescribeMakesPathsAbsoluteAndRedactsSecrets) {

@@ -1,0 +1,363 @@
+#include "receiver/consumer_thread.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "wal/write_ahead_log.hpp"
+
+namespace sluice::receiver {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr size_t kConsumeBatch = 4096;
+// A block is sealed early past this size, so WAL entries stay far below their limit.
+constexpr size_t kMaxBlockBytes = 16u << 20;
+
+int64_t wall_ms() {
+    return std::chrono::duration_cast<milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::vector<TopicPartition> to_tps(const rd_kafka_topic_partition_list_t *parts) {
+    std::vector<TopicPartition> out;
+    for (int i = 0; parts && i < parts->cnt; ++i)
+        out.push_back({parts->elems[i].topic, parts->elems[i].partition});
+    return out;
+}
+
+std::string list_text(const std::vector<TopicPartition> &tps) {
+    std::string out;
+    for (const auto &tp : tps) out += (out.empty() ? "" : ", ") + tp.to_string();
+    return out.empty() ? "none" : out;
+}
+
+}  // namespace
+
+ConsumerThread::ConsumerThread(ConsumerSettings settings) : settings_(std::move(settings)) {
+    name_ = "receiver-" + settings_.topic + "-" + std::to_string(settings_.index);
+    // Ours first, then the user's (they may pick another assignor, say), then what the
+    // receiver's guarantees depend on.
+    std::map<std::string, std::string> conf = {
+        {"partition.assignment.strategy", "cooperative-sticky"},
+        {"client.id", "sluice-" + name_},
+    };
+    for (const auto &[k, v] : settings_.kafka) conf[k] = v;
+    conf["bootstrap.servers"] = settings_.brokers;
+    conf["group.id"] = settings_.group;
+    conf["auto.offset.reset"] = settings_.auto_offset_reset;
+    conf["enable.partition.eof"] = "false";
+    if (settings_.wal) {
+        // Offsets are committed by us, once the block holding them is durable.
+        if (auto it = settings_.kafka.find("enable.auto.commit");
+            it != settings_.kafka.end() && it->second != "false")
+            spdlog::warn("{}: enable.auto.commit is off with wal-dir (offsets are committed "
+                         "when their block is durable)",
+                         name_);
+        conf["enable.auto.commit"] = "false";
+    } else {
+        conf["enable.auto.commit"] = "true";
+        conf["enable.auto.offset.store"] = "true";
+    }
+    kafka::ConfPtr c = kafka::make_conf(conf);
+    rd_kafka_conf_set_opaque(c.get(), this);
+    rd_kafka_conf_set_rebalance_cb(c.get(), &ConsumerThread::rebalance_trampoline);
+    rk_ = kafka::make_handle(RD_KAFKA_CONSUMER, std::move(c));
+    rd_kafka_poll_set_consumer(rk_.get());
+    queue_.reset(rd_kafka_queue_get_consumer(rk_.get()));
+
+    kafka::PartitionListPtr topics(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(topics.get(), settings_.topic.c_str(),
+                                      RD_KAFKA_PARTITION_UA);
+    if (auto err = rd_kafka_subscribe(rk_.get(), topics.get()))
+        throw kafka::KafkaError("cannot subscribe to " + settings_.topic + ": " +
+                                rd_kafka_err2str(err));
+}
+
+ConsumerThread::~ConsumerThread() {
+    stop();
+    join();
+    if (rk_) rd_kafka_consumer_close(rk_.get());  // only when the thread never ran
+    queue_.reset();
+}
+
+void ConsumerThread::start() {
+    thread_ = std::thread([this] {
+        try {
+            loop();
+        } catch (const std::exception &e) {
+            std::lock_guard lock(failure_mutex_);
+            failure_ = e.what();
+            spdlog::error("{}: {}", name_, e.what());
+        }
+        // Leaving the group here (not in the destructor) hands the partitions over as soon
+        // as this thread is done. In WAL mode everything committed is durable by now.
+        queue_.reset();
+        rd_kafka_consumer_close(rk_.get());
+        rk_.reset();
+    });
+}
+
+void ConsumerThread::stop() { stop_ = true; }
+
+void ConsumerThread::join() {
+    if (thread_.joinable()) thread_.join();
+}
+
+std::string ConsumerThread::failure() const {
+    std::lock_guard lock(failure_mutex_);
+    return failure_;
+}
+
+void ConsumerThread::rebalance_trampoline(rd_kafka_t *, rd_kafka_resp_err_t err,
+                                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
+    static_cast<ConsumerThread *>(opaque)->on_rebalance(err, parts);
+}
+
+void ConsumerThread::on_rebalance(rd_kafka_resp_err_t err,
+                                  rd_kafka_topic_partition_list_t *parts) {
+    const bool cooperative =
+        std::string_view(rd_kafka_rebalance_protocol(rk_.get())) == "COOPERATIVE";
+    const auto tps = to_tps(parts);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        spdlog::info("{}: assigned {}", name_, list_text(tps));
+        if (cooperative) {
+            if (auto *e = rd_kafka_incremental_assign(rk_.get(), parts)) {
+                spdlog::error("{}: incremental assign failed: {}", name_, rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+            }
+        } else {
+            rd_kafka_assign(rk_.get(), parts);
+        }
+        for (const auto &tp : tps) open_.try_emplace(tp, tp);
+        if (paused_) rd_kafka_pause_partitions(rk_.get(), parts);
+        settings_.queue->push({ReceiverItem::Kind::assigned, nullptr, tps});
+        return;
+    }
+    const bool lost = rd_kafka_assignment_lost(rk_.get());
+    spdlog::info("{}: {} {}", name_, lost ? "lost" : "revoked", list_text(tps));
+    drop_partitions(tps, lost);
+    if (cooperative) {
+        if (auto *e = rd_kafka_incremental_unassign(rk_.get(), parts)) {
+            spdlog::error("{}: incremental unassign failed: {}", name_, rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        }
+    } else {
+        rd_kafka_assign(rk_.get(), nullptr);
+    }
+    settings_.queue->push({ReceiverItem::Kind::revoked, nullptr, tps});
+}
+
+void ConsumerThread::drop_partitions(const std::vector<TopicPartition> &tps, bool lost) {
+    auto revoked = [&](const TopicPartition &tp) {
+        return std::find(tps.begin(), tps.end(), tp) != tps.end();
+    };
+    // Records not yet in a block: dropped uncommitted; the next owner reads them again.
+    // Without a WAL they are sealed and processed here instead (auto-commit may already have
+    // committed them, so dropping them would lose them).
+    for (auto it = open_.begin(); it != open_.end();) {
+        if (!revoked(it->first)) {
+            ++it;
+            continue;
+        }
+        if (!settings_.wal && !it->second.empty()) {
+            settings_.queue->push(
+                {ReceiverItem::Kind::block,
+                 it->second.seal(settings_.next_block_id(), wall_ms()), {}});
+        } else if (!it->second.empty()) {
+            spdlog::debug("{}: dropping {} unsealed records of {} (not committed)", name_,
+                          it->second.count(), it->first.to_string());
+        }
+        it = open_.erase(it);
+    }
+    if (!settings_.wal) return;
+    // Sealed but not in the WAL (it was full): not committed either, dropped.
+    std::erase_if(sealed_, [&](const auto &b) { return revoked(b->tp); });
+    // In the WAL, not yet fsynced: make them durable and commit them before the partitions
+    // go, so the next owner starts after them; they are processed here.
+    if (!waiting_.empty()) {
+        settings_.wal->sync();
+        std::vector<const wal::Block *> done;
+        for (const auto &w : waiting_) done.push_back(w.block.get());
+        if (!lost) commit(done, true);
+        for (auto &w : waiting_)
+            settings_.queue->push({ReceiverItem::Kind::block, std::move(w.block), {}});
+        waiting_.clear();
+    }
+}
+
+void ConsumerThread::loop() {
+    std::vector<rd_kafka_message_t *> messages(kConsumeBatch);
+    auto next_seal = Clock::now() + settings_.block_interval;
+    rate_start_ = Clock::now();
+    while (!stop_) {
+        const auto now = Clock::now();
+        auto wait = std::chrono::duration_cast<milliseconds>(next_seal - now);
+        wait = std::clamp(wait, milliseconds(0), milliseconds(100));
+        size_t cap = kConsumeBatch;
+        if (settings_.max_rate > 0)
+            cap = static_cast<size_t>(std::clamp<int64_t>(settings_.max_rate / 20, 1,
+                                                          static_cast<int64_t>(kConsumeBatch)));
+        const ssize_t n = rd_kafka_consume_batch_queue(queue_.get(), static_cast<int>(wait.count()),
+                                                       messages.data(), cap);
+        for (ssize_t i = 0; i < n; ++i) {
+            add(messages[i]);
+            rd_kafka_message_destroy(messages[i]);
+        }
+        if (n > 0) throttle(static_cast<size_t>(n));
+        if (Clock::now() >= next_seal) {
+            seal(false);
+            next_seal += settings_.block_interval;
+            if (next_seal < Clock::now()) next_seal = Clock::now() + settings_.block_interval;
+        }
+        store_and_hand_over(false);
+        update_pause();
+    }
+    // Graceful stop: what was read becomes blocks, stored and committed, for the batch
+    // thread's last batch.
+    seal(true);
+    store_and_hand_over(true);
+}
+
+void ConsumerThread::add(const rd_kafka_message_t *m) {
+    if (m->err) {
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
+        static thread_local Clock::time_point last_warned{};
+        if (Clock::now() - last_warned > std::chrono::seconds(5)) {
+            last_warned = Clock::now();
+            spdlog::warn("{}: {}", name_, rd_kafka_message_errstr(m));
+        }
+        return;
+    }
+    TopicPartition tp{rd_kafka_topic_name(m->rkt), m->partition};
+    auto it = open_.find(tp);
+    if (it == open_.end()) it = open_.try_emplace(tp, tp).first;
+    wal::BlockBuilder &builder = it->second;
+
+    rd_kafka_timestamp_type_t ts_type;
+    const int64_t ts = rd_kafka_message_timestamp(m, &ts_type);
+    rd_kafka_headers_t *headers = nullptr;
+    size_t header_count = 0;
+    if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        header_count = rd_kafka_header_cnt(headers);
+    builder.add_record(m->offset, ts, static_cast<int32_t>(ts_type), m->key, m->key_len,
+                       m->payload, m->len, static_cast<uint16_t>(std::min<size_t>(header_count, 65535)));
+    for (size_t h = 0; h < header_count && h < 65535; ++h) {
+        const char *name = nullptr;
+        const void *value = nullptr;
+        size_t size = 0;
+        rd_kafka_header_get_all(headers, h, &name, &value, &size);
+        builder.add_header(name, value, size);
+    }
+    records_.fetch_add(1, std::memory_order_relaxed);
+    if (builder.bytes() >= kMaxBlockBytes)
+        sealed_.push_back(builder.seal(settings_.next_block_id(), wall_ms()));
+}
+
+void ConsumerThread::seal(bool) {
+    for (auto &[tp, builder] : open_)
+        if (!builder.empty()) sealed_.push_back(builder.seal(settings_.next_block_id(), wall_ms()));
+}
+
+void ConsumerThread::store_and_hand_over(bool final) {
+    if (!settings_.wal) {
+        for (auto &block : sealed_)
+            settings_.queue->push({ReceiverItem::Kind::block, std::move(block), {}});
+        sealed_.clear();
+        return;
+    }
+    wal::WriteAheadLog &wal = *settings_.wal;
+    size_t appended = 0;
+    for (auto &block : sealed_) {
+        if (wal.full() && !final) break;  // backpressure: the rest waits, consumption pauses
+        const uint64_t position = wal.append(*block);
+        waiting_.push_back({position, std::move(block)});
+        ++appended;
+    }
+    sealed_.erase(sealed_.begin(), sealed_.begin() + static_cast<ptrdiff_t>(appended));
+    if (waiting_.empty()) return;
+    const auto interval = wal.options().fsync_interval;
+    if (final || (interval.count() > 0 && Clock::now() - last_sync_ >= interval)) {
+        wal.sync();
+        last_sync_ = Clock::now();
+    }
+    const uint64_t durable = wal.durable_position();
+    size_t ready = 0;
+    while (ready < waiting_.size() && waiting_[ready].position <= durable) ++ready;
+    if (ready == 0) return;
+    std::vector<const wal::Block *> blocks;
+    for (size_t i = 0; i < ready; ++i) blocks.push_back(waiting_[i].block.get());
+    commit(blocks, final);
+    for (size_t i = 0; i < ready; ++i)
+        settings_.queue->push({ReceiverItem::Kind::block, std::move(waiting_[i].block), {}});
+    waiting_.erase(waiting_.begin(), waiting_.begin() + static_cast<ptrdiff_t>(ready));
+}
+
+void ConsumerThread::commit(const std::vector<const wal::Block *> &blocks, bool sync) {
+    std::map<TopicPartition, int64_t> next;
+    for (const auto *b : blocks) {
+        auto &n = next[b->tp];
+        n = std::max(n, b->until_offset);
+    }
+    if (next.empty()) return;
+    kafka::PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(next.size())));
+    for (const auto &[tp, offset] : next)
+        rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset =
+            offset;
+    if (auto err = rd_kafka_commit(rk_.get(), list.get(), sync ? 0 : 1)) {
+        // The blocks are durable: a lost commit only means the next owner reads them again.
+        if (err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            spdlog::warn("{}: offset commit failed: {} (the blocks are in the WAL; at worst "
+                         "their records are read again)",
+                         name_, rd_kafka_err2str(err));
+    }
+}
+
+void ConsumerThread::update_pause() {
+    bool want = false;
+    if (settings_.wal)
+        want = !sealed_.empty() || settings_.wal->full();
+    else
+        want = settings_.queue->bytes() >= settings_.max_queued_bytes;
+    if (want == paused_) return;
+    rd_kafka_topic_partition_list_t *assignment = nullptr;
+    if (rd_kafka_assignment(rk_.get(), &assignment) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+    kafka::PartitionListPtr owned(assignment);
+    if (want) {
+        rd_kafka_pause_partitions(rk_.get(), assignment);
+        spdlog::warn("{}: {}; pausing consumption until batches catch up", name_,
+                     settings_.wal ? "the WAL is full (wal-max-bytes)"
+                                   : "the batch queue is full");
+    } else {
+        rd_kafka_resume_partitions(rk_.get(), assignment);
+        spdlog::info("{}: resuming consumption", name_);
+    }
+    paused_ = want;
+}
+
+void ConsumerThread::throttle(size_t consumed) {
+    if (settings_.max_rate <= 0) return;
+    rate_count_ += consumed;
+    // Sleep until the records read so far are within max_rate since the window began; short
+    // sleeps keep the group protocol served.
+    while (!stop_) {
+        const double elapsed =
+            std::chrono::duration<double>(Clock::now() - rate_start_).count();
+        const double ahead = static_cast<double>(rate_count_) / static_cast<double>(settings_.max_rate) - elapsed;
+        if (ahead <= 0) break;
+        std::this_thread::sleep_for(std::min(std::chrono::duration<double>(ahead),
+                                             std::chrono::duration<double>(0.05)));
+    }
+    // Restart the window now and then so an idle spell does not bank a burst.
+    const double elapsed = std::chrono::duration<double>(Clock::now() - rate_start_).count();
+    if (elapsed > 2.0) {
+        rate_start_ = Clock::now();
+        rate_count_ = 0;
+    }
+}
+
+}  // namespace sluice::receiver

@@ -1,0 +1,103 @@
+#pragma once
+// One receiver thread (Spark's KafkaReceiver stream): a member of the consumer group that
+// reads its partitions of one topic, cuts the records into blocks every block interval and,
+// with a write-ahead log, commits a block's offsets only once the block is durable in it.
+
+#include <librdkafka/rdkafka.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/types.hpp"
+#include "kafka/kafka_conf.hpp"
+#include "receiver/block_queue.hpp"
+#include "wal/wal_format.hpp"
+
+namespace sluice::wal {
+class WriteAheadLog;
+}
+
+namespace sluice::receiver {
+
+struct ConsumerSettings {
+    std::string brokers;
+    std::map<std::string, std::string> kafka;  // user's librdkafka settings
+    std::string group;
+    std::string topic;  // a name, or ^regex
+    int index = 0;      // thread number, for names and logs
+    std::chrono::milliseconds block_interval{200};
+    int64_t max_rate = 0;                     // records/s, 0 = no cap
+    std::string auto_offset_reset = "latest";  // for partitions the group has no offset for
+    wal::WriteAheadLog *wal = nullptr;        // nullptr: auto-commit, no WAL
+    BlockQueue *queue = nullptr;
+    uint64_t max_queued_bytes = 256ull << 20;  // pause when the batch thread is this far behind
+    std::function<uint64_t()> next_block_id;   // shared across threads
+};
+
+/// Lifecycle: the constructor creates the consumer and subscribes (throws kafka::KafkaError);
+/// start() runs the thread; stop() asks it to seal, store and commit what it holds, leave the
+/// group and end; the destructor stops and joins. Owned by the receiver stream (control
+/// thread). The thread is the only user of the librdkafka handle after start().
+class ConsumerThread {
+  public:
+    explicit ConsumerThread(ConsumerSettings settings);
+    ~ConsumerThread();
+    ConsumerThread(const ConsumerThread &) = delete;
+    ConsumerThread &operator=(const ConsumerThread &) = delete;
+
+    void start();
+    void stop();  // returns at once; join() waits
+    void join();
+    /// Set when the thread ended on an error the run cannot go on with (a WAL write failed).
+    std::string failure() const;
+    /// Records read so far (any thread).
+    uint64_t records() const { return records_.load(std::memory_order_relaxed); }
+    const std::string &name() const { return name_; }
+
+  private:
+    struct Waiting {  // appended to the WAL, waiting for fsync before its offsets are committed
+        uint64_t position;
+        std::unique_ptr<wal::Block> block;
+    };
+
+    static void rebalance_trampoline(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                     rd_kafka_topic_partition_list_t *parts, void *opaque);
+    void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts);
+    void loop();
+    void add(const rd_kafka_message_t *m);
+    void seal(bool all_now);
+    void store_and_hand_over(bool final);
+    void commit(const std::vector<const wal::Block *> &blocks, bool sync);
+    void drop_partitions(const std::vector<TopicPartition> &tps, bool lost);
+    void update_pause();
+    void throttle(size_t consumed);
+
+    ConsumerSettings settings_;
+    std::string name_;
+    kafka::HandlePtr rk_;
+    kafka::QueuePtr queue_;
+    std::thread thread_;
+    std::atomic<bool> stop_{false};
+    std::atomic<uint64_t> records_{0};
+    mutable std::mutex failure_mutex_;
+    std::string failure_;
+
+    // Thread-only state.
+    std::map<TopicPartition, wal::BlockBuilder> open_;          // per assigned partition
+    std::vector<std::unique_ptr<wal::Block>> sealed_;           // not yet in the WAL
+    std::vector<Waiting> waiting_;                              // in the WAL, not yet durable
+    std::chrono::steady_clock::time_point last_sync_{};
+    bool paused_ = false;
+    std::chrono::steady_clock::time_point rate_start_{};
+    uint64_t rate_count_ = 0;
+};
+
+}  // namespace sluice::receiver

@@ -1,0 +1,29 @@
+#include "stream/chain_setup.hpp"
+
+#include "plugins/plugin_chain.hpp"
+#include "plugins/plugin_loader.hpp"
+
+namespace sluice::stream {
+
+std::unique_ptr<plugins::PluginChain> build_chain(const config::RunConfig &config) {
+    plugins::PluginLoader loader(config.plugin_dirs);
+    auto chain = std::make_unique<plugins::PluginChain>();
+    // Hot reload: plugins run from private staged copies, and new versions are swapped in at
+    // batch boundaries by the chain (see host/plugins/README.md).
+    if (config.hot_reload) {
+        plugins::ReloaderOptions reload;
+        reload.poll_interval = config.hot_reload_poll;
+        chain->enable_hot_reload(loader, reload);
+    }
+    for (const auto &name : config.plugins) {
+        auto library = chain->load(loader, name);
+        std::map<std::string, std::string> plugin_config;
+        if (auto it = config.plugin_config.find(name); it != config.plugin_config.end())
+            plugin_config = it->second;
+        chain->add(
+            std::make_unique<plugins::PluginInstance>(std::move(library), std::move(plugin_config)));
+    }
+    return chain;
+}
+
+}  // namespace sluice::stream
