@@ -5,7 +5,8 @@ set -euo pipefail
 
 build_pkgs=(g++ cmake make pkg-config librdkafka-dev libboost-dev libboost-program-options-dev
             libzookeeper-mt-dev libspdlog-dev nlohmann-json3-dev)
-test_pkgs=(libgtest-dev libgmock-dev kcat zookeeper burrow)  # zookeeper pulls a JRE
+test_pkgs=(libgtest-dev libgmock-dev kcat zookeeper burrow  # zookeeper pulls a JRE
+           clang-14 libclang-rt-14-dev)  # libFuzzer, for the WAL fuzz target
 bench_pkgs=(kcat time)
 
 wanted=()
