@@ -77,34 +77,6 @@ class RunDirect : public ::testing::Test {
     TempDir dir_ = temp_dir("sluice-e2e");
 };
 
-struct RangeLine {
-    int64_t batch;
-    std::string topic;
-    int partition;
-    int64_t from, until;
-};
-
-/// Parses print-offsets output: "batch ID time MS records N" then one
-/// "topic partition from until" line per range.
-std::vector<RangeLine> read_ranges(const std::string &path) {
-    std::vector<RangeLine> out;
-    std::istringstream in(read_file(path));
-    std::string line;
-    int64_t batch = -1;
-    while (std::getline(in, line)) {
-        std::istringstream words(line);
-        std::string first;
-        words >> first;
-        if (first == "batch") {
-            words >> batch;
-            continue;
-        }
-        RangeLine r{batch, first, 0, 0, 0};
-        if (words >> r.partition >> r.from >> r.until) out.push_back(r);
-    }
-    return out;
-}
-
 void expect_same_records(const std::vector<ConsumedRecord> &sink,
                          const std::vector<ConsumedRecord> &expected) {
     std::map<std::tuple<std::string, int32_t, int64_t>, int> seen;

@@ -13,11 +13,13 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "kafka_helpers.hpp"
+#include "sluice_command.hpp"
 
 namespace sluice::test {
 
@@ -145,6 +147,34 @@ inline void write_text(const std::string &path, const std::string &text) {
 /// Key of a record for set comparisons: (topic, partition, offset).
 inline std::tuple<std::string, int32_t, int64_t> record_id(const ConsumedRecord &r) {
     return {r.topic, r.partition, r.offset};
+}
+
+struct RangeLine {
+    int64_t batch;
+    std::string topic;
+    int partition;
+    int64_t from, until;
+};
+
+/// Parses print-offsets output: "batch ID time MS records N" then one
+/// "topic partition from until" line per range.
+inline std::vector<RangeLine> read_ranges(const std::string &path) {
+    std::vector<RangeLine> out;
+    std::istringstream in(read_file(path));
+    std::string line;
+    int64_t batch = -1;
+    while (std::getline(in, line)) {
+        std::istringstream words(line);
+        std::string first;
+        words >> first;
+        if (first == "batch") {
+            words >> batch;
+            continue;
+        }
+        RangeLine r{batch, first, 0, 0, 0};
+        if (words >> r.partition >> r.from >> r.until) out.push_back(r);
+    }
+    return out;
 }
 
 }  // namespace sluice::test

@@ -1,0 +1,84 @@
+#pragma once
+// Reading what a receiver-mode run did from its log: which consumer thread owned which
+// partitions, and how often each offset reached the plugins.
+
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "e2e_helpers.hpp"
+
+namespace sluice::test {
+
+/// Ownership history from "receiver-T-N: assigned a:0, a:1" / "... revoked ..." / "... lost"
+/// log lines: per thread name, the partitions held now and the most held at once.
+struct Ownership {
+    std::map<std::string, std::set<std::string>> now;
+    std::map<std::string, size_t> most;
+    std::map<std::string, size_t> ever;  // distinct partitions ever assigned
+};
+
+inline Ownership read_ownership(const std::string &log) {
+    Ownership out;
+    std::map<std::string, std::set<std::string>> ever;
+    static const std::regex line(R"((receiver-\S+): (assigned|revoked|lost) (.*))");
+    std::istringstream in(log);
+    std::string text;
+    while (std::getline(in, text)) {
+        std::smatch m;
+        if (!std::regex_search(text, m, line)) continue;
+        const std::string thread = m[1], what = m[2];
+        auto &held = out.now[thread];
+        std::istringstream parts(m[3].str());
+        std::string tp;
+        while (std::getline(parts, tp, ',')) {
+            tp.erase(0, tp.find_first_not_of(' '));
+            if (tp.empty() || tp == "none") continue;
+            if (what == "assigned") {
+                held.insert(tp);
+                ever[thread].insert(tp);
+            } else {
+                held.erase(tp);
+            }
+        }
+        out.most[thread] = std::max(out.most[thread], held.size());
+    }
+    for (const auto &[thread, set] : ever) out.ever[thread] = set.size();
+    return out;
+}
+
+/// How many times each (topic, partition, offset) was handed to the plugins, from
+/// print-offsets' ranges (the topics of these tests have no gaps in their offsets).
+inline std::map<std::tuple<std::string, int32_t, int64_t>, int> deliveries(
+    const std::string &print_offsets_path) {
+    std::map<std::tuple<std::string, int32_t, int64_t>, int> count;
+    for (const auto &r : read_ranges(print_offsets_path))
+        for (int64_t o = r.from; o < r.until; ++o) ++count[{r.topic, r.partition, o}];
+    return count;
+}
+
+/// Records missing from and duplicated in `written`, against `expected`.
+struct Tally {
+    size_t missing = 0, duplicated = 0, wrong_value = 0;
+};
+inline Tally tally(const std::vector<ConsumedRecord> &written,
+                   const std::vector<ConsumedRecord> &expected) {
+    Tally t;
+    std::map<std::tuple<std::string, int32_t, int64_t>, std::vector<const ConsumedRecord *>> by_id;
+    for (const auto &r : written) by_id[record_id(r)].push_back(&r);
+    for (const auto &e : expected) {
+        auto it = by_id.find(record_id(e));
+        if (it == by_id.end()) {
+            ++t.missing;
+            continue;
+        }
+        if (it->second.front()->value != e.value) ++t.wrong_value;
+    }
+    for (const auto &[id, list] : by_id) t.duplicated += list.size() - 1;
+    return t;
+}
+
+}  // namespace sluice::test

@@ -1,0 +1,303 @@
+// End-to-end tests of `sluice run --mode receiver`: the real binary against a standalone
+// `sluice mock-broker`, with the file-sink and print-offsets plugins, cross-checked by an
+// independent consumer.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "e2e_helpers.hpp"
+#include "mock_broker_process.hpp"
+#include "receiver_helpers.hpp"
+#include "sluice_command.hpp"
+#include "temp_dir.hpp"
+
+using namespace sluice::test;
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+namespace {
+
+MockBrokerProcess *broker = nullptr;
+
+class RunReceiver : public ::testing::Test {
+  public:
+    static void SetUpTestSuite() {
+        broker = new MockBrokerProcess({{"rin", 4}, {"rone", 1}, {"rrate", 1}, {"rnowal", 2},
+                                        {"rreplay", 1}, {"rcorrupt", 1}});
+    }
+    static void TearDownTestSuite() {
+        delete broker;
+        broker = nullptr;
+    }
+
+  protected:
+    std::string bootstrap() const { return broker->bootstrap_servers(); }
+
+    void produce(const std::string &topic, int count) {
+        auto r = run_sluice({"produce", "--brokers", bootstrap(), "--topic", topic, "--count",
+                             std::to_string(count), "--key-size", "8"},
+                            60s);
+        ASSERT_EQ(r.status.code, 0) << r.err;
+    }
+
+    std::string config(const std::string &sink, const std::string &offsets) {
+        const std::string path = dir_.file("run.ini");
+        write_text(path, "[plugin.file-sink]\npath = " + sink +
+                             "\n[plugin.print-offsets]\noutput = " + offsets + "\n");
+        return path;
+    }
+
+    /// The flaky test plugin first in the chain, failing every batch with a fatal status.
+    std::string flaky_config(const std::string &sink, const std::string &offsets) {
+        const std::string path = dir_.file("flaky.ini");
+        write_text(path, "[plugin.flaky]\nfail = fatal\n[plugin.file-sink]\npath = " + sink +
+                             "\n[plugin.print-offsets]\noutput = " + offsets + "\n");
+        return path;
+    }
+    static std::vector<std::string> with_flaky(std::vector<std::string> args) {
+        for (size_t i = 0; i + 1 < args.size();) {
+            if (args[i] == "--plugin")
+                args.erase(args.begin() + static_cast<ptrdiff_t>(i),
+                           args.begin() + static_cast<ptrdiff_t>(i) + 2);
+            else
+                ++i;
+        }
+        args.insert(args.end(), {"--plugin-dir", FLAKY_PLUGIN_DIR, "--plugin-dir",
+                                 SLUICE_PLUGIN_OUTPUT_DIR, "--plugin", "flaky", "--plugin",
+                                 "print-offsets", "--plugin", "file-sink"});
+        return args;
+    }
+
+    /// Receiver-mode arguments with the mock-cluster timings of DESIGN.md.
+    std::vector<std::string> run_args(const std::string &topics, const std::string &group,
+                                      const std::string &cfg, std::vector<std::string> extra) {
+        std::vector<std::string> args{"run",
+                                      "--mode",
+                                      "receiver",
+                                      "--config",
+                                      cfg,
+                                      "--brokers",
+                                      bootstrap(),
+                                      "--topics",
+                                      topics,
+                                      "--group",
+                                      group,
+                                      "--plugin",
+                                      "print-offsets",
+                                      "--plugin",
+                                      "file-sink",
+                                      "--auto-offset-reset",
+                                      "earliest",
+                                      "--block-interval",
+                                      "100ms",
+                                      "-X",
+                                      "fetch.wait.max.ms=10",
+                                      "-X",
+                                      "session.timeout.ms=6000"};
+        if (std::find(extra.begin(), extra.end(), "--batch-interval") == extra.end())
+            args.insert(args.end(), {"--batch-interval", "300ms"});
+        args.insert(args.end(), extra.begin(), extra.end());
+        return args;
+    }
+
+    TempDir dir_ = temp_dir("sluice-receiver");
+};
+
+}  // namespace
+
+TEST_F(RunReceiver, RecordsFlowInOrderPerPartitionAndTheThreadMapIsHonoured) {
+    produce("rin", 2000);
+    produce("rone", 300);
+    const auto sink = dir_.file("sink.jsonl"), offsets = dir_.file("offsets.txt");
+    const auto wal = dir_.file("wal");
+    ChildProcess host(sluice_argv(run_args("rin:2,rone", "flow", config(sink, offsets),
+                                           {"--wal-dir", wal})),
+                      {dir_.file("host.err"), true});
+    ASSERT_TRUE(wait_until([&] { return read_sink(sink).size() >= 2300; }, 60s))
+        << read_file(dir_.file("host.err"));
+    host.send_signal(SIGTERM);
+    auto status = host.wait(30s);
+    ASSERT_TRUE(status);
+    const std::string log = read_file(dir_.file("host.err"));
+    EXPECT_EQ(status->code, 0) << log;
+
+    // Every record once, in offset order within each partition.
+    auto written = read_sink(sink);
+    auto expected = consume_all(bootstrap(), "rin");
+    const auto one = consume_all(bootstrap(), "rone");
+    expected.insert(expected.end(), one.begin(), one.end());
+    const Tally t = tally(written, expected);
+    EXPECT_EQ(t.missing, 0u);
+    EXPECT_EQ(t.duplicated, 0u);
+    EXPECT_EQ(t.wrong_value, 0u);
+    std::map<std::pair<std::string, int32_t>, int64_t> last;
+    for (const auto &r : written) {
+        auto [it, fresh] = last.try_emplace({r.topic, r.partition}, r.offset);
+        if (!fresh) {
+            EXPECT_GT(r.offset, it->second) << r.topic << "/" << r.partition;
+            it->second = r.offset;
+        }
+    }
+
+    // rin:2 ran two consumer threads that shared its 4 partitions; rone ran one.
+    const Ownership own = read_ownership(log);
+    EXPECT_EQ(own.ever.count("receiver-rin-0"), 1u) << log;
+    EXPECT_EQ(own.ever.count("receiver-rin-1"), 1u) << log;
+    EXPECT_EQ(own.ever.count("receiver-rone-0"), 1u) << log;
+    EXPECT_EQ(own.ever.count("receiver-rone-1"), 0u) << log;
+    EXPECT_THAT(log, HasSubstr("3 consumer threads"));
+
+    // Batch ranges cover what the plugins got, and the WAL offsets were committed.
+    const auto ranges = read_ranges(offsets);
+    EXPECT_FALSE(ranges.empty());
+    const auto committed = committed_offsets(bootstrap(), "flow", "rin", 4);
+    const auto high = watermarks(bootstrap(), "rin");
+    for (int p = 0; p < 4; ++p) EXPECT_EQ(committed[p], high[p].high) << "rin/" << p;
+
+    // Everything processed: nothing pending in the WAL.
+    auto inspect = run_sluice({"wal", "inspect", wal});
+    EXPECT_EQ(inspect.status.code, 0) << inspect.err;
+    EXPECT_THAT(inspect.out, HasSubstr("pending replay: nothing"));
+}
+
+TEST_F(RunReceiver, ReceiverMaxRateCapsEachThread) {
+    produce("rrate", 3000);
+    const auto sink = dir_.file("sink.jsonl"), offsets = dir_.file("offsets.txt");
+    // 400 records/s for one thread; batches of 1 s.
+    auto r = run_sluice(run_args("rrate", "rate", config(sink, offsets),
+                                 {"--receiver-max-rate", "400", "--batch-interval", "1s",
+                                  "--max-batches", "7"}),
+                        90s);
+    ASSERT_EQ(r.status.code, 0) << r.err;
+    static const std::regex batch_line(R"(batch (\d+): (\d+) records)");
+    int64_t total = 0, largest = 0;
+    for (auto it = std::sregex_iterator(r.err.begin(), r.err.end(), batch_line);
+         it != std::sregex_iterator(); ++it) {
+        const int64_t n = std::stoll((*it)[2]);
+        total += n;
+        largest = std::max(largest, n);
+    }
+    // A 1 s batch holds at most 400 records plus one consume call's worth (rate / 20) of
+    // overshoot; the final batch at shutdown gathers what the threads still held.
+    EXPECT_GT(total, 0) << r.err;
+    EXPECT_LE(largest, 500) << r.err;
+    EXPECT_LT(total, 3000) << "7 batches at 400/s cannot drain 3000 records\n" << r.err;
+    EXPECT_EQ(static_cast<int64_t>(read_sink(sink).size()), total);
+}
+
+TEST_F(RunReceiver, WithoutAWalTheGroupAutoCommitsAndTheRiskIsLogged) {
+    produce("rnowal", 500);
+    const auto sink = dir_.file("sink.jsonl"), offsets = dir_.file("offsets.txt");
+    ChildProcess host(sluice_argv(run_args("rnowal", "nowal", config(sink, offsets), {})),
+                      {dir_.file("host.err"), true});
+    ASSERT_TRUE(wait_until([&] { return read_sink(sink).size() >= 500; }, 60s))
+        << read_file(dir_.file("host.err"));
+    host.send_signal(SIGTERM);
+    auto status = host.wait(30s);
+    ASSERT_TRUE(status);
+    const std::string log = read_file(dir_.file("host.err"));
+    EXPECT_EQ(status->code, 0) << log;
+    EXPECT_THAT(log, HasSubstr("a crash loses the records read but not yet processed"));
+    EXPECT_THAT(log, HasSubstr("no WAL (auto-commit)"));
+    const Tally t = tally(read_sink(sink), consume_all(bootstrap(), "rnowal"));
+    EXPECT_EQ(t.missing, 0u);
+    const auto committed = committed_offsets(bootstrap(), "nowal", "rnowal", 2);
+    const auto high = watermarks(bootstrap(), "rnowal");
+    for (int p = 0; p < 2; ++p) EXPECT_EQ(committed[p], high[p].high) << "rnowal/" << p;
+}
+
+TEST_F(RunReceiver, BlocksOfAFailedBatchStayInTheWalAndAreReplayedFirst) {
+    produce("rreplay", 400);
+    const auto sink = dir_.file("sink.jsonl"), offsets = dir_.file("offsets.txt");
+    const auto wal = dir_.file("wal");
+    // First run: the chain fails its first batch with records (fatal): the run stops, the
+    // blocks were committed to the group once durable, and stay pending in the WAL.
+    auto failed = run_sluice(with_flaky(run_args("rreplay", "replay", flaky_config(sink, offsets),
+                                                 {"--wal-dir", wal})),
+                             60s);
+    ASSERT_EQ(failed.status.code, 1) << failed.err;
+    auto inspect = run_sluice({"wal", "inspect", wal});
+    EXPECT_EQ(inspect.status.code, 0) << inspect.err;
+    EXPECT_THAT(inspect.out, HasSubstr("pending replay (replayed first at the next start)"));
+    EXPECT_TRUE(read_sink(sink).empty());
+
+    // Second run without the failing plugin: the pending blocks come first, flagged as a
+    // replay, and with the group's offsets past them nothing is read twice from Kafka.
+    ChildProcess host(sluice_argv(run_args("rreplay", "replay", config(sink, offsets),
+                                           {"--wal-dir", wal})),
+                      {dir_.file("host.err"), true});
+    ASSERT_TRUE(wait_until([&] { return read_sink(sink).size() >= 400; }, 60s))
+        << read_file(dir_.file("host.err"));
+    host.send_signal(SIGTERM);
+    ASSERT_TRUE(host.wait(30s));
+    const std::string log = read_file(dir_.file("host.err"));
+    EXPECT_THAT(log, HasSubstr("to replay"));
+    EXPECT_THAT(log, HasSubstr("(replay)"));
+    const size_t replay_at = log.find("(replay)");
+    const size_t receivers_at = log.find("receiver mode on");
+    ASSERT_NE(receivers_at, std::string::npos) << log;
+    EXPECT_LT(replay_at, receivers_at) << "the replay comes before any new data\n" << log;
+    const Tally t = tally(read_sink(sink), consume_all(bootstrap(), "rreplay"));
+    EXPECT_EQ(t.missing, 0u);
+    EXPECT_EQ(t.duplicated, 0u);
+}
+
+TEST_F(RunReceiver, ACorruptWalStopsTheStartNamingFileAndOffsetAndDeletesNothing) {
+    produce("rcorrupt", 200);
+    const auto sink = dir_.file("sink.jsonl"), offsets = dir_.file("offsets.txt");
+    const auto wal = dir_.file("wal");
+    // Two failing runs leave two segments: the older holds the pending blocks.
+    for (int i = 0; i < 2; ++i) {
+        auto r = run_sluice(with_flaky(run_args("rcorrupt", "corrupt", flaky_config(sink, offsets),
+                                                {"--wal-dir", wal})),
+                            60s);
+        ASSERT_EQ(r.status.code, 1) << r.err;
+    }
+    std::vector<fs::path> segments;
+    for (const auto &e : fs::directory_iterator(wal))
+        if (e.path().extension() == ".wal") segments.push_back(e.path());
+    std::sort(segments.begin(), segments.end());
+    ASSERT_EQ(segments.size(), 2u);
+    const auto victim = segments.front();
+    const auto size_before = fs::file_size(victim);
+    ASSERT_GT(size_before, 200u);
+    {  // one flipped bit inside the first block
+        std::fstream f(victim, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekg(100);
+        char c = 0;
+        f.get(c);
+        f.seekp(100);
+        f.put(static_cast<char>(c ^ 0x10));
+    }
+    std::vector<std::string> before, after;
+    for (const auto &e : fs::directory_iterator(wal)) before.push_back(e.path().string());
+
+    auto r = run_sluice(run_args("rcorrupt", "corrupt", config(sink, offsets), {"--wal-dir", wal}),
+                        60s);
+    EXPECT_EQ(r.status.code, 1) << r.err;
+    EXPECT_THAT(r.err, HasSubstr(victim.string() + " is corrupt at byte"));
+    EXPECT_THAT(r.err, HasSubstr("nothing was deleted"));
+    for (const auto &e : fs::directory_iterator(wal)) after.push_back(e.path().string());
+    std::sort(before.begin(), before.end());
+    std::sort(after.begin(), after.end());
+    EXPECT_EQ(after, before);
+    EXPECT_EQ(fs::file_size(victim), size_before);
+    EXPECT_TRUE(read_sink(sink).empty());
+
+    auto inspect = run_sluice({"wal", "inspect", wal});
+    EXPECT_EQ(inspect.status.code, 1);
+    EXPECT_THAT(inspect.err, HasSubstr("is corrupt at byte"));
+}
+
+TEST_F(RunReceiver, ReceiverModeNeedsAGroup) {
+    auto r = run_sluice({"run", "--mode", "receiver", "--brokers", bootstrap(), "--topics", "rin",
+                         "--plugin", "noop"});
+    EXPECT_EQ(r.status.code, 2);
+    EXPECT_THAT(r.err, HasSubstr("group: receiver mode needs a consumer group: add --group ID"));
+}
