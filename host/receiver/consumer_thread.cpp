@@ -188,6 +188,9 @@ void ConsumerThread::drop_partitions(const std::vector<TopicPartition> &tps, boo
             settings_.queue->push({ReceiverItem::Kind::block, std::move(w.block), {}});
         waiting_.clear();
     }
+    // Offsets still to commit: one last try, then they are the next owner's business.
+    if (!lost) flush_commits();
+    for (const auto &tp : tps) uncommitted_.erase(tp);
 }
 
 void ConsumerThread::loop() {
@@ -215,6 +218,8 @@ void ConsumerThread::loop() {
             if (next_seal < Clock::now()) next_seal = Clock::now() + settings_.block_interval;
         }
         store_and_hand_over(false);
+        if (!uncommitted_.empty() && Clock::now() - last_commit_try_ > milliseconds(200))
+            flush_commits();
         update_pause();
     }
     // Graceful stop: what was read becomes blocks, stored and committed, for the batch
@@ -297,23 +302,45 @@ void ConsumerThread::store_and_hand_over(bool final) {
     waiting_.erase(waiting_.begin(), waiting_.begin() + static_cast<ptrdiff_t>(ready));
 }
 
-void ConsumerThread::commit(const std::vector<const wal::Block *> &blocks, bool sync) {
-    std::map<TopicPartition, int64_t> next;
+void ConsumerThread::commit(const std::vector<const wal::Block *> &blocks, bool) {
     for (const auto *b : blocks) {
-        auto &n = next[b->tp];
+        auto &n = uncommitted_[b->tp];
         n = std::max(n, b->until_offset);
     }
-    if (next.empty()) return;
-    kafka::PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(next.size())));
-    for (const auto &[tp, offset] : next)
+    flush_commits();
+}
+
+void ConsumerThread::flush_commits() {
+    if (uncommitted_.empty()) return;
+    last_commit_try_ = Clock::now();
+    kafka::PartitionListPtr list(
+        rd_kafka_topic_partition_list_new(static_cast<int>(uncommitted_.size())));
+    for (const auto &[tp, offset] : uncommitted_)
         rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset =
             offset;
-    if (auto err = rd_kafka_commit(rk_.get(), list.get(), sync ? 0 : 1)) {
-        // The blocks are durable: a lost commit only means the next owner reads them again.
-        if (err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-            spdlog::warn("{}: offset commit failed: {} (the blocks are in the WAL; at worst "
-                         "their records are read again)",
+    // Synchronous: a loopback or LAN round trip once per block interval, and the result says
+    // whether to try again. A commit refused during a rebalance is retried, so the partition's
+    // next owner starts as late as possible (fewer records read twice).
+    const rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), list.get(), 0);
+    bool all_ok = !err;
+    for (int i = 0; i < list->cnt; ++i) {
+        const auto &e = list->elems[i];
+        if (e.err) {
+            all_ok = false;
+            continue;
+        }
+        auto it = uncommitted_.find({e.topic, e.partition});
+        if (it != uncommitted_.end() && it->second <= e.offset) uncommitted_.erase(it);
+    }
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET && !all_ok) {
+        // The blocks are durable: a commit that never lands only means records read twice.
+        spdlog::debug("{}: offset commit failed: {}; retrying", name_, rd_kafka_err2str(err));
+        if (++failed_commits_ % 50 == 1)
+            spdlog::warn("{}: offset commit failed: {} (the blocks are in the WAL; retrying; at "
+                         "worst the partition's next owner reads them again)",
                          name_, rd_kafka_err2str(err));
+    } else if (!err) {
+        uncommitted_.clear();
     }
 }
 

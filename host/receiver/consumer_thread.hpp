@@ -76,6 +76,7 @@ class ConsumerThread {
     void seal(bool all_now);
     void store_and_hand_over(bool final);
     void commit(const std::vector<const wal::Block *> &blocks, bool sync);
+    void flush_commits();  // commits uncommitted_, keeping what the group refused
     void drop_partitions(const std::vector<TopicPartition> &tps, bool lost);
     void update_pause();
     void throttle(size_t consumed);
@@ -95,6 +96,9 @@ class ConsumerThread {
     std::vector<std::unique_ptr<wal::Block>> sealed_;           // not yet in the WAL
     std::vector<Waiting> waiting_;                              // in the WAL, not yet durable
     std::chrono::steady_clock::time_point last_sync_{};
+    std::map<TopicPartition, int64_t> uncommitted_;  // durable, not yet committed
+    std::chrono::steady_clock::time_point last_commit_try_{};
+    uint64_t failed_commits_ = 0;
     bool paused_ = false;
     std::chrono::steady_clock::time_point rate_start_{};
     uint64_t rate_count_ = 0;

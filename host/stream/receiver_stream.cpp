@@ -231,6 +231,7 @@ void ReceiverStream::publish_metrics(metrics::RunState state) {
 
 int ReceiverStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &abort) {
     metrics_.start_time_ms = wall_ms();
+    metrics_.mode = "receiver";
     if (!config_.metrics_address.empty()) {
         exporter_ = std::make_unique<metrics::Exporter>(config_.metrics_address);
         exporter_->publish(metrics_);
