@@ -241,7 +241,8 @@ typedef struct sluice_plugin {
                               size_t err_size);
 
     /** Restores state written by snapshot_state of an earlier generation of
-     *  the same plugin (data valid during the call). Thread: control thread. */
+     *  the same plugin (data valid during the call). Thread: batch thread, at
+     *  the batch boundary where the new generation is swapped in. */
     int32_t (*restore_state)(void *instance, const void *data, size_t len, char *err,
                              size_t err_size);
 
