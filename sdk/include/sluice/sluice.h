@@ -213,7 +213,8 @@ typedef struct sluice_plugin {
                       char *err, size_t err_size);
 
     /** Destroys an instance; must join any thread the plugin started.
-     *  Thread: control thread, after the last call of any other function. */
+     *  Thread: control thread (the reloader's thread for a generation retired
+     *  by hot reload), after the last call of any other function. */
     void (*destroy)(void *instance);
 
     /** Processes one batch. Thread: batch thread. */
