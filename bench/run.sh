@@ -3,11 +3,15 @@
 # against a plain librdkafka batch-consume loop (bench_plain_consumer) and `kcat -C -e`,
 # all reading the SAME records from one standalone mock broker (loopback), one after
 # another, each from the beginning. Prints records/s, MB/s and peak RSS (medians).
+# --receiver compares receiver mode instead: the plain loop, direct mode, and receiver
+# mode with the WAL off, on with wal-fsync=block and on with group commit.
 # See docs/benchmarks.md for what is measured and how to read it.
 #
 # Usage: bench/run.sh [--records N] [--partitions P] [--compression lz4|none]
 #                     [--repeat R] [--batch-interval D] [--max-batch-records M]
 #                     [--build DIR] [--keep-logs] [--sluice-arg ARG]...
+#                     [--receiver [--receiver-threads N] [--block-interval D]
+#                      [--receiver-batch-interval D] [--group-commit D]]
 #   --sluice-arg ARG is appended to `sluice run` (repeatable), e.g.
 #   --sluice-arg -X --sluice-arg queued.min.messages=12500
 set -euo pipefail
@@ -32,9 +36,17 @@ max_batch_records=50000
 sluice_args=()
 build=""
 keep_logs=0
+# --receiver: receiver mode's settings. Blocks every 200 ms (Spark's default); batches
+# every 200 ms too, so that the hand-over delay at the end of the backlog (a record waits
+# for its block to be sealed, then for the next batch) stays small beside the read time.
+receiver=0
+receiver_threads=1
+block_interval=200ms
+receiver_batch_interval=200ms
+group_commit=50ms
 
 usage() {
-  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 while [[ $# -gt 0 ]]; do
@@ -48,11 +60,16 @@ while [[ $# -gt 0 ]]; do
     --build) build=$2; shift 2 ;;
     --keep-logs) keep_logs=1; shift ;;
     --sluice-arg) sluice_args+=("$2"); shift 2 ;;
+    --receiver) receiver=1; shift ;;
+    --receiver-threads) receiver_threads=$2; shift 2 ;;
+    --block-interval) block_interval=$2; shift 2 ;;
+    --receiver-batch-interval) receiver_batch_interval=$2; shift 2 ;;
+    --group-commit) group_commit=$2; shift 2 ;;
     -h|--help) usage ;;
     *) echo "bench/run.sh: unknown argument '$1'" >&2; usage ;;
   esac
 done
-for n in "$records" "$partitions" "$repeat" "$max_batch_records"; do
+for n in "$records" "$partitions" "$repeat" "$max_batch_records" "$receiver_threads"; do
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: '$n' is not a positive integer" >&2; exit 2; }
 done
 
@@ -78,7 +95,9 @@ plain=$build/bin/bench_plain_consumer
 work=$(mktemp -d /tmp/sluice-bench.XXXXXX)
 broker=""
 running=""
+child=""  # receiver mode: the sluice process under /usr/bin/time
 cleanup() {
+  [[ -n "$child" ]] && kill "$child" 2>/dev/null || true
   [[ -n "$running" ]] && kill "$running" 2>/dev/null || true
   if [[ -n "$broker" ]]; then
     kill -TERM "$broker" 2>/dev/null || true
@@ -227,39 +246,173 @@ run_kcat() {
   echo "$records ${t%% *} $t" >"$work/result"
 }
 
+# Receiver mode, until every record is processed: run_receiver NAME ROUND [WAL-ARG]...
+# (no WAL args: the WAL is off). A fresh group (so it starts at the beginning) and a fresh
+# WAL directory on the local disk, under $work, deleted afterwards. The script follows the
+# log; once the batches hold every record it reads /proc/PID/io, sends SIGTERM and waits.
+run_receiver() {
+  local name=$1 r=$2; shift 2
+  local log=$work/$name.$r.log group=sluice-bench-$name-$r-$$ wal=$work/wal.$name.$r
+  local wal_args=()
+  [[ $# -gt 0 ]] && wal_args=(--wal-dir "$wal" "$@")
+  /usr/bin/time -f '%e %M' -o "$work/time" "$sluice" run --mode receiver --brokers "$bootstrap" \
+    --topics "$topic:$receiver_threads" --group "$group" --plugin noop \
+    --block-interval "$block_interval" --batch-interval "$receiver_batch_interval" \
+    --auto-offset-reset earliest -X fetch.wait.max.ms=10 -X session.timeout.ms=6000 \
+    ${wal_args[@]+"${wal_args[@]}"} ${sluice_args[@]+"${sluice_args[@]}"} >"$log" 2>&1 &
+  running=$!
+  local seen=0 io="" deadline=$((SECONDS + 120))
+  child=""
+  while [[ -z "$child" ]] && kill -0 "$running" 2>/dev/null; do
+    child=$(pgrep -P "$running" | head -n1) || true
+    [[ -n "$child" ]] || sleep 0.05
+  done
+  while kill -0 "$running" 2>/dev/null && ((SECONDS < deadline)); do
+    seen=$(awk '/ batch [0-9]+.*: [0-9]+ records,/ {
+      for (i = 1; i <= NF; i++) if ($i == "records,") n += $(i - 1) } END { print n + 0 }' "$log")
+    ((seen >= records)) && break
+    sleep 0.1
+  done
+  if ((seen < records)); then
+    echo "bench/run.sh: receiver $name read $seen of $records records (log: $log):" >&2
+    tail -n 20 "$log" >&2; keep_logs=1; exit 1
+  fi
+  # wchar: bytes handed to write() (the WAL, and a few KB of log); write_bytes: what
+  # reached the block layer. Read before the stop, which writes almost nothing more.
+  io=$(awk '/^(wchar|write_bytes):/ { printf "%s ", $2 }' "/proc/$child/io" 2>/dev/null) || true
+  kill -TERM "$child"
+  child=""
+  if ! wait "$running"; then
+    running=""
+    echo "bench/run.sh: receiver $name failed (log: $log):" >&2; tail -n 20 "$log" >&2
+    keep_logs=1; exit 1
+  fi
+  running=""
+  rm -rf "$wal"
+  # Data time: from the assignment (the group join is over; consumption starts) to the
+  # log time of the batch that holds the last record, so it includes the hand-over delay
+  # (<= block interval + batch interval). Steady rate: the batches between the first
+  # non-empty one and the last, over the time between their ends (no ramp-up, no tail).
+  # Also: the block payload bytes (what the WAL holds), blocks, batches, /proc/PID/io.
+  awk -v whole="$(cat "$work/time")" -v io="${io:-- -}" -v want="$records" '
+    function secs(d, t,   a) { split(t, a, ":"); return a[1] * 3600 + a[2] * 60 + a[3] }
+    function at(  t) { t = secs($1, $2); if (t0 != "" && t < t0) t += 86400; return t }
+    / assigned / && t0 == "" { t0 = at() }
+    / stopped after [0-9]+ batches, [0-9]+ records/ {
+      for (i = 1; i <= NF; i++) if ($i == "records") stopped = $(i - 1) + 0 }
+    / batch [0-9]+.*: [0-9]+ records,/ {
+      for (i = 1; i <= NF; i++) {
+        if ($i == "records,") n = $(i - 1)
+        if ($i == "MB,") mb = $(i - 1)
+        if ($i == "blocks,") b = $(i - 1)
+      }
+      if (total >= want) next  # the final batch at the stop
+      ++batches
+      if (n == 0) next
+      t = at(); total += n; bytes += mb * 1e6; blocks += b
+      if (!k++) first = t
+      else if (total < want) { mid += n; last_mid = t }
+      if (total >= want) end = t
+    }
+    END {
+      steady = (last_mid > first) ? mid / (last_mid - first) : 0
+      split(io, w, " ")
+      printf "%d %.3f %s %.0f %.0f %s %s %d %d %d\n", total, end - t0, whole, steady, bytes,
+        w[1], w[2], blocks, batches, stopped
+    }' "$log" >"$work/result"
+}
+run_recv_off() { run_receiver recv_off "$1"; }
+run_recv_block() { run_receiver recv_block "$1" --wal-fsync block; }
+run_recv_group() { run_receiver recv_group "$1" --wal-fsync "$group_commit"; }
+
 # kcat's output is not counted in the timed runs: count it once here.
 kcat_count=$(kcat -C -b "$bootstrap" -t "$topic" -o beginning -e -q -X fetch.wait.max.ms=10 -f '\n' | wc -l)
 [[ $kcat_count == "$records" ]] || { echo "bench/run.sh: kcat read $kcat_count records, expected $records" >&2; exit 1; }
 
 consumers=(plain sluice kcat)
+[[ $receiver == 1 ]] && consumers=(plain sluice recv_off recv_block recv_group)
 : >"$work/results"
 for ((r = 1; r <= repeat; r++)); do
   # Rotate the order each round: a noisy neighbour or a warm broker favours no one.
   for ((i = 0; i < ${#consumers[@]}; i++)); do
     c=${consumers[$(((i + r - 1) % ${#consumers[@]}))]}
     "run_$c" "$r"
-    read -r got data whole rss <"$work/result"
+    read -r got data whole rss extra <"$work/result"
     if [[ "$got" != "$records" ]]; then
       echo "bench/run.sh: $c read $got records, expected $records (log: $work/$c.$r.log)" >&2
       keep_logs=1; exit 1
     fi
-    echo "round $r: $c $data s (whole process $whole s), peak RSS $((rss / 1024)) MB" >&2
-    echo "$c $got $data $whole $rss" >>"$work/results"
+    if [[ -n "${extra:-}" && "${extra##* }" != "$records" ]]; then
+      echo "bench/run.sh: warning: $c processed ${extra##* } records by its stop line, expected" \
+        "$records (read twice after a rebalance?) (log: $work/$c.$r.log)" >&2
+      keep_logs=1
+    fi
+    echo "round $r: $c $data s (whole process $whole s), peak RSS $((rss / 1024)) MB${extra:+ [$extra]}" >&2
+    echo "$c $got $data $whole $rss${extra:+ $extra}" >>"$work/results"
   done
 done
 
 # ---- table (medians) ---------------------------------------------------------------------
-echo
-echo "Sluice end-to-end read benchmark: $records records x $value_size B ($compression), $partitions partitions,"
-echo "one mock broker (librdkafka $(pkg-config --modversion rdkafka 2>/dev/null || echo '?')), median of $repeat runs," \
-  "sluice batch-interval $batch_interval, max-batch-records $max_batch_records${sluice_args[*]+ ${sluice_args[*]}};"
-echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores"
-awk -v vs="$value_size" '
+median_awk='
   function median(list,   a, n, i, j, t) {
     n = split(list, a, " ")
     for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-  }
+  }'
+echo
+if [[ $receiver == 1 ]]; then
+  echo "Sluice receiver-mode benchmark: $records records x $value_size B ($compression), $partitions partitions,"
+  echo "one mock broker (librdkafka $(pkg-config --modversion rdkafka 2>/dev/null || echo '?')), median of $repeat runs;" \
+    "receiver: $receiver_threads consumer thread(s), block-interval $block_interval, batch-interval" \
+    "$receiver_batch_interval, group commit $group_commit; direct: batch-interval $batch_interval," \
+    "max-batch-records $max_batch_records${sluice_args[*]+; ${sluice_args[*]}}"
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, WAL on $(df --output=source,fstype "$work" | tail -n1 | tr -s ' ')"
+  awk -v vs="$value_size" -v gc="$group_commit" "$median_awk"'
+    { recs[$1] = $2; data[$1] = data[$1] " " $3; whole[$1] = whole[$1] " " $4; rss[$1] = rss[$1] " " $5
+      if (NF > 5) { steady[$1] = steady[$1] " " $6; wal[$1] = wal[$1] " " $7; wchar[$1] = wchar[$1] " " $8
+        wbytes[$1] = wbytes[$1] " " $9; blocks[$1] = blocks[$1] " " $10; batches[$1] = batches[$1] " " $11 } }
+    END {
+      name["plain"] = "plain librdkafka loop"; name["sluice"] = "direct mode (noop)"
+      name["recv_off"] = "receiver, WAL off"; name["recv_block"] = "receiver, WAL fsync=block"
+      name["recv_group"] = "receiver, WAL fsync=" gc
+      split("plain sluice recv_off recv_block recv_group", order, " ")
+      for (k in recs) { d[k] = median(data[k]); rate[k] = recs[k] / d[k] }
+      printf "%-27s %9s %8s %11s %7s %8s %9s %10s %11s %8s\n", "consumer", "records", "seconds", "records/s",
+        "MB/s", "RSS MB", "vs plain", "vs WAL off", "steady r/s", "whole s"
+      for (i = 1; i <= 5; i++) {
+        k = order[i]
+        printf "%-27s %9d %8.3f %11.0f %7.1f %8.1f %8.2fx", name[k], recs[k], d[k], rate[k],
+          recs[k] * vs / 1e6 / d[k], median(rss[k]) / 1024, rate[k] / rate["plain"]
+        if (k ~ /^recv_/) printf " %9.2fx %11.0f", rate[k] / rate["recv_off"], median(steady[k])
+        else printf " %10s %11s", "", ""
+        printf " %8.2f\n", median(whole[k])
+      }
+      printf "\n%-27s %12s %12s %12s %8s %8s\n", "WAL (per run, medians)", "block MB", "write() MB",
+        "to disk MB", "blocks", "batches"
+      for (i = 3; i <= 5; i++) {
+        k = order[i]
+        printf "%-27s %12.1f %12.1f %12.1f %8d %8d\n", name[k], median(wal[k]) / 1e6, median(wchar[k]) / 1e6,
+          median(wbytes[k]) / 1e6, median(blocks[k]), median(batches[k])
+      }
+      printf "input: %.1f MB of values (%d x %d B); block MB = block payloads (what the WAL holds);\n",
+        recs["plain"] * vs / 1e6, recs["plain"], vs
+      printf "write() MB / to disk MB = /proc/PID/io wchar / write_bytes (the WAL, its done marks, the log).\n"
+      printf "fsyncs: fsync=block: one per block + one per batch (done mark); group commit: at most one per\n"
+      printf "%s while blocks wait + one per batch.\n", gc
+      printf "\nseconds: plain = assign to last record; direct = start of first batch to end of last batch;\n"
+      printf "receiver = partitions assigned (after the ~3 s group join) to the end of the batch holding the\n"
+      printf "last record (includes the hand-over delay, <= block + batch interval). steady r/s = the\n"
+      printf "batches between the first and the last non-empty one, over the time between their ends.\n"
+      printf "target: WAL fsync=block >= 0.5x WAL off: %.2fx %s\n", rate["recv_block"] / rate["recv_off"],
+        (rate["recv_block"] >= 0.5 * rate["recv_off"] ? "MET" : "MISSED")
+    }' "$work/results"
+  exit 0
+fi
+echo "Sluice end-to-end read benchmark: $records records x $value_size B ($compression), $partitions partitions,"
+echo "one mock broker (librdkafka $(pkg-config --modversion rdkafka 2>/dev/null || echo '?')), median of $repeat runs," \
+  "sluice batch-interval $batch_interval, max-batch-records $max_batch_records${sluice_args[*]+ ${sluice_args[*]}};"
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores"
+awk -v vs="$value_size" "$median_awk"'
   { recs[$1] = $2; data[$1] = data[$1] " " $3; whole[$1] = whole[$1] " " $4; rss[$1] = rss[$1] " " $5 }
   END {
     name["plain"] = "plain librdkafka loop"; name["sluice"] = "sluice run (noop)"; name["kcat"] = "kcat -C -e"
