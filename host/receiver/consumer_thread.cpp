@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "ingest/broker_waker.hpp"
 #include "wal/write_ahead_log.hpp"
 
 namespace sluice::receiver {
@@ -63,12 +64,15 @@ ConsumerThread::ConsumerThread(ConsumerSettings settings) : settings_(std::move(
         conf["enable.auto.commit"] = "true";
         conf["enable.auto.offset.store"] = "true";
     }
+    if (auto it = conf.find("queued.min.messages"); it != conf.end())
+        queued_min_ = std::max<size_t>(1, std::stoul(it->second));
     kafka::ConfPtr c = kafka::make_conf(conf);
     rd_kafka_conf_set_opaque(c.get(), this);
     rd_kafka_conf_set_rebalance_cb(c.get(), &ConsumerThread::rebalance_trampoline);
     rk_ = kafka::make_handle(RD_KAFKA_CONSUMER, std::move(c));
     rd_kafka_poll_set_consumer(rk_.get());
     queue_.reset(rd_kafka_queue_get_consumer(rk_.get()));
+    waker_ = std::make_unique<ingest::BrokerWaker>(rk_.get());
 
     kafka::PartitionListPtr topics(rd_kafka_topic_partition_list_new(1));
     rd_kafka_topic_partition_list_add(topics.get(), settings_.topic.c_str(),
@@ -81,6 +85,7 @@ ConsumerThread::ConsumerThread(ConsumerSettings settings) : settings_(std::move(
 ConsumerThread::~ConsumerThread() {
     stop();
     join();
+    waker_.reset();
     if (rk_) rd_kafka_consumer_close(rk_.get());  // only when the thread never ran
     queue_.reset();
 }
@@ -96,6 +101,7 @@ void ConsumerThread::start() {
         }
         // Leaving the group here (not in the destructor) hands the partitions over as soon
         // as this thread is done. In WAL mode everything committed is durable by now.
+        waker_.reset();
         queue_.reset();
         rd_kafka_consumer_close(rk_.get());
         rk_.reset();
@@ -212,6 +218,7 @@ void ConsumerThread::loop() {
             rd_kafka_message_destroy(messages[i]);
         }
         if (n > 0) throttle(static_cast<size_t>(n));
+        wake_fetchers();
         if (Clock::now() >= next_seal) {
             seal(false);
             next_seal += settings_.block_interval;
@@ -341,6 +348,29 @@ void ConsumerThread::flush_commits() {
                          name_, rd_kafka_err2str(err));
     } else if (!err) {
         uncommitted_.clear();
+    }
+}
+
+void ConsumerThread::wake_fetchers() {
+    // librdkafka 2.0.2 stops fetching a partition while the consumer queue (every partition's
+    // queue forwards to it) holds queued.min.messages, and looks again only when its broker
+    // thread next wakes: up to 1 s later when nothing else wakes it (2.2 added
+    // fetch.queue.backoff.ms). A consumer slower than the fetchers then reads in bursts with
+    // ~1 s gaps. So once the queue has been (nearly) that full, wake the leaders when it is
+    // half drained; one call takes at most kConsumeBatch off the queue, so the full state is
+    // never missed.
+    const size_t queued = rd_kafka_queue_length(queue_.get());
+    const size_t low = queued_min_ / 2;
+    const size_t high =
+        std::max(low + 1, queued_min_ > kConsumeBatch ? queued_min_ - kConsumeBatch : 0);
+    if (queued >= high) {
+        queue_was_full_ = true;
+    } else if (queue_was_full_ && queued <= low) {
+        queue_was_full_ = false;
+        std::vector<TopicPartition> tps;
+        tps.reserve(open_.size());
+        for (const auto &[tp, builder] : open_) tps.push_back(tp);
+        waker_->poke(tps);
     }
 }
 

@@ -25,6 +25,10 @@ namespace sluice::wal {
 class WriteAheadLog;
 }
 
+namespace sluice::ingest {
+class BrokerWaker;
+}
+
 namespace sluice::receiver {
 
 struct ConsumerSettings {
@@ -79,12 +83,14 @@ class ConsumerThread {
     void flush_commits();  // commits uncommitted_, keeping what the group refused
     void drop_partitions(const std::vector<TopicPartition> &tps, bool lost);
     void update_pause();
+    void wake_fetchers();
     void throttle(size_t consumed);
 
     ConsumerSettings settings_;
     std::string name_;
     kafka::HandlePtr rk_;
     kafka::QueuePtr queue_;
+    std::unique_ptr<ingest::BrokerWaker> waker_;  // destroyed before rk_
     std::thread thread_;
     std::atomic<bool> stop_{false};
     std::atomic<uint64_t> records_{0};
@@ -100,6 +106,8 @@ class ConsumerThread {
     std::chrono::steady_clock::time_point last_commit_try_{};
     uint64_t failed_commits_ = 0;
     bool paused_ = false;
+    size_t queued_min_ = 100000;  // librdkafka's queued.min.messages
+    bool queue_was_full_ = false;
     std::chrono::steady_clock::time_point rate_start_{};
     uint64_t rate_count_ = 0;
 };
