@@ -302,9 +302,11 @@ int ReceiverStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &
         zk::MirrorSettings mirror;
         mirror.zookeeper = {config_.zookeeper, config_.zookeeper_auth};
         mirror.group = config_.group;
-        int threads = 1;
-        for (const auto &[topic, n] : config_.topic_threads) threads = std::max(threads, n);
-        mirror.threads_per_topic = threads;
+        // The thread count of each topic (NAME:N; a bare name is one thread).
+        for (const auto &topic : config_.topics) {
+            auto found = config_.topic_threads.find(topic);
+            mirror.topic_threads[topic] = found == config_.topic_threads.end() ? 1 : found->second;
+        }
         mirror_ = std::make_unique<zk::OffsetMirror>(std::move(mirror), start);
         mirror_->set_owned({});
         spdlog::info("mirroring the offsets of group '{}' to ZooKeeper {} as consumer {}",

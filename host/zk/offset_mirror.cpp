@@ -114,7 +114,11 @@ bool OffsetMirror::wait_caught_up(milliseconds timeout) const {
 
 std::string OffsetMirror::ids_json() const {
     nlohmann::json subscription = nlohmann::json::object();
-    for (const auto &topic : topics_) subscription[topic] = settings_.threads_per_topic;
+    for (const auto &topic : topics_) {
+        const auto found = settings_.topic_threads.find(topic);
+        subscription[topic] =
+            found == settings_.topic_threads.end() ? settings_.threads_per_topic : found->second;
+    }
     // Kafka's legacy consumer writes the timestamp as a string.
     return nlohmann::json{{"version", 1},
                           {"subscription", subscription},

@@ -29,6 +29,9 @@ struct MirrorSettings {
     std::string consumer_id;
     /// Threads per topic in the ids node's subscription (direct mode: 1).
     int threads_per_topic = 1;
+    /// Per-topic thread counts (receiver mode's NAME:N); a topic not listed
+    /// gets threads_per_topic.
+    std::map<std::string, int> topic_threads;
     /// How often the mirror's state is logged at info.
     std::chrono::milliseconds log_interval{30000};
     /// Pause between attempts while ZooKeeper is unreachable.
