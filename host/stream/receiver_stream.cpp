@@ -238,7 +238,33 @@ int ReceiverStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &
     }
     open_components();
 
-    // 1. Replay: blocks in the WAL never marked processed, before any new data.
+    // 1. The ZooKeeper mirror knows every partition of the topics from the start (Burrow
+    // counts the nodes); which ones this process owns follows the group.
+    if (!config_.zookeeper.empty()) {
+        ingest::ReaderSettings probe_settings;
+        probe_settings.brokers = bootstrap_;
+        probe_settings.kafka = config_.kafka;
+        std::map<TopicPartition, int64_t> start;
+        {
+            ingest::DirectReader probe(probe_settings);
+            for (const auto &tp : probe.partitions_for(config_.topics, kMetadataTimeout))
+                start[tp] = -1;
+        }
+        zk::MirrorSettings mirror;
+        mirror.zookeeper = {config_.zookeeper, config_.zookeeper_auth};
+        mirror.group = config_.group;
+        // The thread count of each topic (NAME:N; a bare name is one thread).
+        for (const auto &topic : config_.topics) {
+            auto found = config_.topic_threads.find(topic);
+            mirror.topic_threads[topic] = found == config_.topic_threads.end() ? 1 : found->second;
+        }
+        mirror_ = std::make_unique<zk::OffsetMirror>(std::move(mirror), start);
+        mirror_->set_owned({});
+        spdlog::info("mirroring the offsets of group '{}' to ZooKeeper {} as consumer {}",
+                     config_.group, config_.zookeeper, mirror_->consumer_id());
+    }
+
+    // 2. Replay: blocks in the WAL never marked processed, before any new data.
     if (wal_) {
         wal::Recovery recovery = wal_->take_recovery();
         next_batch_id_ = recovery.last_batch_id + 1;
@@ -285,32 +311,6 @@ int ReceiverStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &
                 return exit_code_;
             }
         }
-    }
-
-    // 2. The ZooKeeper mirror knows every partition of the topics from the start (Burrow
-    // counts the nodes); which ones this process owns follows the group.
-    if (!config_.zookeeper.empty()) {
-        ingest::ReaderSettings probe_settings;
-        probe_settings.brokers = bootstrap_;
-        probe_settings.kafka = config_.kafka;
-        std::map<TopicPartition, int64_t> start;
-        {
-            ingest::DirectReader probe(probe_settings);
-            for (const auto &tp : probe.partitions_for(config_.topics, kMetadataTimeout))
-                start[tp] = -1;
-        }
-        zk::MirrorSettings mirror;
-        mirror.zookeeper = {config_.zookeeper, config_.zookeeper_auth};
-        mirror.group = config_.group;
-        // The thread count of each topic (NAME:N; a bare name is one thread).
-        for (const auto &topic : config_.topics) {
-            auto found = config_.topic_threads.find(topic);
-            mirror.topic_threads[topic] = found == config_.topic_threads.end() ? 1 : found->second;
-        }
-        mirror_ = std::make_unique<zk::OffsetMirror>(std::move(mirror), start);
-        mirror_->set_owned({});
-        spdlog::info("mirroring the offsets of group '{}' to ZooKeeper {} as consumer {}",
-                     config_.group, config_.zookeeper, mirror_->consumer_id());
     }
 
     // 3. The receivers, then a batch every interval.
