@@ -119,9 +119,30 @@ std::string ConsumerThread::failure() const {
     return failure_;
 }
 
-void ConsumerThread::rebalance_trampoline(rd_kafka_t *, rd_kafka_resp_err_t err,
+void ConsumerThread::rebalance_trampoline(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                           rd_kafka_topic_partition_list_t *parts, void *opaque) {
-    static_cast<ConsumerThread *>(opaque)->on_rebalance(err, parts);
+    auto *self = static_cast<ConsumerThread *>(opaque);
+    try {
+        self->on_rebalance(err, parts);
+    } catch (const std::exception &e) {
+        // No exception may unwind through librdkafka's C frames: record the failure (the batch
+        // thread stops the run) and still leave the assignment as the group expects.
+        {
+            std::lock_guard lock(self->failure_mutex_);
+            if (self->failure_.empty()) self->failure_ = std::string("during a rebalance: ") + e.what();
+        }
+        self->stop_ = true;
+        spdlog::error("{}: during a rebalance: {}", self->name_, e.what());
+        const bool cooperative = std::string_view(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
+        rd_kafka_error_t *error = nullptr;
+        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+            error = cooperative ? rd_kafka_incremental_assign(rk, parts)
+                                : (rd_kafka_assign(rk, parts), nullptr);
+        else
+            error = cooperative ? rd_kafka_incremental_unassign(rk, parts)
+                                : (rd_kafka_assign(rk, nullptr), nullptr);
+        if (error) rd_kafka_error_destroy(error);
+    }
 }
 
 void ConsumerThread::on_rebalance(rd_kafka_resp_err_t err,
