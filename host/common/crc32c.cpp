@@ -18,7 +18,7 @@ uint32_t crc32c_table(uint32_t crc, const void *data, size_t size) {
 
 #if defined(__x86_64__)
 __attribute__((target("sse4.2"))) uint32_t crc32c_sse42(uint32_t crc, const void *data,
-                                                         size_t size) {
+                                                        size_t size) {
     const auto *p = static_cast<const unsigned char *>(data);
     uint64_t c = crc ^ 0xFFFFFFFFu;
     while (size >= 8) {

@@ -11,6 +11,8 @@ namespace sluice {
 /// Continues a CRC-32C over `size` more bytes; start with crc = 0.
 uint32_t crc32c_extend(uint32_t crc, const void *data, size_t size);
 
-inline uint32_t crc32c(std::string_view data) { return crc32c_extend(0, data.data(), data.size()); }
+inline uint32_t crc32c(std::string_view data) {
+    return crc32c_extend(0, data.data(), data.size());
+}
 
 }  // namespace sluice

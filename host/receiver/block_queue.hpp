@@ -4,9 +4,9 @@
 
 #include <cstdint>
 #include <deque>
-#include <utility>
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "common/types.hpp"

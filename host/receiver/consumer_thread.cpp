@@ -56,9 +56,10 @@ ConsumerThread::ConsumerThread(ConsumerSettings settings) : settings_(std::move(
         // Offsets are committed by us, once the block holding them is durable.
         if (auto it = settings_.kafka.find("enable.auto.commit");
             it != settings_.kafka.end() && it->second != "false")
-            spdlog::warn("{}: enable.auto.commit is off with wal-dir (offsets are committed "
-                         "when their block is durable)",
-                         name_);
+            spdlog::warn(
+                "{}: enable.auto.commit is off with wal-dir (offsets are committed "
+                "when their block is durable)",
+                name_);
         conf["enable.auto.commit"] = "false";
     } else {
         conf["enable.auto.commit"] = "true";
@@ -75,8 +76,7 @@ ConsumerThread::ConsumerThread(ConsumerSettings settings) : settings_(std::move(
     waker_ = std::make_unique<ingest::BrokerWaker>(rk_.get());
 
     kafka::PartitionListPtr topics(rd_kafka_topic_partition_list_new(1));
-    rd_kafka_topic_partition_list_add(topics.get(), settings_.topic.c_str(),
-                                      RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_add(topics.get(), settings_.topic.c_str(), RD_KAFKA_PARTITION_UA);
     if (auto err = rd_kafka_subscribe(rk_.get(), topics.get()))
         throw kafka::KafkaError("cannot subscribe to " + settings_.topic + ": " +
                                 rd_kafka_err2str(err));
@@ -108,7 +108,9 @@ void ConsumerThread::start() {
     });
 }
 
-void ConsumerThread::stop() { stop_ = true; }
+void ConsumerThread::stop() {
+    stop_ = true;
+}
 
 void ConsumerThread::join() {
     if (thread_.joinable()) thread_.join();
@@ -129,7 +131,8 @@ void ConsumerThread::rebalance_trampoline(rd_kafka_t *rk, rd_kafka_resp_err_t er
         // thread stops the run) and still leave the assignment as the group expects.
         {
             std::lock_guard lock(self->failure_mutex_);
-            if (self->failure_.empty()) self->failure_ = std::string("during a rebalance: ") + e.what();
+            if (self->failure_.empty())
+                self->failure_ = std::string("during a rebalance: ") + e.what();
         }
         self->stop_ = true;
         spdlog::error("{}: during a rebalance: {}", self->name_, e.what());
@@ -145,8 +148,7 @@ void ConsumerThread::rebalance_trampoline(rd_kafka_t *rk, rd_kafka_resp_err_t er
     }
 }
 
-void ConsumerThread::on_rebalance(rd_kafka_resp_err_t err,
-                                  rd_kafka_topic_partition_list_t *parts) {
+void ConsumerThread::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts) {
     const bool cooperative =
         std::string_view(rd_kafka_rebalance_protocol(rk_.get())) == "COOPERATIVE";
     const auto tps = to_tps(parts);
@@ -192,9 +194,9 @@ void ConsumerThread::drop_partitions(const std::vector<TopicPartition> &tps, boo
             continue;
         }
         if (!settings_.wal && !it->second.empty()) {
-            settings_.queue->push(
-                {ReceiverItem::Kind::block,
-                 it->second.seal(settings_.next_block_id(), wall_ms()), {}});
+            settings_.queue->push({ReceiverItem::Kind::block,
+                                   it->second.seal(settings_.next_block_id(), wall_ms()),
+                                   {}});
         } else if (!it->second.empty()) {
             spdlog::debug("{}: dropping {} unsealed records of {} (not committed)", name_,
                           it->second.count(), it->first.to_string());
@@ -277,8 +279,8 @@ void ConsumerThread::add(const rd_kafka_message_t *m) {
     size_t header_count = 0;
     if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR)
         header_count = rd_kafka_header_cnt(headers);
-    builder.add_record(m->offset, ts, static_cast<int32_t>(ts_type), m->key, m->key_len,
-                       m->payload, m->len, static_cast<uint16_t>(std::min<size_t>(header_count, 65535)));
+    builder.add_record(m->offset, ts, static_cast<int32_t>(ts_type), m->key, m->key_len, m->payload,
+                       m->len, static_cast<uint16_t>(std::min<size_t>(header_count, 65535)));
     for (size_t h = 0; h < header_count && h < 65535; ++h) {
         const char *name = nullptr;
         const void *value = nullptr;
@@ -364,9 +366,10 @@ void ConsumerThread::flush_commits() {
         // The blocks are durable: a commit that never lands only means records read twice.
         spdlog::debug("{}: offset commit failed: {}; retrying", name_, rd_kafka_err2str(err));
         if (++failed_commits_ % 50 == 1)
-            spdlog::warn("{}: offset commit failed: {} (the blocks are in the WAL; retrying; at "
-                         "worst the partition's next owner reads them again)",
-                         name_, rd_kafka_err2str(err));
+            spdlog::warn(
+                "{}: offset commit failed: {} (the blocks are in the WAL; retrying; at "
+                "worst the partition's next owner reads them again)",
+                name_, rd_kafka_err2str(err));
     } else if (!err) {
         uncommitted_.clear();
     }
@@ -408,8 +411,7 @@ void ConsumerThread::update_pause() {
     if (want) {
         rd_kafka_pause_partitions(rk_.get(), assignment);
         spdlog::warn("{}: {}; pausing consumption until batches catch up", name_,
-                     settings_.wal ? "the WAL is full (wal-max-bytes)"
-                                   : "the batch queue is full");
+                     settings_.wal ? "the WAL is full (wal-max-bytes)" : "the batch queue is full");
     } else {
         rd_kafka_resume_partitions(rk_.get(), assignment);
         spdlog::info("{}: resuming consumption", name_);
@@ -423,12 +425,12 @@ void ConsumerThread::throttle(size_t consumed) {
     // Sleep until the records read so far are within max_rate since the window began; short
     // sleeps keep the group protocol served.
     while (!stop_) {
-        const double elapsed =
-            std::chrono::duration<double>(Clock::now() - rate_start_).count();
-        const double ahead = static_cast<double>(rate_count_) / static_cast<double>(settings_.max_rate) - elapsed;
+        const double elapsed = std::chrono::duration<double>(Clock::now() - rate_start_).count();
+        const double ahead =
+            static_cast<double>(rate_count_) / static_cast<double>(settings_.max_rate) - elapsed;
         if (ahead <= 0) break;
-        std::this_thread::sleep_for(std::min(std::chrono::duration<double>(ahead),
-                                             std::chrono::duration<double>(0.05)));
+        std::this_thread::sleep_for(
+            std::min(std::chrono::duration<double>(ahead), std::chrono::duration<double>(0.05)));
     }
     // Restart the window now and then so an idle spell does not bank a burst.
     const double elapsed = std::chrono::duration<double>(Clock::now() - rate_start_).count();

@@ -38,9 +38,9 @@ struct ConsumerSettings {
     std::string topic;  // a name, or ^regex
     int index = 0;      // thread number, for names and logs
     std::chrono::milliseconds block_interval{200};
-    int64_t max_rate = 0;                     // records/s, 0 = no cap
+    int64_t max_rate = 0;                      // records/s, 0 = no cap
     std::string auto_offset_reset = "latest";  // for partitions the group has no offset for
-    wal::WriteAheadLog *wal = nullptr;        // nullptr: auto-commit, no WAL
+    wal::WriteAheadLog *wal = nullptr;         // nullptr: auto-commit, no WAL
     BlockQueue *queue = nullptr;
     uint64_t max_queued_bytes = 256ull << 20;  // pause when the batch thread is this far behind
     std::function<uint64_t()> next_block_id;   // shared across threads
@@ -98,9 +98,9 @@ class ConsumerThread {
     std::string failure_;
 
     // Thread-only state.
-    std::map<TopicPartition, wal::BlockBuilder> open_;          // per assigned partition
-    std::vector<std::unique_ptr<wal::Block>> sealed_;           // not yet in the WAL
-    std::vector<Waiting> waiting_;                              // in the WAL, not yet durable
+    std::map<TopicPartition, wal::BlockBuilder> open_;  // per assigned partition
+    std::vector<std::unique_ptr<wal::Block>> sealed_;   // not yet in the WAL
+    std::vector<Waiting> waiting_;                      // in the WAL, not yet durable
     std::chrono::steady_clock::time_point last_sync_{};
     std::map<TopicPartition, int64_t> uncommitted_;  // durable, not yet committed
     std::chrono::steady_clock::time_point last_commit_try_{};

@@ -20,8 +20,8 @@ std::unique_ptr<plugins::PluginChain> build_chain(const config::RunConfig &confi
         std::map<std::string, std::string> plugin_config;
         if (auto it = config.plugin_config.find(name); it != config.plugin_config.end())
             plugin_config = it->second;
-        chain->add(
-            std::make_unique<plugins::PluginInstance>(std::move(library), std::move(plugin_config)));
+        chain->add(std::make_unique<plugins::PluginInstance>(std::move(library),
+                                                             std::move(plugin_config)));
     }
     return chain;
 }

@@ -101,14 +101,14 @@ void ReceiverStream::start_receivers() {
         }
     }
     for (auto &r : receivers_) r->start();
-    spdlog::info("receiver mode on {}: group '{}', {} consumer threads, block interval {} ms, {}",
-                 bootstrap_, config_.group, receivers_.size(), config_.block_interval.count(),
-                 wal_ ? fmt::format("WAL {} (fsync {})", config_.wal_dir.string(),
-                                    config_.wal_fsync_interval.count() == 0
-                                        ? std::string("every block")
-                                        : fmt::format("every {} ms",
-                                                      config_.wal_fsync_interval.count()))
-                      : std::string("no WAL (auto-commit)"));
+    spdlog::info(
+        "receiver mode on {}: group '{}', {} consumer threads, block interval {} ms, {}",
+        bootstrap_, config_.group, receivers_.size(), config_.block_interval.count(),
+        wal_ ? fmt::format("WAL {} (fsync {})", config_.wal_dir.string(),
+                           config_.wal_fsync_interval.count() == 0
+                               ? std::string("every block")
+                               : fmt::format("every {} ms", config_.wal_fsync_interval.count()))
+             : std::string("no WAL (auto-commit)"));
 }
 
 void ReceiverStream::stop_receivers() {
@@ -140,7 +140,8 @@ ReceiverStream::Outcome ReceiverStream::execute(std::vector<std::unique_ptr<wal:
     }
     std::vector<sluice_record_t> records;
     records.reserve(record_count);
-    for (const auto &b : blocks) records.insert(records.end(), b->records.begin(), b->records.end());
+    for (const auto &b : blocks)
+        records.insert(records.end(), b->records.begin(), b->records.end());
 
     const int64_t batch_id = next_batch_id_;
     BatchView view =
@@ -306,8 +307,9 @@ int ReceiverStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &
             if (ok) ok = run_replay();
             chain_->partitions_revoked(replayed);
             if (!ok) {
-                spdlog::error("replay of the WAL failed; the blocks stay pending for the next "
-                              "start");
+                spdlog::error(
+                    "replay of the WAL failed; the blocks stay pending for the next "
+                    "start");
                 return exit_code_;
             }
         }
@@ -325,9 +327,10 @@ int ReceiverStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &
         if (stop) break;
         for (const auto &r : receivers_) {
             if (std::string why = r->failure(); !why.empty()) {
-                spdlog::error("{} failed: {}; stopping (what is in the WAL is replayed on the "
-                              "next start)",
-                              r->name(), why);
+                spdlog::error(
+                    "{} failed: {}; stopping (what is in the WAL is replayed on the "
+                    "next start)",
+                    r->name(), why);
                 exit_code_ = kExitFailure;
                 failed = true;
             }

@@ -65,7 +65,8 @@ class Cursor {
   private:
     void need(size_t n, const char *what) {
         if (data_.size() - pos_ < n)
-            throw WalError(fmt::format("entry ends inside its {} (at payload byte {})", what, pos_));
+            throw WalError(
+                fmt::format("entry ends inside its {} (at payload byte {})", what, pos_));
     }
     std::string_view data_;
     size_t pos_ = 0;
@@ -76,14 +77,17 @@ void put_nullable(std::string &out, const void *data, size_t len) {
         put<int32_t>(out, -1);
         return;
     }
-    if (len > static_cast<size_t>(INT32_MAX)) throw WalError("a key, value or header is over 2 GiB");
+    if (len > static_cast<size_t>(INT32_MAX))
+        throw WalError("a key, value or header is over 2 GiB");
     put<int32_t>(out, static_cast<int32_t>(len));
     out.append(static_cast<const char *>(data), len);
 }
 
 // Offsets of the block header's fields that are filled in when the block is sealed.
 constexpr size_t kIdAt = 1;
-size_t fields_at(const TopicPartition &tp) { return 1 + 8 + 2 + tp.topic.size(); }
+size_t fields_at(const TopicPartition &tp) {
+    return 1 + 8 + 2 + tp.topic.size();
+}
 
 // Whether a valid frame starts at `pos`.
 bool frame_ok(std::string_view bytes, uint64_t pos) {
@@ -115,13 +119,13 @@ std::unique_ptr<Block> Block::parse(std::string payload) {
     auto count = in.get<uint32_t>("record count");
     if (block->tp.topic.empty()) throw WalError("block has an empty topic name");
     if (block->from_offset < 0 || block->until_offset < block->from_offset)
-        throw WalError(fmt::format("block has bad offsets {}..{}", block->from_offset,
-                                   block->until_offset));
+        throw WalError(
+            fmt::format("block has bad offsets {}..{}", block->from_offset, block->until_offset));
     // Every record takes at least 27 bytes (offset, timestamp, type, two null lengths, header
     // count): a count beyond that is garbage, not a huge block.
     if (count > block->payload.size() / 27)
-        throw WalError(fmt::format("block claims {} records in {} bytes", count,
-                                   block->payload.size()));
+        throw WalError(
+            fmt::format("block claims {} records in {} bytes", count, block->payload.size()));
 
     block->records.reserve(count);
     std::vector<size_t> first_header;
@@ -158,10 +162,12 @@ std::unique_ptr<Block> Block::parse(std::string payload) {
         }
         r.header_count = header_count;
         r.header_stride = sizeof(sluice_header_t);
-        if (r.offset < block->from_offset || r.offset >= block->until_offset || r.offset <= previous)
-            throw WalError(fmt::format("record offset {} is out of order or outside the block's "
-                                       "offsets {}..{}",
-                                       r.offset, block->from_offset, block->until_offset));
+        if (r.offset < block->from_offset || r.offset >= block->until_offset ||
+            r.offset <= previous)
+            throw WalError(
+                fmt::format("record offset {} is out of order or outside the block's "
+                            "offsets {}..{}",
+                            r.offset, block->from_offset, block->until_offset));
         previous = r.offset;
         block->records.push_back(r);
     }
@@ -197,8 +203,8 @@ void BlockBuilder::start() {
 }
 
 void BlockBuilder::add_record(int64_t offset, int64_t timestamp_ms, int32_t timestamp_type,
-                              const void *key, size_t key_len, const void *value,
-                              size_t value_len, uint16_t header_count) {
+                              const void *key, size_t key_len, const void *value, size_t value_len,
+                              uint16_t header_count) {
     if (count_ == 0) from_ = offset;
     until_ = offset + 1;
     ++count_;
@@ -289,8 +295,8 @@ std::string frame_header(std::string_view payload) {
 SegmentScan scan_segment(std::string_view bytes, bool last_segment) {
     SegmentScan scan;
     auto fail = [&](uint64_t at, std::string why, bool data_follows) {
-        scan.tail = (last_segment && !data_follows) ? SegmentScan::Tail::torn
-                                                    : SegmentScan::Tail::corrupt;
+        scan.tail =
+            (last_segment && !data_follows) ? SegmentScan::Tail::torn : SegmentScan::Tail::corrupt;
         scan.problem_offset = at;
         scan.problem = std::move(why);
         return scan;

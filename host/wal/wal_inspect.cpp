@@ -140,8 +140,8 @@ int wal_command(int argc, const char *const argv[]) {
             }
         }
         segment_lines << fmt::format("  {}  {:>10}  {} blocks, {} done marks",
-                                     path.filename().string(), human_bytes(bytes.size()),
-                                     n_blocks, n_marks);
+                                     path.filename().string(), human_bytes(bytes.size()), n_blocks,
+                                     n_marks);
         if (scan.tail == SegmentScan::Tail::torn) {
             segment_lines << fmt::format(
                 "  [torn tail at byte {}: {}; {} bytes are cut at the next start]",

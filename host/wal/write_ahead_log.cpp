@@ -6,10 +6,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <fmt/format.h>
 
 #include <fstream>
 #include <optional>
@@ -25,7 +25,9 @@ namespace {
 constexpr const char *kLockName = "lock";
 constexpr const char *kSuffix = ".wal";
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+    return std::strerror(errno);
+}
 
 std::string segment_name(uint64_t seq) {
     char name[32];
@@ -91,8 +93,8 @@ WriteAheadLog::WriteAheadLog(WalOptions options) : options_(std::move(options)) 
     const fs::path lock_path = options_.dir / kLockName;
     lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (lock_fd_ < 0)
-        throw WalError("wal-dir " + options_.dir.string() + ": cannot open " +
-                       lock_path.string() + ": " + errno_text());
+        throw WalError("wal-dir " + options_.dir.string() + ": cannot open " + lock_path.string() +
+                       ": " + errno_text());
     if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
         ::close(lock_fd_);
         throw WalError("wal-dir " + options_.dir.string() +
@@ -191,8 +193,8 @@ void WriteAheadLog::recover() {
             std::error_code ec;
             fs::remove(path, ec);
             if (ec)
-                throw WalError("wal: cannot delete the empty torn segment " + path.string() +
-                               ": " + ec.message());
+                throw WalError("wal: cannot delete the empty torn segment " + path.string() + ": " +
+                               ec.message());
             dropped_seq = files.rbegin()->first;
         } else if (::truncate(path.c_str(), static_cast<off_t>(scan.valid_bytes)) != 0) {
             throw WalError("wal: cannot truncate the torn tail of " + path.string() + ": " +
@@ -252,7 +254,9 @@ void WriteAheadLog::open_segment_locked() {
     const std::string start = encode_start({next_block_id_, last_batch_id_});
     head += frame_header(start);
     head += start;
-    struct iovec part{head.data(), head.size()};
+    struct iovec part {
+        head.data(), head.size()
+    };
     write_fully(fd_, &part, 1, segment.path);
     segments_.back().bytes += head.size();
     total_bytes_ += head.size();
@@ -276,8 +280,7 @@ void WriteAheadLog::write_entry_locked(const std::string &payload) {
 void WriteAheadLog::sync_locked() {
     if (durable_ == position_) return;
     if (::fdatasync(fd_) != 0)
-        throw WalError("wal: cannot fsync " + segments_.back().path.string() + ": " +
-                       errno_text());
+        throw WalError("wal: cannot fsync " + segments_.back().path.string() + ": " + errno_text());
     durable_ = position_;
 }
 

@@ -28,8 +28,12 @@ MockBrokerProcess *broker = nullptr;
 class RunReceiver : public ::testing::Test {
   public:
     static void SetUpTestSuite() {
-        broker = new MockBrokerProcess({{"rin", 4}, {"rone", 1}, {"rrate", 1}, {"rnowal", 2},
-                                        {"rreplay", 1}, {"rcorrupt", 1}});
+        broker = new MockBrokerProcess({{"rin", 4},
+                                        {"rone", 1},
+                                        {"rrate", 1},
+                                        {"rnowal", 2},
+                                        {"rreplay", 1},
+                                        {"rcorrupt", 1}});
     }
     static void TearDownTestSuite() {
         delete broker;
@@ -68,9 +72,9 @@ class RunReceiver : public ::testing::Test {
             else
                 ++i;
         }
-        args.insert(args.end(), {"--plugin-dir", FLAKY_PLUGIN_DIR, "--plugin-dir",
-                                 SLUICE_PLUGIN_OUTPUT_DIR, "--plugin", "flaky", "--plugin",
-                                 "print-offsets", "--plugin", "file-sink"});
+        args.insert(args.end(),
+                    {"--plugin-dir", FLAKY_PLUGIN_DIR, "--plugin-dir", SLUICE_PLUGIN_OUTPUT_DIR,
+                     "--plugin", "flaky", "--plugin", "print-offsets", "--plugin", "file-sink"});
         return args;
     }
 
@@ -116,9 +120,9 @@ TEST_F(RunReceiver, RecordsFlowInOrderPerPartitionAndTheThreadMapIsHonoured) {
     produce("rone", 300);
     const auto sink = dir_.file("sink.jsonl"), offsets = dir_.file("offsets.txt");
     const auto wal = dir_.file("wal");
-    ChildProcess host(sluice_argv(run_args("rin:2,rone", "flow", config(sink, offsets),
-                                           {"--wal-dir", wal})),
-                      {dir_.file("host.err"), true});
+    ChildProcess host(
+        sluice_argv(run_args("rin:2,rone", "flow", config(sink, offsets), {"--wal-dir", wal})),
+        {dir_.file("host.err"), true});
     ASSERT_TRUE(wait_until([&] { return read_sink(sink).size() >= 2300; }, 60s))
         << read_file(dir_.file("host.err"));
     host.send_signal(SIGTERM);
@@ -170,10 +174,10 @@ TEST_F(RunReceiver, ReceiverMaxRateCapsEachThread) {
     produce("rrate", 3000);
     const auto sink = dir_.file("sink.jsonl"), offsets = dir_.file("offsets.txt");
     // 400 records/s for one thread; batches of 1 s.
-    auto r = run_sluice(run_args("rrate", "rate", config(sink, offsets),
-                                 {"--receiver-max-rate", "400", "--batch-interval", "1s",
-                                  "--max-batches", "7"}),
-                        90s);
+    auto r = run_sluice(
+        run_args("rrate", "rate", config(sink, offsets),
+                 {"--receiver-max-rate", "400", "--batch-interval", "1s", "--max-batches", "7"}),
+        90s);
     ASSERT_EQ(r.status.code, 0) << r.err;
     static const std::regex batch_line(R"(batch (\d+): (\d+) records)");
     int64_t total = 0, largest = 0;
@@ -218,9 +222,9 @@ TEST_F(RunReceiver, BlocksOfAFailedBatchStayInTheWalAndAreReplayedFirst) {
     const auto wal = dir_.file("wal");
     // First run: the chain fails its first batch with records (fatal): the run stops, the
     // blocks were committed to the group once durable, and stay pending in the WAL.
-    auto failed = run_sluice(with_flaky(run_args("rreplay", "replay", flaky_config(sink, offsets),
-                                                 {"--wal-dir", wal})),
-                             60s);
+    auto failed = run_sluice(
+        with_flaky(run_args("rreplay", "replay", flaky_config(sink, offsets), {"--wal-dir", wal})),
+        60s);
     ASSERT_EQ(failed.status.code, 1) << failed.err;
     auto inspect = run_sluice({"wal", "inspect", wal});
     EXPECT_EQ(inspect.status.code, 0) << inspect.err;
@@ -229,9 +233,9 @@ TEST_F(RunReceiver, BlocksOfAFailedBatchStayInTheWalAndAreReplayedFirst) {
 
     // Second run without the failing plugin: the pending blocks come first, flagged as a
     // replay, and with the group's offsets past them nothing is read twice from Kafka.
-    ChildProcess host(sluice_argv(run_args("rreplay", "replay", config(sink, offsets),
-                                           {"--wal-dir", wal})),
-                      {dir_.file("host.err"), true});
+    ChildProcess host(
+        sluice_argv(run_args("rreplay", "replay", config(sink, offsets), {"--wal-dir", wal})),
+        {dir_.file("host.err"), true});
     ASSERT_TRUE(wait_until([&] { return read_sink(sink).size() >= 400; }, 60s))
         << read_file(dir_.file("host.err"));
     host.send_signal(SIGTERM);
@@ -278,8 +282,8 @@ TEST_F(RunReceiver, ACorruptWalStopsTheStartNamingFileAndOffsetAndDeletesNothing
     std::vector<std::string> before, after;
     for (const auto &e : fs::directory_iterator(wal)) before.push_back(e.path().string());
 
-    auto r = run_sluice(run_args("rcorrupt", "corrupt", config(sink, offsets), {"--wal-dir", wal}),
-                        60s);
+    auto r =
+        run_sluice(run_args("rcorrupt", "corrupt", config(sink, offsets), {"--wal-dir", wal}), 60s);
     EXPECT_EQ(r.status.code, 1) << r.err;
     EXPECT_THAT(r.err, HasSubstr(victim.string() + " is corrupt at byte"));
     EXPECT_THAT(r.err, HasSubstr("nothing was deleted"));

@@ -26,17 +26,38 @@ TEST(Kill9Receiver, WalKeepsEveryRecordAcrossCrashes) {
     auto dir = temp_dir("sluice-kill9r");
     const auto sink = dir.file("sink.jsonl"), offsets = dir.file("offsets.txt");
     const auto cfg = dir.file("run.ini");
-    write_text(cfg, "[plugin.file-sink]\npath = " + sink + "\n[plugin.print-offsets]\noutput = " +
-                        offsets + "\n");
+    write_text(cfg, "[plugin.file-sink]\npath = " + sink +
+                        "\n[plugin.print-offsets]\noutput = " + offsets + "\n");
     // A short session timeout: the mock keeps a killed member in the group until it expires.
-    const std::vector<std::string> run_args{
-        "run",         "--mode",          "receiver",     "--brokers", broker.bootstrap_servers(),
-        "--topics",    "rcrash:2",        "--group",      "crash",     "--config",
-        cfg,           "--plugin",        "print-offsets", "--plugin", "file-sink",
-        "--wal-dir",   dir.file("wal"),   "--auto-offset-reset",       "earliest",
-        "--batch-interval", "200ms",      "--block-interval",          "50ms",
-        "-X",          "fetch.wait.max.ms=10", "-X",      "session.timeout.ms=3000",
-        "-X",          "heartbeat.interval.ms=500"};
+    const std::vector<std::string> run_args{"run",
+                                            "--mode",
+                                            "receiver",
+                                            "--brokers",
+                                            broker.bootstrap_servers(),
+                                            "--topics",
+                                            "rcrash:2",
+                                            "--group",
+                                            "crash",
+                                            "--config",
+                                            cfg,
+                                            "--plugin",
+                                            "print-offsets",
+                                            "--plugin",
+                                            "file-sink",
+                                            "--wal-dir",
+                                            dir.file("wal"),
+                                            "--auto-offset-reset",
+                                            "earliest",
+                                            "--batch-interval",
+                                            "200ms",
+                                            "--block-interval",
+                                            "50ms",
+                                            "-X",
+                                            "fetch.wait.max.ms=10",
+                                            "-X",
+                                            "session.timeout.ms=3000",
+                                            "-X",
+                                            "heartbeat.interval.ms=500"};
 
     ChildProcess producer(
         sluice_argv({"produce", "--brokers", broker.bootstrap_servers(), "--topic", "rcrash",

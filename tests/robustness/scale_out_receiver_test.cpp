@@ -35,12 +35,34 @@ TEST(ScaleOutReceiver, TwoProcessesSplitThePartitionsAndAKilledOnesMoveWithoutLo
         write_text(cfg, "[plugin.file-sink]\npath = " + dir.file(name + ".jsonl") +
                             "\n[plugin.print-offsets]\noutput = " + dir.file(name + ".ranges") +
                             "\n");
-        return sluice_argv({"run", "--mode", "receiver", "--brokers", broker.bootstrap_servers(),
-                            "--topics", "rscale", "--group", "scale", "--config", cfg,
-                            "--plugin", "print-offsets", "--plugin", "file-sink", "--wal-dir",
-                            dir.file(name + "-wal"), "--auto-offset-reset", "earliest",
-                            "--batch-interval", "200ms", "--block-interval", "50ms", "-X",
-                            "fetch.wait.max.ms=10", "-X", "session.timeout.ms=3000", "-X",
+        return sluice_argv({"run",
+                            "--mode",
+                            "receiver",
+                            "--brokers",
+                            broker.bootstrap_servers(),
+                            "--topics",
+                            "rscale",
+                            "--group",
+                            "scale",
+                            "--config",
+                            cfg,
+                            "--plugin",
+                            "print-offsets",
+                            "--plugin",
+                            "file-sink",
+                            "--wal-dir",
+                            dir.file(name + "-wal"),
+                            "--auto-offset-reset",
+                            "earliest",
+                            "--batch-interval",
+                            "200ms",
+                            "--block-interval",
+                            "50ms",
+                            "-X",
+                            "fetch.wait.max.ms=10",
+                            "-X",
+                            "session.timeout.ms=3000",
+                            "-X",
                             "heartbeat.interval.ms=500"});
     };
 
@@ -102,9 +124,10 @@ TEST(ScaleOutReceiver, TwoProcessesSplitThePartitionsAndAKilledOnesMoveWithoutLo
     EXPECT_EQ(sb->code, 0) << read_file(dir.file("b2.err"));
 
     const Tally t = tally(union_of_sinks(), expected);
-    std::printf("scale-out: produced %zu, written %zu (a %zu, b %zu), missing %zu, duplicated %zu\n",
-                expected.size(), union_of_sinks().size(), read_sink(dir.file("a.jsonl")).size(),
-                read_sink(dir.file("b.jsonl")).size(), t.missing, t.duplicated);
+    std::printf(
+        "scale-out: produced %zu, written %zu (a %zu, b %zu), missing %zu, duplicated %zu\n",
+        expected.size(), union_of_sinks().size(), read_sink(dir.file("a.jsonl")).size(),
+        read_sink(dir.file("b.jsonl")).size(), t.missing, t.duplicated);
     EXPECT_EQ(t.missing, 0u);
     EXPECT_EQ(t.wrong_value, 0u);
 }
