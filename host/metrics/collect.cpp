@@ -1,5 +1,7 @@
 #include "metrics/collect.hpp"
 
+#include "metrics/exporter.hpp"
+
 #include "plugins/plugin_chain.hpp"
 #include "zk/offset_mirror.hpp"
 
@@ -45,6 +47,15 @@ void fill_mirror(RunSnapshot &snapshot, const zk::OffsetMirror *mirror) {
 void fill_offsets(RunSnapshot &snapshot, const std::vector<OffsetRange> &committed) {
     for (const OffsetRange &r : committed)
         snapshot.next_offsets[r.topic_partition()] = r.until_offset;
+}
+
+void publish_run(Exporter *exporter, RunSnapshot &snapshot, RunState state,
+                 const plugins::PluginChain &chain, const zk::OffsetMirror *mirror) {
+    if (!exporter) return;
+    snapshot.state = state;
+    fill_plugins(snapshot, chain);
+    fill_mirror(snapshot, mirror);
+    exporter->publish(snapshot);
 }
 
 }  // namespace sluice::metrics

@@ -210,11 +210,7 @@ DirectStream::BatchOutcome DirectStream::execute(const BatchPlan &plan, bool rep
 }
 
 void DirectStream::publish_metrics(metrics::RunState state) {
-    if (!exporter_) return;
-    metrics_.state = state;
-    metrics::fill_plugins(metrics_, *chain_);
-    metrics::fill_mirror(metrics_, mirror_.get());
-    exporter_->publish(metrics_);
+    metrics::publish_run(exporter_.get(), metrics_, state, *chain_, mirror_.get());
 }
 
 int DirectStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &abort) {

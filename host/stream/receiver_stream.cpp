@@ -223,11 +223,7 @@ bool ReceiverStream::drain(std::deque<receiver::ReceiverItem> items, Clock::time
 }
 
 void ReceiverStream::publish_metrics(metrics::RunState state) {
-    if (!exporter_) return;
-    metrics_.state = state;
-    metrics::fill_plugins(metrics_, *chain_);
-    metrics::fill_mirror(metrics_, mirror_.get());
-    exporter_->publish(metrics_);
+    metrics::publish_run(exporter_.get(), metrics_, state, *chain_, mirror_.get());
 }
 
 int ReceiverStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &abort) {
