@@ -6,8 +6,8 @@
 #include "app/run_command.hpp"
 #include "kafka/commands.hpp"
 #include "plugins/plugins_command.hpp"
-#include "wal/write_ahead_log.hpp"
 #include "sluice/sluice.h"
+#include "wal/write_ahead_log.hpp"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "unknown"
@@ -55,10 +55,10 @@ int main(int argc, char **argv) {
     if (command == "mock-broker") return sluice::kafka::mock_broker_main(argc - 1, argv + 1);
     if (command == "plugins") return sluice::plugins::plugins_main(argc - 1, argv + 1);
     if (command == "wal") return sluice::wal::wal_command(argc - 1, argv + 1);
-    std::fprintf(
-        stderr,
-        "sluice: unknown command '%s' (commands: run, produce, mock-broker, plugins, wal; see sluice "
-        "--help)\n",
-        command.c_str());
+    std::fprintf(stderr,
+                 "sluice: unknown command '%s' (commands: run, produce, mock-broker, plugins, wal; "
+                 "see sluice "
+                 "--help)\n",
+                 command.c_str());
     return 2;
 }

@@ -22,7 +22,9 @@ bool parse_number(std::string_view text, T &out, int base = 10) {
 
 }  // namespace
 
-uint32_t crc32c(std::string_view data) { return sluice::crc32c(data); }
+uint32_t crc32c(std::string_view data) {
+    return sluice::crc32c(data);
+}
 
 std::string encode_frame(std::string_view payload) {
     std::string out = fmt::format("{} {} {:08x} {}\n", kFrameMagic, kFormatVersion, crc32c(payload),

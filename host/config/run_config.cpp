@@ -89,8 +89,8 @@ void apply_topics(RunConfig &cfg, const std::vector<std::string> &values, const 
             if (auto colon = topic.rfind(':'); colon != std::string::npos && topic[0] != '^') {
                 const std::string count = topic.substr(colon + 1);
                 topic.resize(colon);
-                cfg.topic_threads[topic] = static_cast<int>(
-                    detail::parse_integer(count, label + " (threads of topic " + topic + ")", 1, 64));
+                cfg.topic_threads[topic] = static_cast<int>(detail::parse_integer(
+                    count, label + " (threads of topic " + topic + ")", 1, 64));
             }
             if (!topic.empty() && topic[0] == '^') {
                 try {
@@ -202,10 +202,10 @@ void apply_receiver_max_rate(RunConfig &cfg, const std::vector<std::string> &val
     cfg.receiver_max_rate = detail::parse_integer(values.front(), label);
 }
 
-void apply_wal_dir(RunConfig &cfg, const std::vector<std::string> &values,
-                   const std::string &label, const Source &source) {
-    cfg.wal_dir = trim(values.front()).empty() ? fs::path()
-                                               : resolve_path(values.front(), label, source);
+void apply_wal_dir(RunConfig &cfg, const std::vector<std::string> &values, const std::string &label,
+                   const Source &source) {
+    cfg.wal_dir =
+        trim(values.front()).empty() ? fs::path() : resolve_path(values.front(), label, source);
 }
 
 void apply_wal_fsync(RunConfig &cfg, const std::vector<std::string> &values,
@@ -232,15 +232,20 @@ void apply_wal_max_bytes(RunConfig &cfg, const std::vector<std::string> &values,
         ++digits;
     const std::string unit = detail::to_lower(value.substr(digits));
     uint64_t scale = 0;
-    if (unit.empty() || unit == "b") scale = 1;
-    else if (unit == "k" || unit == "kb" || unit == "kib") scale = 1ull << 10;
-    else if (unit == "m" || unit == "mb" || unit == "mib") scale = 1ull << 20;
-    else if (unit == "g" || unit == "gb" || unit == "gib") scale = 1ull << 30;
-    else if (unit == "t" || unit == "tb" || unit == "tib") scale = 1ull << 40;
+    if (unit.empty() || unit == "b")
+        scale = 1;
+    else if (unit == "k" || unit == "kb" || unit == "kib")
+        scale = 1ull << 10;
+    else if (unit == "m" || unit == "mb" || unit == "mib")
+        scale = 1ull << 20;
+    else if (unit == "g" || unit == "gb" || unit == "gib")
+        scale = 1ull << 30;
+    else if (unit == "t" || unit == "tb" || unit == "tib")
+        scale = 1ull << 40;
     if (digits == 0 || scale == 0)
         fail(label, "'" + value + "' is not a size: write e.g. 1GiB, 512MiB or a byte count");
-    const auto number = static_cast<uint64_t>(
-        detail::parse_integer(value.substr(0, digits), label, 1));
+    const auto number =
+        static_cast<uint64_t>(detail::parse_integer(value.substr(0, digits), label, 1));
     cfg.wal_max_bytes = number * scale;
     if (cfg.wal_max_bytes < (1ull << 20)) fail(label, "must be at least 1MiB");
 }
@@ -406,26 +411,51 @@ if (cfg.batch_interval.count() == 0) fail(label, "must be more than 0, e.g. 2s")
 }
 ,
     // Receiver mode
-    {"block-interval", "", Arity::Scalar, Group::Receiver, "DURATION",
+    {"block-interval",
+     "",
+     Arity::Scalar,
+     Group::Receiver,
+     "DURATION",
      "how often each consumer thread cuts its records into blocks (default 200ms); a batch "
      "is the blocks of one batch-interval",
-     false, apply_block_interval},
-    {"receiver-max-rate", "", Arity::Scalar, Group::Receiver, "N",
-     "at most N records/s per consumer thread (default 0 = unlimited)", false,
+     false,
+     apply_block_interval},
+    {"receiver-max-rate",
+     "",
+     Arity::Scalar,
+     Group::Receiver,
+     "N",
+     "at most N records/s per consumer thread (default 0 = unlimited)",
+     false,
      apply_receiver_max_rate},
-    {"wal-dir", "", Arity::Scalar, Group::Receiver, "DIR",
+    {"wal-dir",
+     "",
+     Arity::Scalar,
+     Group::Receiver,
+     "DIR",
      "write-ahead log: each block is stored and fsynced here before its offsets are "
      "committed, so a crash loses nothing; empty = none (the default: auto-commit, a crash "
      "CAN LOSE records)",
-     false, apply_wal_dir},
-    {"wal-fsync", "", Arity::Scalar, Group::Receiver, "WHEN",
+     false,
+     apply_wal_dir},
+    {"wal-fsync",
+     "",
+     Arity::Scalar,
+     Group::Receiver,
+     "WHEN",
      "block (default): fsync every block before committing its offsets; or a duration, e.g. "
      "50ms: group commit, fsync at most that often (offsets wait for it)",
-     false, apply_wal_fsync},
-    {"wal-max-bytes", "", Arity::Scalar, Group::Receiver, "SIZE",
+     false,
+     apply_wal_fsync},
+    {"wal-max-bytes",
+     "",
+     Arity::Scalar,
+     Group::Receiver,
+     "SIZE",
      "when the WAL holds this much (unprocessed plus not yet deleted), consumption pauses "
      "until batches catch up; never drops data (default 1GiB; suffixes KiB MiB GiB)",
-     false, apply_wal_max_bytes},
+     false,
+     apply_wal_max_bytes},
     // Checkpoint
     {"checkpoint", "", Arity::Scalar, Group::Checkpoint, "DIR",
      "checkpoint directory (offset log + commit log); empty = none (the default)", false,
@@ -811,8 +841,9 @@ void check_complete(const RunConfig &cfg) {
                 "hand partitions over); remove the key");
     } else {
         if (!cfg.topic_threads.empty())
-            throw ConfigError("topics: NAME:N (consumer threads) is for --mode receiver; in direct "
-                              "mode write the bare topic name (use --workers for parallel reads)");
+            throw ConfigError(
+                "topics: NAME:N (consumer threads) is for --mode receiver; in direct "
+                "mode write the bare topic name (use --workers for parallel reads)");
         if (!cfg.wal_dir.empty() || cfg.block_interval != defaults.block_interval ||
             cfg.receiver_max_rate != defaults.receiver_max_rate ||
             cfg.wal_fsync_interval != defaults.wal_fsync_interval ||

@@ -40,9 +40,9 @@ struct RunConfig {
     std::string group;                // may be empty (required in receiver mode)
     // Receiver mode: consumer threads per topic, from --topics NAME:N (a topic not here has 1).
     std::map<std::string, int> topic_threads;
-    std::chrono::milliseconds block_interval{200};  // receiver: records are cut into blocks
-    int64_t receiver_max_rate = 0;                  // receiver: records/s per thread, 0 = no cap
-    std::filesystem::path wal_dir;                  // receiver: write-ahead log; empty = none
+    std::chrono::milliseconds block_interval{200};    // receiver: records are cut into blocks
+    int64_t receiver_max_rate = 0;                    // receiver: records/s per thread, 0 = no cap
+    std::filesystem::path wal_dir;                    // receiver: write-ahead log; empty = none
     std::chrono::milliseconds wal_fsync_interval{0};  // 0 = fsync every block (wal-fsync=block)
     uint64_t wal_max_bytes = 1ull << 30;              // consumption pauses at this WAL size
     std::chrono::milliseconds batch_interval{2000};

@@ -109,16 +109,18 @@ const std::vector<std::string> kReceiver = {"mode", "receiver", "group", "g1"};
 
 std::vector<KeyCase> key_cases() {
     return {
-        {"mode", "receiver", [](const RunConfig &c) { EXPECT_EQ(c.mode, "receiver"); },
+        {"mode",
+         "receiver",
+         [](const RunConfig &c) { EXPECT_EQ(c.mode, "receiver"); },
          {"group", "g1"}},
-        {"block-interval", "50ms",
-         [](const RunConfig &c) { EXPECT_EQ(c.block_interval, 50ms); }, kReceiver},
+        {"block-interval", "50ms", [](const RunConfig &c) { EXPECT_EQ(c.block_interval, 50ms); },
+         kReceiver},
         {"receiver-max-rate", "5000",
          [](const RunConfig &c) { EXPECT_EQ(c.receiver_max_rate, 5000); }, kReceiver},
         {"wal-dir", "/var/wal", [](const RunConfig &c) { EXPECT_EQ(c.wal_dir, "/var/wal"); },
          kReceiver},
-        {"wal-fsync", "20ms",
-         [](const RunConfig &c) { EXPECT_EQ(c.wal_fsync_interval, 20ms); }, kReceiver},
+        {"wal-fsync", "20ms", [](const RunConfig &c) { EXPECT_EQ(c.wal_fsync_interval, 20ms); },
+         kReceiver},
         {"wal-max-bytes", "64MiB",
          [](const RunConfig &c) { EXPECT_EQ(c.wal_max_bytes, 64u << 20); }, kReceiver},
         {"brokers", "a:1,b:2", [](const RunConfig &c) { EXPECT_EQ(c.brokers, "a:1,b:2"); }},
@@ -681,10 +683,26 @@ TEST_F(ConfigFiles, DescribeRoundTripsThroughParseRunArgs) {
 }
 
 TEST_F(ConfigFiles, ReceiverModeDescribeRoundTrips) {
-    const RunConfig original = parse_cfg(
-        {"--mode", "receiver", "--brokers", "k1:9092", "--topics", "events:3,clicks", "--group",
-         "g", "--plugin", "p", "--block-interval", "150ms", "--receiver-max-rate", "900",
-         "--wal-dir", dir_.file("wal"), "--wal-fsync", "25ms", "--wal-max-bytes", "2GiB"});
+    const RunConfig original = parse_cfg({"--mode",
+                                          "receiver",
+                                          "--brokers",
+                                          "k1:9092",
+                                          "--topics",
+                                          "events:3,clicks",
+                                          "--group",
+                                          "g",
+                                          "--plugin",
+                                          "p",
+                                          "--block-interval",
+                                          "150ms",
+                                          "--receiver-max-rate",
+                                          "900",
+                                          "--wal-dir",
+                                          dir_.file("wal"),
+                                          "--wal-fsync",
+                                          "25ms",
+                                          "--wal-max-bytes",
+                                          "2GiB"});
     EXPECT_EQ(original.topics, (std::vector<std::string>{"events", "clicks"}));
     EXPECT_EQ(original.topic_threads, (std::map<std::string, int>{{"events", 3}}));
     EXPECT_EQ(original.wal_max_bytes, 2ull << 30);
@@ -699,15 +717,16 @@ TEST_F(ConfigFiles, ReceiverModeDescribeRoundTrips) {
 }
 
 TEST(RunConfigTest, ReceiverAndDirectKeysAreCheckedAgainstTheMode) {
-    const std::vector<std::string> receiver = {"--mode", "receiver", "--brokers", "k",
-                                               "--topics", "t", "--plugin", "p"};
+    const std::vector<std::string> receiver = {"--mode",   "receiver", "--brokers", "k",
+                                               "--topics", "t",        "--plugin",  "p"};
     auto with = [](std::vector<std::string> base, std::vector<std::string> more) {
         base.insert(base.end(), more.begin(), more.end());
         return base;
     };
-    EXPECT_EQ(error_of(receiver), "group: receiver mode needs a consumer group: add --group ID "
-                                  "(its members split the partitions, and offsets are committed "
-                                  "to it)");
+    EXPECT_EQ(error_of(receiver),
+              "group: receiver mode needs a consumer group: add --group ID "
+              "(its members split the partitions, and offsets are committed "
+              "to it)");
     EXPECT_THAT(error_of(with(receiver, {"--group", "g", "--checkpoint", "/cp"})),
                 HasSubstr("checkpoint: is a direct-mode option"));
     EXPECT_THAT(error_of(with(receiver, {"--group", "g", "--max-rate-per-partition", "5"})),
