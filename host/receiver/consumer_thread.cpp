@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "common/clock.hpp"
 #include "ingest/broker_waker.hpp"
 #include "wal/write_ahead_log.hpp"
 
@@ -17,12 +18,6 @@ using std::chrono::milliseconds;
 constexpr size_t kConsumeBatch = 4096;
 // A block is sealed early past this size, so WAL entries stay far below their limit.
 constexpr size_t kMaxBlockBytes = 16u << 20;
-
-int64_t wall_ms() {
-    return std::chrono::duration_cast<milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 std::vector<TopicPartition> to_tps(const rd_kafka_topic_partition_list_t *parts) {
     std::vector<TopicPartition> out;

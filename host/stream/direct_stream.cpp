@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "checkpoint/checkpoint_store.hpp"
+#include "common/clock.hpp"
 #include "ingest/batch_releaser.hpp"
 #include "ingest/direct_reader.hpp"
 #include "metrics/collect.hpp"
@@ -29,16 +30,6 @@ using std::chrono::milliseconds;
 constexpr milliseconds kMetadataTimeout{30000};
 constexpr milliseconds kWatermarkTimeout{10000};  // per batch; a shutdown waits at most this
 constexpr milliseconds kFetchTimeout{60000};
-
-int64_t wall_ms() {
-    return std::chrono::duration_cast<milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-double ms_since(Clock::time_point t) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
 
 }  // namespace
 

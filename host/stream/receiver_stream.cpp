@@ -6,6 +6,7 @@
 #include <map>
 #include <thread>
 
+#include "common/clock.hpp"
 #include "ingest/direct_reader.hpp"
 #include "metrics/collect.hpp"
 #include "metrics/exporter.hpp"
@@ -28,16 +29,6 @@ using std::chrono::milliseconds;
 constexpr milliseconds kMetadataTimeout{30000};
 // Replayed blocks are grouped into batches of about this many bytes.
 constexpr uint64_t kReplayBatchBytes = 64ull << 20;
-
-int64_t wall_ms() {
-    return std::chrono::duration_cast<milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-double ms_since(Clock::time_point t) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
 
 std::string human_bytes(uint64_t n) {
     if (n >= (1ull << 30)) return fmt::format("{:.1f} GiB", n / 1073741824.0);

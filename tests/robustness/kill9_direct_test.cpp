@@ -11,6 +11,7 @@
 
 #include "e2e_helpers.hpp"
 #include "mock_broker_process.hpp"
+#include "receiver_helpers.hpp"
 #include "sluice_command.hpp"
 #include "temp_dir.hpp"
 
@@ -98,20 +99,8 @@ TEST(Kill9Direct, FileSinkHoldsEveryRecordExactlyOnce) {
     EXPECT_EQ(status->code, 0) << read_file(dir.file("final.err"));
 
     const auto written = read_sink(sink);
-    std::map<std::tuple<std::string, int32_t, int64_t>, int> count;
-    for (const auto &r : written) ++count[record_id(r)];
-    size_t missing = 0, duplicated = 0, wrong_value = 0;
-    std::map<std::tuple<std::string, int32_t, int64_t>, const ConsumedRecord *> by_id;
-    for (const auto &r : written) by_id[record_id(r)] = &r;
-    for (const auto &e : expected) {
-        auto it = by_id.find(record_id(e));
-        if (it == by_id.end()) {
-            ++missing;
-            continue;
-        }
-        if (it->second->value != e.value) ++wrong_value;
-    }
-    for (const auto &[id, n] : count) duplicated += n > 1 ? n - 1 : 0;
+    const Tally t = tally(written, expected);
+    const size_t missing = t.missing, duplicated = t.duplicated, wrong_value = t.wrong_value;
     std::printf(
         "kill9: cycles %d (killed mid-run %d), produced %zu, written %zu, missing %zu, "
         "duplicated %zu, wrong values %zu\n",
