@@ -42,7 +42,8 @@ class ChildProcess {
   public:
     struct Options {
         std::string stderr_path;  // empty: inherit the test's stderr; else truncate and write here
-        bool capture_stdout = true;  // false: inherit the test's stdout
+        bool capture_stdout = true;         // false: inherit the test's stdout
+        std::vector<std::string> env = {};  // "NAME=VALUE" set in the child, over the test's own
     };
 
     explicit ChildProcess(std::vector<std::string> argv)
@@ -55,6 +56,10 @@ class ChildProcess {
         std::vector<char *> cargv;
         for (auto &arg : argv_) cargv.push_back(arg.data());
         cargv.push_back(nullptr);
+        std::vector<std::string> env_strings = child_environment(options.env);
+        std::vector<char *> cenv;
+        for (auto &entry : env_strings) cenv.push_back(entry.data());
+        cenv.push_back(nullptr);
 
         int out_pipe[2] = {-1, -1};
         if (options.capture_stdout && ::pipe2(out_pipe, O_CLOEXEC) != 0)
@@ -89,7 +94,7 @@ class ChildProcess {
             ::signal(SIGPIPE, SIG_DFL);
             if (out_pipe[1] >= 0) ::dup2(out_pipe[1], STDOUT_FILENO);
             if (err_fd >= 0) ::dup2(err_fd, STDERR_FILENO);
-            ::execv(cargv[0], cargv.data());
+            ::execve(cargv[0], cargv.data(), cenv.data());
             const int e = errno;
             [[maybe_unused]] auto n = ::write(exec_pipe[1], &e, sizeof e);
             ::_exit(127);
@@ -204,6 +209,21 @@ class ChildProcess {
     bool running() { return !wait(std::chrono::milliseconds(0)).has_value(); }
 
   private:
+    /// The test's environment with `extra` ("NAME=VALUE") set over it.
+    static std::vector<std::string> child_environment(const std::vector<std::string> &extra) {
+        std::vector<std::string> out;
+        auto overridden = [&](const std::string &entry) {
+            const std::string name = entry.substr(0, entry.find('=') + 1);
+            for (const auto &e : extra)
+                if (e.compare(0, name.size(), name) == 0) return true;
+            return false;
+        };
+        for (char **e = environ; e && *e; ++e)
+            if (!overridden(*e)) out.emplace_back(*e);
+        out.insert(out.end(), extra.begin(), extra.end());
+        return out;
+    }
+
     static void close_fd(int &fd) {
         if (fd >= 0) ::close(fd);
         fd = -1;
