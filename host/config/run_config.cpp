@@ -10,6 +10,7 @@
 
 #include "config/error_policy.hpp"
 #include "config/values.hpp"
+#include "kafka/reserved_settings.hpp"
 #include "metrics/listen_address.hpp"
 
 namespace sluice::config {
@@ -851,6 +852,8 @@ void check_complete(const RunConfig &cfg) {
             throw ConfigError(
                 "wal-dir/wal-fsync/wal-max-bytes/block-interval/receiver-max-rate: receiver-mode "
                 "options; add --mode receiver, or use --checkpoint for direct mode's replay log");
+        for (const auto &[key, value] : cfg.kafka)
+            if (auto error = kafka::direct_reserved_error(key, value)) throw ConfigError(*error);
     }
     if (cfg.topics.empty())
         throw ConfigError(

@@ -17,6 +17,7 @@
 #include "ingest/broker_waker.hpp"
 #include "ingest/worker_pool.hpp"
 #include "kafka/kafka_conf.hpp"
+#include "kafka/reserved_settings.hpp"
 
 namespace sluice::ingest {
 
@@ -388,7 +389,12 @@ DirectReader::DirectReader(ReaderSettings settings)
     };
     for (const auto &[key, value] : defaults) kafka::set_conf(conf.get(), key, value);
     if (!settings_.group.empty()) kafka::set_conf(conf.get(), "group.id", settings_.group);
-    for (const auto &[key, value] : settings_.kafka) kafka::set_conf(conf.get(), key, value);
+    // The user's settings may tune the client, never the guarantees (the config validation
+    // refuses these too; this keeps a reader built any other way honest).
+    for (const auto &[key, value] : settings_.kafka) {
+        if (auto error = kafka::direct_reserved_error(key, value)) throw kafka::KafkaError(*error);
+        kafka::set_conf(conf.get(), key, value);
+    }
     rd_kafka_conf_set_log_cb(conf.get(), log_cb);
     rd_kafka_conf_set_error_cb(conf.get(), error_cb);
 
