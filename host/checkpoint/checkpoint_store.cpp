@@ -373,14 +373,31 @@ RecoveredState CheckpointStore::recover() {
     return state;
 }
 
+void CheckpointStore::write_entry(const char *sub, const BatchPlan &plan, const char *what) {
+    // After a failed write or fsync nothing more is written: Linux may have dropped the pages it
+    // could not write and report that only once, so a later fsync "succeeding" proves nothing
+    // (PostgreSQL's fsyncgate). The run stops; the next start trusts only what is on disk.
+    if (!failed_.empty())
+        throw CheckpointError(failed_ + " (an earlier checkpoint write failed; nothing more is "
+                                        "written until a restart)");
+    try {
+        write_atomically(dir_ / sub, std::to_string(plan.batch_id),
+                         encode_frame(plan_to_json(plan).dump()));
+    } catch (const CheckpointError &e) {
+        failed_ = std::string(e.what()) + "; batch " + std::to_string(plan.batch_id) + " is not " +
+                  what +
+                  " and nothing is committed to Kafka or ZooKeeper after it; fix the disk and "
+                  "restart, which resumes from what the checkpoint holds";
+        throw CheckpointError(failed_);
+    }
+}
+
 void CheckpointStore::write_offsets(const BatchPlan &plan) {
-    write_atomically(dir_ / kOffsetsDir, std::to_string(plan.batch_id),
-                     encode_frame(plan_to_json(plan).dump()));
+    write_entry(kOffsetsDir, plan, "planned");
 }
 
 void CheckpointStore::write_commit(const BatchPlan &plan) {
-    write_atomically(dir_ / kCommitsDir, std::to_string(plan.batch_id),
-                     encode_frame(plan_to_json(plan).dump()));
+    write_entry(kCommitsDir, plan, "committed");
 
     // Keep batches (batch_id - retain, batch_id]. The commit is already
     // durable, so a failed removal costs disk space, not correctness.

@@ -51,7 +51,8 @@ class CheckpointStore {
     /// spdlog::warn); an entry with an unknown format version throws.
     RecoveredState recover();
     /// Offset log entry for plan.batch_id; durable (file and directory
-    /// fsync'd) when it returns. Throws CheckpointError on I/O failure.
+    /// fsync'd) when it returns. Throws CheckpointError on I/O failure, and from
+    /// then on every write (of either log) throws it again: a failed fsync is final.
     void write_offsets(const BatchPlan &plan);
     /// Commit log entry for plan.batch_id; durable when it returns. Then
     /// removes the entries of both logs older than the newest `retain` batches.
@@ -59,7 +60,10 @@ class CheckpointStore {
     const std::filesystem::path &dir() const { return dir_; }
 
   private:
+    void write_entry(const char *sub, const BatchPlan &plan, const char *what);
+
     std::filesystem::path dir_;
+    std::string failed_;  // the first write error, once one happened
     int retain_;
     int lock_fd_ = -1;
     std::vector<std::string> open_warnings_;  // from the constructor, reported by recover()
