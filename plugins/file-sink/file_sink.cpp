@@ -1,7 +1,9 @@
 // file-sink: the exactly-once sample. Appends every record as one JSON line to
 // `[plugin.file-sink] path` and stores the offsets with the data, atomically,
-// in a sidecar `<path>.offsets` (see README.md for the protocol).
+// in a sidecar `<path>.offsets`. See README.md for the protocol, the process
+// lock `<path>.lock` and what the sink does on each I/O error.
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -9,12 +11,15 @@
 
 #include <sluice/plugin.hpp>
 
+#include <algorithm>
 #include <boost/beast/core/detail/base64.hpp>
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,8 +28,17 @@ namespace {
 
 constexpr int kSidecarFormat = 1;
 
-std::string errno_text() {
-    return std::strerror(errno);
+/// "EIO (Input/output error)".
+std::string errno_text(int err = errno) {
+    const char *name = ::strerrorname_np(err);
+    return (name ? std::string(name) : "errno " + std::to_string(err)) + " (" + std::strerror(err) +
+           ")";
+}
+
+/// Write errors after which the same write may succeed later (space was freed): the batch
+/// is retried once its partial write is cut back. Every other I/O error is final.
+bool out_of_space(int err) {
+    return err == ENOSPC || err == EDQUOT;
 }
 
 std::string base64(std::string_view bytes) {
@@ -92,22 +106,46 @@ class Fd {
         if (fd_ >= 0) ::close(fd_);
     }
     int get() const { return fd_; }
+    int release() { return std::exchange(fd_, -1); }
+    /// A checked close (a file system may report a failed write only here). Not retried on
+    /// EINTR: on Linux the fd is gone either way.
+    int close() { return ::close(std::exchange(fd_, -1)); }
 
   private:
     int fd_ = -1;
 };
 
-void write_all(int fd, std::string_view data, off_t at, const std::string &path) {
+/// Writes all of `data` at `at`, continuing after short writes. Returns 0, or the errno of
+/// the call that failed (the bytes before it may have reached the file).
+int write_all(int fd, std::string_view data, off_t at) {
     while (!data.empty()) {
         ssize_t n = ::pwrite(fd, data.data(), data.size(), at);
         if (n < 0) {
             if (errno == EINTR) continue;
-            throw sluice::Retry("file-sink: cannot write '" + path + "': " + errno_text() +
-                                ": free disk space or fix the file system; the batch is retried");
+            return errno;
         }
         data.remove_prefix(static_cast<std::size_t>(n));
         at += n;
     }
+    return 0;
+}
+
+/// The whole of a small file through `fd` (from offset 0); what was read before an error.
+std::string read_small(int fd) {
+    std::string text;
+    char buf[4096];
+    for (off_t at = 0; text.size() < 65536;) {
+        ssize_t n = ::pread(fd, buf, sizeof buf, at);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        text.append(buf, static_cast<std::size_t>(n));
+        at += n;
+    }
+    return text;
+}
+
+std::string first_line(const std::string &text) {
+    return text.substr(0, text.find('\n'));
 }
 
 std::string parent_dir(const std::string &path) {
@@ -117,24 +155,140 @@ std::string parent_dir(const std::string &path) {
     return path.substr(0, slash);
 }
 
+/// Makes this process the only writer of a path: an flock on `<path>.lock`. The file holds
+/// the holder's pid (for the error a second process gets) and, after this process had a
+/// final I/O error on the path, a line `failed: <message>` that every generation reads.
+///
+/// One lock per path per process, shared by the generations of the plugin that hot reload
+/// keeps side by side. Each generation is its own copy of the library (RTLD_LOCAL), so no
+/// static variable is shared between them; fds are. A generation first looks in
+/// /proc/self/fd for an fd of this process that holds the lock, and uses it; only when there
+/// is none does it open and lock the file itself. That fd is deliberately never closed, one
+/// per path for the life of the process: a destroyed generation must not drop the lock its
+/// successor relies on. (flock belongs to the open file description: closing other fds of
+/// the file does not release it, unlike an fcntl lock.) The kernel drops it when the process
+/// ends, kill -9 included.
+///
+/// Thread: create (control or reloader thread) and the batch thread; the host never runs
+/// two creates of one plugin at once, which the look-up-then-lock step relies on.
+class ProcessLock {
+  public:
+    /// Throws sluice::Fatal when another process holds the lock.
+    explicit ProcessLock(const std::string &data_path)
+        : lock_path_(data_path + ".lock"), pid_(std::to_string(::getpid())) {
+        fd_ = find_held();
+        if (fd_ >= 0) return;
+        Fd fd(::open(lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+        if (fd.get() < 0) {
+            throw sluice::Fatal("file-sink: cannot open '" + lock_path_ + "': " + errno_text() +
+                                ": check [plugin.file-sink] path and its directory");
+        }
+        if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+            const int err = errno;
+            if (err != EWOULDBLOCK) {
+                throw sluice::Fatal("file-sink: cannot lock '" + lock_path_ +
+                                    "': " + errno_text(err));
+            }
+            const std::string holder = first_line(read_small(fd.get()));
+            if (holder == pid_) {
+                throw sluice::Fatal("file-sink: '" + lock_path_ +
+                                    "' is held by this process (pid " + pid_ +
+                                    ") but /proc/self/fd does not show it: mount /proc, or use "
+                                    "another path");
+            }
+            throw sluice::Fatal("file-sink: '" + data_path + "' is in use by another process" +
+                                (holder.empty() ? "" : " (pid " + holder + ")") + " holding '" +
+                                lock_path_ +
+                                "': stop it, or set [plugin.file-sink] path to another file");
+        }
+        // Ours now: our pid replaces the last holder's, and with it any failure it recorded.
+        const std::string line = pid_ + "\n";
+        const int err = ::ftruncate(fd.get(), 0) != 0 ? errno : write_all(fd.get(), line, 0);
+        if (err != 0) {
+            throw sluice::Fatal("file-sink: cannot write '" + lock_path_ + "': " + errno_text(err) +
+                                ": check the file system");
+        }
+        fd_ = fd.release();
+    }
+
+    /// The final I/O error some generation in this process recorded on the path, or empty.
+    std::string recorded_failure() const {
+        const std::string text = read_small(fd_);
+        const std::string mark = pid_ + "\nfailed: ";
+        if (text.compare(0, mark.size(), mark) != 0) return {};
+        return first_line(text.substr(mark.size()));
+    }
+
+    /// Records `message` for every generation in this process; keeps the first one. Best
+    /// effort: the instance that calls it refuses its batches either way.
+    void record_failure(const std::string &message) const {
+        if (!recorded_failure().empty()) return;
+        std::string line = "failed: " + message;
+        std::replace(line.begin(), line.end(), '\n', ' ');
+        line += '\n';
+        (void)write_all(fd_, line, static_cast<off_t>(pid_.size() + 1));
+    }
+
+  private:
+    /// An fd of this process that holds the lock, or -1. The pid check skips an fd that a
+    /// child inherited over fork(): it shares its parent's lock, but is another process.
+    int find_held() const {
+        struct stat want {};
+        if (::stat(lock_path_.c_str(), &want) != 0) return -1;
+        DIR *dir = ::opendir("/proc/self/fd");
+        if (dir == nullptr) return -1;
+        int found = -1;
+        while (const dirent *entry = ::readdir(dir)) {
+            char *end = nullptr;
+            const long n = std::strtol(entry->d_name, &end, 10);
+            if (end == entry->d_name || *end != '\0' || n == ::dirfd(dir)) continue;
+            const int fd = static_cast<int>(n);
+            struct stat st {};
+            if (::fstat(fd, &st) != 0 || st.st_dev != want.st_dev || st.st_ino != want.st_ino)
+                continue;
+            if (first_line(read_small(fd)) != pid_) continue;
+            // Succeeds on the open file description that holds the lock (a no-op), fails on
+            // any other while it is held.
+            if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+                found = fd;
+                break;
+            }
+        }
+        ::closedir(dir);
+        return found;
+    }
+
+    std::string lock_path_;
+    std::string pid_;
+    int fd_ = -1;  // never closed: see the class comment
+};
+
 /// Lifecycle: one per instance. Constructed (create) and destroyed on the
 /// control thread, possibly a loader thread during hot reload; process runs on
 /// the batch thread; resume_offsets on the control thread before the first
 /// batch. Never two calls at once (the host's rule).
+///
+/// Errors: a failed fsync (data file, sidecar, directory), a failed cut-back and any write
+/// error other than "out of space" are final. The instance refuses every later batch, and
+/// the process lock records the error, so every other generation in this process refuses
+/// too: after a failed fsync Linux may have dropped the pages and a later fsync may report
+/// success for data that is gone. Out of space is Retry, once the partial write is cut
+/// back and that cut is fsynced. process returns OK only when the data, the sidecar and
+/// the directory that claim the batch were fsynced by this instance (durable_id_).
 class FileSink {
   public:
-    explicit FileSink(sluice::Host &host) : host_(host) {
-        auto path = host.config("path");
-        if (!path || path->empty()) {
-            throw sluice::Fatal(
-                "file-sink: [plugin.file-sink] path is not set: set it to the file to append "
-                "JSON lines to, e.g. path=/var/lib/sluice/events.jsonl");
+    explicit FileSink(sluice::Host &host)
+        : host_(host),
+          path_(configured_path(host)),
+          sidecar_path_(path_ + ".offsets"),
+          temp_path_(sidecar_path_ + ".tmp"),
+          dir_path_(parent_dir(path_)),
+          lock_(path_) {
+        if (std::string earlier = lock_.recorded_failure(); !earlier.empty()) {
+            throw sluice::Fatal("file-sink: not writing to '" + path_ +
+                                "' again in this process after a final I/O error (" + earlier +
+                                ")");
         }
-        path_ = std::string(*path);
-        sidecar_path_ = path_ + ".offsets";
-        temp_path_ = sidecar_path_ + ".tmp";
-        dir_path_ = parent_dir(path_);
-
         fd_ = Fd(::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
         if (fd_.get() < 0) {
             throw sluice::Fatal("file-sink: cannot open '" + path_ + "': " + errno_text() +
@@ -178,12 +332,89 @@ class FileSink {
                               "is left alone until this instance's first batch");
             }
         }
+        // What an earlier process stored is trusted (resume_offsets, replays) only once it is
+        // fsynced here: that process may have stopped on a failed fsync.
+        if (!(sidecar_id_ == durable_id_)) make_durable();
         // Shared from now on, so a later generation sees that we are here.
         ::flock(fd_.get(), LOCK_SH);
     }
 
     // Thread: batch thread.
     sluice::Status process(const sluice::Batch &batch) {
+        refuse_after_failure(batch.id());
+        try {
+            return store(batch);
+        } catch (const sluice::Fatal &e) {
+            if (failed_.empty()) failed_ = e.what();
+            throw;
+        }
+    }
+
+    // Thread: control thread, before the first batch.
+    sluice::Status resume_offsets(sluice::Span<const sluice::TopicPartition> partitions,
+                                  sluice::Span<int64_t> offsets) {
+        refuse_after_failure(-1);
+        refresh_if_replaced();
+        if (!(sidecar_id_ == durable_id_)) make_durable();
+        for (std::size_t i = 0; i < partitions.size(); ++i) {
+            auto found = find(state_.next, partitions[i].topic, partitions[i].partition);
+            offsets[i] = found ? *found : -1;
+        }
+        return sluice::Status::ok;
+    }
+
+  private:
+    struct Key {
+        std::string_view topic;
+        int32_t partition;
+    };
+
+    static std::string configured_path(sluice::Host &host) {
+        auto path = host.config("path");
+        if (!path || path->empty()) {
+            throw sluice::Fatal(
+                "file-sink: [plugin.file-sink] path is not set: set it to the file to append "
+                "JSON lines to, e.g. path=/var/lib/sluice/events.jsonl");
+        }
+        return std::string(*path);
+    }
+
+    /// Once this instance (or another generation in this process) had a final error, every
+    /// call fails with it. `batch_id` < 0: not a batch.
+    void refuse_after_failure(int64_t batch_id) {
+        if (failed_.empty()) failed_ = lock_.recorded_failure();
+        if (failed_.empty()) return;
+        throw sluice::Fatal(
+            "file-sink: refusing " +
+            (batch_id < 0 ? std::string("to resume") : "batch " + std::to_string(batch_id)) +
+            " after a final error: " + failed_);
+    }
+
+    /// A final I/O error: latched here and in the process lock, then thrown as Fatal.
+    [[noreturn]] void fail(const std::string &what, const std::string &file, int err) {
+        std::string message = "file-sink: cannot " + what + " '" + file + "': " + errno_text(err) +
+                              ": the batch is not committed and this process stores nothing "
+                              "more in '" +
+                              path_ +
+                              "'; check the disk (dmesg), then restart sluice: it resumes from "
+                              "what is really stored";
+        failed_ = message;
+        lock_.record_failure(message);
+        throw sluice::Fatal(message);
+    }
+
+    /// A write-side error: Retry when the disk is full (space may come back), else final.
+    [[noreturn]] void fail_or_retry(const std::string &what, const std::string &file, int err) {
+        if (out_of_space(err)) {
+            throw sluice::Retry("file-sink: cannot " + what + " '" + file +
+                                "': " + errno_text(err) +
+                                ": nothing of the batch is stored; free disk space: the batch "
+                                "is retried");
+        }
+        fail(what, file, err);
+    }
+
+    sluice::Status store(const sluice::Batch &batch) {
         refresh_if_replaced();
 
         SinkState next_state{state_.length, state_.next};
@@ -207,19 +438,21 @@ class FileSink {
         }
 
         if (lines.empty() && next_state.next == state_.next && data_size() == state_.length) {
+            // A replay of a stored batch: nothing to write, but OK promises it is durable, and
+            // another generation may have stored it since our last fsyncs.
+            if (!(sidecar_id_ == durable_id_)) make_durable();
             host_.counter("records_skipped", static_cast<double>(skipped));
-            return sluice::Status::ok;  // a replay of a stored batch: nothing to do
+            return sluice::Status::ok;
         }
-        // Cut anything past the recorded end (a crash leftover, or a write
-        // that failed half-way and is being retried) before appending.
+        // Cut anything past the recorded end (a crash leftover, or what another
+        // generation left) before appending.
         if (data_size() != state_.length) cut_tail();
-        write_all(fd_.get(), lines, static_cast<off_t>(state_.length), path_);
+        if (int err = write_all(fd_.get(), lines, static_cast<off_t>(state_.length))) {
+            undo_failed_write(err);
+        }
         // Data first, then the offsets that claim it: a crash in between leaves
         // a tail that the next start cuts.
-        if (::fdatasync(fd_.get()) != 0) {
-            throw sluice::Retry("file-sink: cannot fsync '" + path_ + "': " + errno_text() +
-                                ": the batch is retried");
-        }
+        if (::fdatasync(fd_.get()) != 0) fail("fsync", path_, errno);
         next_state.length = state_.length + lines.size();
         write_sidecar(next_state);
         host_.counter("records_written", static_cast<double>(written));
@@ -227,22 +460,18 @@ class FileSink {
         return sluice::Status::ok;
     }
 
-    // Thread: control thread, before the first batch.
-    sluice::Status resume_offsets(sluice::Span<const sluice::TopicPartition> partitions,
-                                  sluice::Span<int64_t> offsets) {
-        refresh_if_replaced();
-        for (std::size_t i = 0; i < partitions.size(); ++i) {
-            auto found = find(state_.next, partitions[i].topic, partitions[i].partition);
-            offsets[i] = found ? *found : -1;
+    // A failed write may have left part of the batch past the recorded end: cut it back,
+    // and fsync the cut, before anything else, so no later append lands after half a line.
+    [[noreturn]] void undo_failed_write(int err) {
+        truncate_to_recorded();
+        if (out_of_space(err)) {
+            throw sluice::Retry("file-sink: cannot write '" + path_ + "': " + errno_text(err) +
+                                ": cut back to the last stored batch (" +
+                                std::to_string(state_.length) +
+                                " bytes); free disk space: the batch is retried");
         }
-        return sluice::Status::ok;
+        fail("write", path_, err);
     }
-
-  private:
-    struct Key {
-        std::string_view topic;
-        int32_t partition;
-    };
 
     static std::optional<int64_t> find(const NextOffsets &m, std::string_view topic,
                                        int32_t partition) {
@@ -285,19 +514,39 @@ class FileSink {
         return static_cast<uint64_t>(st.st_size);
     }
 
+    void truncate_to_recorded() {
+        if (::ftruncate(fd_.get(), static_cast<off_t>(state_.length)) != 0) {
+            fail("truncate (to " + std::to_string(state_.length) + " bytes)", path_, errno);
+        }
+        if (::fdatasync(fd_.get()) != 0) fail("fsync", path_, errno);
+    }
+
     void cut_tail() {
         const uint64_t size = data_size();
-        if (::ftruncate(fd_.get(), static_cast<off_t>(state_.length)) != 0 ||
-            ::fdatasync(fd_.get()) != 0) {
-            throw sluice::Retry("file-sink: cannot truncate '" + path_ + "' to " +
-                                std::to_string(state_.length) + " bytes: " + errno_text());
-        }
+        truncate_to_recorded();
         if (size > state_.length) {
             host_.log(sluice::LogLevel::warn,
                       "file-sink: cut " + std::to_string(size - state_.length) +
                           " bytes past the recorded end of '" + path_ +
                           "' (a batch cut by a crash; it is written again on replay)");
         }
+    }
+
+    /// fsyncs the data file, the sidecar and the directory, so that what the sidecar claims
+    /// is durable as far as this instance can know.
+    void make_durable() {
+        if (::fdatasync(fd_.get()) != 0) fail("fsync", path_, errno);
+        Fd side(::open(sidecar_path_.c_str(), O_RDONLY | O_CLOEXEC));
+        if (side.get() < 0) fail("open", sidecar_path_, errno);
+        if (::fsync(side.get()) != 0) fail("fsync", sidecar_path_, errno);
+        sync_dir();
+        durable_id_ = sidecar_id_;
+    }
+
+    void sync_dir() {
+        Fd dir(::open(dir_path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (dir.get() < 0) fail("open directory", dir_path_, errno);
+        if (::fsync(dir.get()) != 0) fail("fsync directory", dir_path_, errno);
     }
 
     FileIdentity sidecar_identity() const {
@@ -361,8 +610,9 @@ class FileSink {
         sidecar_id_ = id;
     }
 
-    // Atomic replace: temp file, fsync, rename, fsync the directory (so the
-    // rename itself survives a crash).
+    // Atomic replace: temp file, fsync, checked close, rename, fsync the directory (so the
+    // rename itself survives a crash). A full disk before the rename is Retry (the old
+    // sidecar still stands); any failed fsync, or an error after the rename, is final.
     void write_sidecar(const SinkState &state) {
         nlohmann::json j;
         j["format"] = kSidecarFormat;
@@ -375,34 +625,33 @@ class FileSink {
         const std::string text = j.dump() + "\n";
         {
             Fd tmp(::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-            if (tmp.get() < 0) {
-                throw sluice::Retry("file-sink: cannot create '" + temp_path_ +
-                                    "': " + errno_text());
+            if (tmp.get() < 0) fail_or_retry("create", temp_path_, errno);
+            if (int err = write_all(tmp.get(), text, 0)) {
+                ::unlink(temp_path_.c_str());  // give back what it took of a full disk
+                fail_or_retry("write", temp_path_, err);
             }
-            write_all(tmp.get(), text, 0, temp_path_);
-            if (::fsync(tmp.get()) != 0) {
-                throw sluice::Retry("file-sink: cannot fsync '" + temp_path_ +
-                                    "': " + errno_text());
-            }
+            if (::fsync(tmp.get()) != 0) fail("fsync", temp_path_, errno);
+            if (tmp.close() != 0) fail("close", temp_path_, errno);
         }
         if (::rename(temp_path_.c_str(), sidecar_path_.c_str()) != 0) {
-            throw sluice::Retry("file-sink: cannot rename '" + temp_path_ + "' to '" +
-                                sidecar_path_ + "': " + errno_text());
+            const int err = errno;
+            ::unlink(temp_path_.c_str());
+            fail_or_retry("rename '" + temp_path_ + "' to", sidecar_path_, err);
         }
-        Fd dir(::open(dir_path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (dir.get() < 0 || ::fsync(dir.get()) != 0) {
-            throw sluice::Retry("file-sink: cannot fsync directory '" + dir_path_ +
-                                "': " + errno_text());
-        }
+        sync_dir();
         state_ = state;
         sidecar_id_ = sidecar_identity();
+        durable_id_ = sidecar_id_;
     }
 
     sluice::Host &host_;
     std::string path_, sidecar_path_, temp_path_, dir_path_;
+    ProcessLock lock_;  // before anything touches the files
     Fd fd_;
     SinkState state_;
     FileIdentity sidecar_id_;
+    FileIdentity durable_id_;  // the sidecar version this instance fsynced, with data and dir
+    std::string failed_;       // the final error; every later call is refused with it
 };
 
 }  // namespace

@@ -1,8 +1,15 @@
 // file-sink: the JSON line format and exactly-once output across replays,
-// torn tails and batches cut by a crash.
+// torn tails and batches cut by a crash; one writer process per path, shared by
+// the generations of a hot reload. (I/O errors: tests/file_sink_durability.)
 
+#include <dirent.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "bundled_files.hpp"
@@ -47,8 +54,15 @@ class FileSinkTest : public ::testing::Test {
         return out;
     }
 
+    /// The plugin under test; SLUICE_TEST_FILE_SINK names another build of it (an older
+    /// one, to see a test fail without its fix).
+    static std::filesystem::path plugin_path() {
+        if (const char *p = std::getenv("SLUICE_TEST_FILE_SINK"); p && *p) return p;
+        return bundled_plugin("file-sink");
+    }
+
     TempDir dir_;
-    LoadedPlugin plugin_{bundled_plugin("file-sink")};
+    LoadedPlugin plugin_{plugin_path()};
 };
 
 TEST_F(FileSinkTest, MissingPathIsAClearCreateError) {
@@ -237,6 +251,143 @@ TEST_F(FileSinkTest, NewGenerationFollowsTheOldOneDuringHotReload) {
     b2.flags = SLUICE_BATCH_REPLAY;
     ASSERT_EQ(new_gen->process(b2).status, SLUICE_OK);
     EXPECT_EQ(offsets_in(read_file(data())), (std::vector<int64_t>{0, 1, 2, 3, 4}));
+}
+
+/// What create() of a file-sink on `path` returned in a forked child: another process.
+CallResult create_in_child(const LoadedPlugin &plugin, const std::string &path) {
+    int pipe_fds[2];
+    if (::pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+        ::close(pipe_fds[0]);
+        TestHost host;
+        host.config["path"] = path;
+        std::string reply;
+        {
+            TestInstance inst(plugin, host);
+            CallResult r = inst.create();
+            reply = std::to_string(r.status) + " " + r.message;
+        }
+        [[maybe_unused]] auto n = ::write(pipe_fds[1], reply.data(), reply.size());
+        ::_exit(0);
+    }
+    ::close(pipe_fds[1]);
+    std::string reply;
+    char buf[1024];
+    for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof buf)) > 0;) reply.append(buf, n);
+    ::close(pipe_fds[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    const auto space = reply.find(' ');
+    if (space == std::string::npos) throw std::runtime_error("the child said nothing");
+    return {std::stoi(reply.substr(0, space)), reply.substr(space + 1)};
+}
+
+/// How many fds of this process are open on `path`.
+int fds_open_on(const std::string &path) {
+    struct stat want {};
+    if (::stat(path.c_str(), &want) != 0) return 0;
+    int count = 0;
+    for (const auto &entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+        struct stat st {};
+        if (::stat(entry.path().c_str(), &st) == 0 && st.st_dev == want.st_dev &&
+            st.st_ino == want.st_ino)
+            ++count;
+    }
+    return count;
+}
+
+TEST_F(FileSinkTest, ASecondProcessOnThePathIsRefused) {
+    TestHost host;
+    auto inst = make(host);
+    TestBatch b1 = batch(1, 0, 2);
+    ASSERT_EQ(inst->process(b1).status, SLUICE_OK);
+    append_file(data(), "{\"topic\":\"t\",\"parti");  // our batch in flight, say
+
+    CallResult r = create_in_child(plugin_, data());
+    EXPECT_EQ(r.status, SLUICE_FATAL) << r.message;
+    EXPECT_EQ(r.message, "file-sink: '" + data() + "' is in use by another process (pid " +
+                             std::to_string(::getpid()) + ") holding '" + data() +
+                             ".lock': stop it, or set [plugin.file-sink] path to another file");
+    // The child touched nothing: our tail is still there, and we carry on.
+    EXPECT_EQ(read_file(data()).size(),
+              nlohmann::json::parse(read_file(sidecar())).at("length").get<size_t>() + 19);
+    TestBatch b2 = batch(2, 2, 1);
+    ASSERT_EQ(inst->process(b2).status, SLUICE_OK);
+    EXPECT_EQ(offsets_in(read_file(data())), (std::vector<int64_t>{0, 1, 2}));
+}
+
+TEST_F(FileSinkTest, TheLockGoesWithTheProcessThatHeldIt) {
+    // A child process takes the path first and ends; then it is ours.
+    int ready[2], go[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    ASSERT_EQ(::pipe(go), 0);
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        TestHost host;
+        host.config["path"] = data();
+        TestInstance inst(plugin_, host);
+        const char c = inst.create().status == SLUICE_OK ? 'y' : 'n';
+        [[maybe_unused]] auto n = ::write(ready[1], &c, 1);
+        char wait_for;
+        [[maybe_unused]] auto m = ::read(go[0], &wait_for, 1);
+        ::_exit(0);  // no destroy: the kernel drops the lock, as on kill -9
+    }
+    char c = 0;
+    ASSERT_EQ(::read(ready[0], &c, 1), 1);
+    ASSERT_EQ(c, 'y');
+    {
+        TestHost host;
+        host.config["path"] = data();
+        TestInstance inst(plugin_, host);
+        CallResult r = inst.create();
+        EXPECT_EQ(r.status, SLUICE_FATAL);
+        EXPECT_NE(r.message.find("in use by another process (pid " + std::to_string(child) + ")"),
+                  std::string::npos)
+            << r.message;
+    }
+    ASSERT_EQ(::write(go[1], "x", 1), 1);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    for (int fd : {ready[0], ready[1], go[0], go[1]}) ::close(fd);
+
+    TestHost host;
+    auto inst = make(host);
+    EXPECT_EQ(read_file(data() + ".lock"), std::to_string(::getpid()) + "\n");
+}
+
+TEST_F(FileSinkTest, GenerationsInOneProcessShareOneLock) {
+    // Hot reload loads each generation from its own copy (RTLD_LOCAL): nothing static is
+    // shared between them, as here with a second copy of the library.
+    const std::string copy = dir_.file("file-sink-gen2.so");
+    std::filesystem::copy_file(plugin_path(), copy);
+    LoadedPlugin gen2_lib(copy);
+
+    TestHost host1, host2, host3;
+    auto gen1 = make(host1);
+    TestBatch b1 = batch(1, 0, 2);
+    ASSERT_EQ(gen1->process(b1).status, SLUICE_OK);
+    host2.config["path"] = data();
+    auto gen2 = std::make_unique<TestInstance>(gen2_lib, host2);
+    gen2->create_ok();  // while gen1 still runs
+    TestBatch b2 = batch(2, 2, 2);
+    ASSERT_EQ(gen1->process(b2).status, SLUICE_OK);
+    gen1.reset();  // the old generation goes: the lock must stay
+    TestBatch b3 = batch(3, 4, 1);
+    ASSERT_EQ(gen2->process(b3).status, SLUICE_OK);
+    EXPECT_EQ(create_in_child(plugin_, data()).status, SLUICE_FATAL);
+
+    // A third generation, from the first library again, after the second is gone.
+    gen2.reset();
+    auto gen3 = make(host3);
+    TestBatch b4 = batch(4, 5, 1);
+    ASSERT_EQ(gen3->process(b4).status, SLUICE_OK);
+    EXPECT_EQ(offsets_in(read_file(data())), (std::vector<int64_t>{0, 1, 2, 3, 4, 5}));
+    EXPECT_EQ(create_in_child(plugin_, data()).status, SLUICE_FATAL);
+    // One fd on the lock file for the process, however many generations came and went.
+    EXPECT_EQ(fds_open_on(data() + ".lock"), 1);
 }
 
 }  // namespace
