@@ -121,9 +121,12 @@ void write_atomically(const fs::path &dir, const std::string &name, std::string_
     auto fail = [&](const char *what) {
         int err = errno;
         ::unlink(temp.c_str());
+        const bool io = std::string_view(what) == "fsync" || std::string_view(what) == "close";
         throw CheckpointError(std::string("cannot ") + what + " checkpoint file " + quoted(target) +
                               ": " + errno_text(err) +
-                              "; check free space and permissions of the checkpoint directory");
+                              (io ? "; check the disk (the kernel log says more)"
+                                  : "; check free space and permissions of the checkpoint "
+                                    "directory"));
     };
     UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (fd.get() < 0) fail("create");
@@ -378,8 +381,9 @@ void CheckpointStore::write_entry(const char *sub, const BatchPlan &plan, const 
     // could not write and report that only once, so a later fsync "succeeding" proves nothing
     // (PostgreSQL's fsyncgate). The run stops; the next start trusts only what is on disk.
     if (!failed_.empty())
-        throw CheckpointError(failed_ + " (an earlier checkpoint write failed; nothing more is "
-                                        "written until a restart)");
+        throw CheckpointError(failed_ +
+                              " (an earlier checkpoint write failed; nothing more is "
+                              "written until a restart)");
     try {
         write_atomically(dir_ / sub, std::to_string(plan.batch_id),
                          encode_frame(plan_to_json(plan).dump()));

@@ -29,9 +29,9 @@ std::map<std::string, std::string> snapshot(const fs::path &root) {
     for (const auto &e : fs::recursive_directory_iterator(root)) {
         std::ifstream in(e.path(), std::ios::binary);
         files[fs::relative(e.path(), root).string()] =
-            e.is_directory() ? "<dir>"
-                             : std::string(std::istreambuf_iterator<char>(in),
-                                           std::istreambuf_iterator<char>());
+            e.is_directory()
+                ? "<dir>"
+                : std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     }
     return files;
 }
@@ -104,8 +104,7 @@ TEST_F(CheckpointIoErrors, AShortWriteThenAFullDiskLeavesNoPartialEntry) {
     store.write_offsets(plan(1));
     store.write_commit(plan(1));
     arm("op=write,path=/offsets/,effect=short,count=2");
-    EXPECT_THAT(error_of([&] { store.write_offsets(plan(2)); }),
-                HasSubstr(std::strerror(ENOSPC)));
+    EXPECT_THAT(error_of([&] { store.write_offsets(plan(2)); }), HasSubstr(std::strerror(ENOSPC)));
     EXPECT_EQ(sluice_iofault_fired(), 2u);
     sluice_iofault_configure(nullptr);
     EXPECT_FALSE(fs::exists(dir_ / "offsets" / "2"));
