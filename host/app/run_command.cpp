@@ -27,6 +27,7 @@ int run_main(int, char **) {
 #include "config/run_config.hpp"
 #include "kafka/mock_cluster.hpp"
 #include "plugins/plugin_reloader.hpp"
+#include "plugins/plugins_command.hpp"
 #include "stream/direct_stream.hpp"
 #include "stream/receiver_stream.hpp"
 #include "zk/legacy_layout.hpp"
@@ -141,6 +142,12 @@ int run_main(int argc, char **argv) {
     config::RunConfig cfg = std::move(parsed.config);
     if (cfg.plugin_dirs.empty()) cfg.plugin_dirs = default_plugin_dirs();
     if (parsed.validate) {
+        // What the run would refuse at start: each plugin found, loaded and negotiated.
+        const auto problems =
+            plugins::check_chain_plugins(cfg.plugin_dirs, cfg.plugins, cfg.plugin_config);
+        for (const auto &problem : problems)
+            std::fprintf(stderr, "sluice run: %s\n", problem.c_str());
+        if (!problems.empty()) return stream::kExitFailure;
         std::fputs(config::describe(cfg).c_str(), stdout);
         return stream::kExitOk;
     }

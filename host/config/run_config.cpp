@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "config/error_policy.hpp"
+#include "config/plugin_keys.hpp"
 #include "config/values.hpp"
 #include "kafka/reserved_settings.hpp"
 #include "metrics/listen_address.hpp"
@@ -784,10 +785,12 @@ Layer parse_config_file(const std::string &file) {
             throw ConfigError(where + "unknown key '" + key + "'" + hint);
         }
     }
-    // The host's own keys of each [plugin.NAME] section (error policy): checked here so a bad
-    // value stops `sluice run --validate` and startup with one line.
-    for (const auto &[plugin, settings] : layer.plugin_config)
+    // The host's own keys of each [plugin.NAME] section (error policy): checked here, misspelt
+    // ones too, so a bad value stops `sluice run --validate` and startup with one line.
+    for (const auto &[plugin, settings] : layer.plugin_config) {
+        check_host_key_spelling(plugin, settings, where);
         parse_error_policy(plugin, settings, where);
+    }
     layer.resolve_broker_aliases();
     return layer;
 }
@@ -1024,8 +1027,10 @@ std::string run_help() {
          "last uncommitted batch is replayed with exactly the same offset ranges."},
         {Group::Plugins, "Plugins",
          "The chain each batch goes through, in order. Settings for plugin NAME go in a\n"
-         "[plugin.NAME] section of the config file (any keys; the plugin reads them).\n"
-         "Four keys there are the host's, the plugin's error policy (docs/plugins.md):\n"
+         "[plugin.NAME] section of the config file; the plugin reads them. A plugin that\n"
+         "declares its keys (sluice plugins DIR lists them) accepts no others, and\n"
+         "--validate loads each plugin to check. Four keys there are the host's, the\n"
+         "plugin's error policy (docs/plugins.md); a near-miss of one is an error:\n"
          "  on-error = stop|retry|skip|dead-letter  a batch still failing after\n"
          "      max-retries: stop/retry stop without committing it (default stop), skip\n"
          "      commits it without the plugin's work, dead-letter produces its records to\n"

@@ -145,7 +145,8 @@ std::string format_duration(std::chrono::milliseconds duration) {
 }
 
 std::string nearest(std::string_view word, const std::vector<std::string> &candidates) {
-    // Levenshtein distance, case-insensitive; '_' is treated as '-' (a common slip).
+    // Edit distance counting a swap of two neighbours as one edit (optimal string alignment:
+    // "tpo" is one slip from "top"), case-insensitive; '_' is treated as '-' (a common slip).
     const auto norm = [](std::string_view s) {
         std::string out = to_lower(s);
         std::replace(out.begin(), out.end(), '_', '-');
@@ -156,16 +157,18 @@ std::string nearest(std::string_view word, const std::vector<std::string> &candi
     size_t best_distance = std::numeric_limits<size_t>::max();
     for (const std::string &candidate : candidates) {
         const std::string c = norm(candidate);
-        std::vector<size_t> row(c.size() + 1);
+        // Three rows of the distance table: i-2, i-1 and i.
+        std::vector<size_t> before(c.size() + 1), previous(c.size() + 1), row(c.size() + 1);
         for (size_t j = 0; j <= c.size(); ++j) row[j] = j;
         for (size_t i = 1; i <= w.size(); ++i) {
-            size_t diagonal = row[0];
+            before.swap(previous);
+            previous.swap(row);
             row[0] = i;
             for (size_t j = 1; j <= c.size(); ++j) {
-                const size_t above = row[j];
-                row[j] = std::min(
-                    {row[j] + 1, row[j - 1] + 1, diagonal + (w[i - 1] == c[j - 1] ? 0 : 1)});
-                diagonal = above;
+                row[j] = std::min({previous[j] + 1, row[j - 1] + 1,
+                                   previous[j - 1] + (w[i - 1] == c[j - 1] ? 0 : 1)});
+                if (i > 1 && j > 1 && w[i - 1] == c[j - 2] && w[i - 2] == c[j - 1])
+                    row[j] = std::min(row[j], before[j - 2] + 1);
             }
         }
         if (row[c.size()] < best_distance) {

@@ -99,12 +99,15 @@ sluice_host_ctx_t *as_ctx(PluginInstance *inst) {
 PluginInstance::PluginInstance(std::shared_ptr<PluginLibrary> lib,
                                std::map<std::string, std::string> config)
     : lib_(std::move(lib)), config_(std::move(config)) {
+    // A declaring plugin's section holds only its keys (and the host's): refused before
+    // create, so a misspelt key is not silently ignored by the plugin.
+    check_plugin_config(*lib_, config_);
     clear_error();
     int32_t code = lib_->descriptor().create(&HostApi::table, as_ctx(this), &instance_,
                                              error_.data(), error_.size());
     if (code != SLUICE_OK) {
         ChainResult r = result_of(code, "create");
-        throw plugin_error(name(), lib_->path().string(), "create failed: " + r.message,
+        throw plugin_error(name(), lib_->deployed_path().string(), "create failed: " + r.message,
                            "fix its [plugin." + name() +
                                "] settings or see the plugin's "
                                "documentation");

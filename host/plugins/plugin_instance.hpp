@@ -38,8 +38,9 @@ struct ChainResult {
 /// One created plugin instance with its host context: name, config, metrics, emit buffer and
 /// error buffer.
 ///
-/// Lifecycle: the constructor calls create() (throws PluginError carrying the plugin's own
-/// message), the destructor calls destroy(). It holds a reference to its PluginLibrary, so the
+/// Lifecycle: the constructor checks `config` against the keys the plugin declares
+/// (check_plugin_config), then calls create() (throws PluginError carrying the plugin's own
+/// message); the destructor calls destroy(). It holds a reference to its PluginLibrary, so the
 /// library stays loaded while the instance exists. Not copyable or movable: the plugin keeps
 /// a pointer to this object as its host context.
 /// Threads: constructed and destroyed on the control thread (a loader thread during hot

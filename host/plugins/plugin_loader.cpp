@@ -12,6 +12,9 @@
 #include <system_error>
 #include <type_traits>
 
+#include "config/error_policy.hpp"
+#include "config/plugin_keys.hpp"
+
 namespace sluice::plugins {
 
 namespace fs = std::filesystem;
@@ -20,15 +23,19 @@ struct PluginLibrary::Handle {
     boost::dll::shared_library library;
 };
 
-PluginLibrary::PluginLibrary(std::string name, fs::path path, std::unique_ptr<Handle> handle,
-                             const sluice_plugin_t &descriptor)
+PluginLibrary::PluginLibrary(std::string name, fs::path path, fs::path deployed_path,
+                             std::unique_ptr<Handle> handle, const sluice_plugin_t &descriptor,
+                             std::optional<std::vector<DeclaredKey>> config_keys)
     : name_(std::move(name)),
       path_(std::move(path)),
+      deployed_path_(std::move(deployed_path)),
+      config_keys_(std::move(config_keys)),
       handle_(std::move(handle)),
       descriptor_(descriptor) {}
 
 PluginLibrary::~PluginLibrary() {
-    spdlog::debug("unloading plugin '{}' ({})", name_, path_.string());
+    spdlog::debug("unloading plugin '{}' ({}{})", name_, deployed_path_.string(),
+                  path_ != deployed_path_ ? ", staged as " + path_.filename().string() : "");
     // handle_'s destructor dlclose()s the library: nothing may use descriptor_ after this.
 }
 
@@ -39,6 +46,42 @@ constexpr size_t kRequiredDescriptorSize =
     offsetof(sluice_plugin_t, process_batch) + sizeof(sluice_plugin_t::process_batch);
 // struct_size, abi_major, abi_minor: enough to tell which ABI the rest follows.
 constexpr size_t kDescriptorHeaderSize = offsetof(sluice_plugin_t, name);
+
+// Copies the declared keys (ABI 1.1) out of the library, each read by its struct_size. Throws
+// PluginError for a declaration the host cannot use.
+std::optional<std::vector<DeclaredKey>> declared_keys(const std::string &name,
+                                                      const std::string &where,
+                                                      const sluice_plugin_t &d) {
+    if (d.config_keys == nullptr) return std::nullopt;
+    const size_t stride =
+        d.config_key_stride != 0 ? d.config_key_stride : sizeof(sluice_config_key_t);
+    std::vector<DeclaredKey> keys;
+    const auto *base = reinterpret_cast<const unsigned char *>(d.config_keys);
+    for (size_t i = 0; i < d.config_key_count; ++i) {
+        const unsigned char *p = base + i * stride;
+        sluice_config_key_t k{};
+        uint32_t size = 0;
+        std::memcpy(&size, p, sizeof size);
+        std::memcpy(&k, p, std::min<size_t>(size, sizeof k));
+        if (size < offsetof(sluice_config_key_t, name) + sizeof k.name || k.name == nullptr ||
+            *k.name == '\0')
+            throw plugin_error(name, where,
+                               "its declared config key #" + std::to_string(i + 1) + " has no name",
+                               "fix config_keys in the plugin and rebuild it");
+        if (config::is_error_policy_key(k.name))
+            throw plugin_error(name, where,
+                               std::string("it declares the config key '") + k.name +
+                                   "', which is the host's own (the error policy)",
+                               "rename the plugin's key and rebuild it");
+        DeclaredKey key;
+        key.name = k.name;
+        key.type = k.type;
+        if (k.default_value != nullptr) key.default_value = k.default_value;
+        if (k.description != nullptr) key.description = k.description;
+        keys.push_back(std::move(key));
+    }
+    return keys;
+}
 
 std::string version_string(uint32_t major, uint32_t minor) {
     return std::to_string(major) + "." + std::to_string(minor);
@@ -195,9 +238,11 @@ std::shared_ptr<PluginLibrary> PluginLoader::load(const std::string &name) const
 }
 
 std::shared_ptr<PluginLibrary> PluginLoader::load_file(const std::string &name,
-                                                       const fs::path &file) const {
+                                                       const fs::path &file,
+                                                       const fs::path &deployed) const {
     const fs::path real = check_plugin_file(name, file);
-    const std::string where = file.string();
+    const fs::path shown = deployed.empty() ? file : deployed;
+    const std::string where = shown.string();
     if (!has_elf_magic(real)) {
         throw plugin_error(name, where, "is not a shared library (no ELF header)",
                            "rebuild the plugin or remove the file from the plugin directory");
@@ -221,8 +266,10 @@ std::shared_ptr<PluginLibrary> PluginLoader::load_file(const std::string &name,
         throw plugin_error(name, where,
                            std::string("exports no ") + SLUICE_PLUGIN_ENTRY_SYMBOL +
                                " symbol, so it is not a Sluice plugin",
-                           "define the entry with SLUICE_EXPORT (or the C++ SDK's macro) and "
-                           "build it with sluice_add_plugin");
+                           "in C++ add one SLUICE_PLUGIN(Class, \"name\", \"version\", "
+                           "\"description\", flags) line (sluice/plugin.hpp), in C export "
+                           "sluice_plugin_entry with SLUICE_EXPORT, and build it with "
+                           "sluice_add_plugin");
     }
     auto &entry = handle->library.get<std::remove_pointer_t<sluice_plugin_entry_fn>>(
         SLUICE_PLUGIN_ENTRY_SYMBOL);
@@ -276,12 +323,46 @@ std::shared_ptr<PluginLibrary> PluginLoader::load_file(const std::string &name,
                            "implement them (create, destroy and process_batch are required)");
     }
 
-    spdlog::info("loaded plugin '{}' ({} {}, ABI {}) from {}", name,
+    auto keys = declared_keys(name, where, descriptor);
+
+    spdlog::info("loaded plugin '{}' ({} {}, ABI {}) from {}{}", name,
                  descriptor.name != nullptr ? descriptor.name : "?",
-                 descriptor.version != nullptr ? descriptor.version : "?", plugin_version,
-                 real.string());
+                 descriptor.version != nullptr ? descriptor.version : "?", plugin_version, where,
+                 deployed.empty() ? "" : " (staged copy " + file.filename().string() + ")");
     return std::shared_ptr<PluginLibrary>(
-        new PluginLibrary(name, real, std::move(handle), descriptor));
+        new PluginLibrary(name, real, shown, std::move(handle), descriptor, std::move(keys)));
+}
+
+const char *config_type_name(int32_t type) {
+    switch (type) {
+        case SLUICE_CONFIG_INT:
+            return "int";
+        case SLUICE_CONFIG_NUMBER:
+            return "number";
+        case SLUICE_CONFIG_BOOL:
+            return "bool";
+        case SLUICE_CONFIG_PATH:
+            return "path";
+        default:
+            return "string";
+    }
+}
+
+void check_plugin_config(const PluginLibrary &lib,
+                         const std::map<std::string, std::string> &settings) {
+    const auto &keys = lib.config_keys();
+    if (!keys) return;
+    std::vector<std::string> names;
+    for (const auto &k : *keys) names.push_back(k.name);
+    const std::string problem = config::undeclared_key_problem(lib.name(), settings, names);
+    if (problem.empty()) return;
+    std::string list;
+    for (const auto &n : names) list += (list.empty() ? "" : ", ") + n;
+    throw plugin_error(lib.name(), lib.deployed_path().string(), problem,
+                       names.empty() ? std::string("it takes no settings: remove the key")
+                                     : "its keys are " + list +
+                                           " (sluice plugins DIR describes them): correct or "
+                                           "remove the key");
 }
 
 }  // namespace sluice::plugins

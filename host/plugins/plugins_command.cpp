@@ -23,7 +23,8 @@ constexpr const char *kUsage =
     "\n"
     "Lists every .so file in each DIR with its plugin name, version and ABI version, and\n"
     "whether this sluice would load it (the same checks as `sluice run`: file and directory\n"
-    "permissions, ELF layout, dlopen, entry symbol, ABI negotiation); if not, why.\n"
+    "permissions, ELF layout, dlopen, entry symbol, ABI negotiation); if not, why. Below a\n"
+    "plugin that declares its [plugin.NAME] keys: each key, its type, default and meaning.\n"
     "Loading a file runs its initialisers: list only directories you would load from.\n"
     "Exit code: 0 if every file would load, 1 if one would not, 2 on a usage error.\n";
 
@@ -34,7 +35,44 @@ std::string plugin_name(const fs::path &file) {
     return stem;
 }
 
+/// "    top (int, default 10): how many words to print", one per declared key.
+void print_keys(const PluginLibrary &lib) {
+    const auto &keys = lib.config_keys();
+    if (!keys) return;
+    if (keys->empty())
+        std::printf("      keys: none (it takes no [plugin.%s] settings)\n", lib.name().c_str());
+    for (const auto &k : *keys) {
+        std::printf("      %s (%s%s%s)%s%s\n", k.name.c_str(), config_type_name(k.type),
+                    k.default_value ? ", default " : "",
+                    k.default_value ? k.default_value->c_str() : "",
+                    k.description.empty() ? "" : ": ", k.description.c_str());
+    }
+}
+
 }  // namespace
+
+std::vector<std::string> check_chain_plugins(
+    const std::vector<fs::path> &dirs, const std::vector<std::string> &plugins,
+    const std::map<std::string, std::map<std::string, std::string>> &plugin_config) {
+    // The loader's "loaded plugin" lines would mix into --validate's output.
+    const auto level = spdlog::get_level();
+    spdlog::set_level(spdlog::level::warn);
+    std::vector<std::string> problems;
+    const PluginLoader loader(dirs);
+    for (const auto &name : plugins) {
+        try {
+            auto lib = loader.load(name);
+            auto it = plugin_config.find(name);
+            check_plugin_config(*lib, it == plugin_config.end()
+                                          ? std::map<std::string, std::string>{}
+                                          : it->second);
+        } catch (const std::exception &e) {
+            problems.emplace_back(e.what());
+        }
+    }
+    spdlog::set_level(level);
+    return problems;
+}
 
 int plugins_main(int argc, char **argv) {
     std::vector<fs::path> dirs;
@@ -84,6 +122,7 @@ int plugins_main(int argc, char **argv) {
                             lib->descriptor().snapshot_state && lib->descriptor().restore_state
                                 ? " state-hand-over"
                                 : "");
+                print_keys(*lib);
             } catch (const std::exception &e) {
                 std::printf("  %-28s loads=no: %s\n", file.filename().c_str(), e.what());
                 if (exit_code == 0) exit_code = 1;

@@ -6,12 +6,16 @@
 #include <sluice/plugin.hpp>
 
 #include <cstdint>
+#include <vector>
 
 namespace {
 
 /// Lifecycle: one per instance; process on the batch thread.
 class Noop {
   public:
+    // noop takes no settings: a key in [plugin.noop] is a mistake the host reports.
+    static std::vector<sluice::ConfigKey> config_keys() { return {}; }
+
     // Thread: batch thread.
     sluice::Status process(const sluice::Batch &batch) {
         for (const sluice::Record &record : batch.records()) {

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -17,6 +18,12 @@ namespace {
 /// process runs on the batch thread.
 class PrintOffsets {
   public:
+    // The keys of [plugin.print-offsets]: any other key there is refused by the host.
+    static std::vector<sluice::ConfigKey> config_keys() {
+        return {{"output", sluice::ConfigType::path, std::nullopt,
+                 "append the lines to this file instead of stdout"}};
+    }
+
     explicit PrintOffsets(sluice::Host &host) : output_path_(host.config_or("output", "")) {
         if (output_path_.empty()) {
             out_ = stdout;

@@ -69,6 +69,14 @@ class WordCount {
     ~WordCount() {
         if (out_ != nullptr && out_ != stdout) std::fclose(out_);
     }
+
+    // The keys of [plugin.wordcount]: any other key there is refused by the host.
+    static std::vector<sluice::ConfigKey> config_keys() {
+        return {{"top", sluice::ConfigType::integer, "10",
+                 "how many words to print per batch and for the totals"},
+                {"output", sluice::ConfigType::path, std::nullopt,
+                 "append the counts to this file instead of stdout"}};
+    }
     WordCount(const WordCount &) = delete;
     WordCount &operator=(const WordCount &) = delete;
 

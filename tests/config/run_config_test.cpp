@@ -9,6 +9,7 @@
 #include <functional>
 #include <regex>
 
+#include "config/plugin_keys.hpp"
 #include "config/values.hpp"
 #include "temp_dir.hpp"
 
@@ -410,6 +411,38 @@ TEST_F(ConfigFiles, SectionErrors) {
     const std::string nokey = write("nokey.ini", "plugin.x = 1\n");
     EXPECT_THAT(error_of(with_required({"--config", nokey})),
                 HasSubstr("key 'plugin.x': plugin settings go in a [plugin.NAME] section"));
+}
+
+TEST_F(ConfigFiles, MisspeltHostKeyInAPluginSectionSaysDidYouMean) {
+    const std::string file = write("typo.ini", "[plugin.enrich]\non-eror = skip\n");
+    EXPECT_EQ(error_of(with_required({"--config", file})),
+              "config file '" + file +
+                  "': [plugin.enrich] unknown key 'on-eror' (did you mean 'on-error'?): on-error "
+                  "is one of the host's keys of a plugin section");
+    for (const std::string typo :
+         {"max_retries", "max-retry", "retry-backof", "dead-leter-topic"}) {
+        const std::string f = write("t.ini", "[plugin.enrich]\n" + typo + " = 1\n");
+        EXPECT_THAT(error_of(with_required({"--config", f})),
+                    HasSubstr("[plugin.enrich] unknown key '" + typo + "' (did you mean"))
+            << typo;
+    }
+    // The plugin's own keys, far from the host's, still pass.
+    const std::string own = write("own.ini", "[plugin.enrich]\nmode = x\noutput = y\ntop = 3\n");
+    EXPECT_EQ(error_of(with_required({"--config", own})), "");
+}
+
+TEST(PluginKeysTest, UndeclaredKeyProblemNamesTheKeyAndTheNearestDeclaredOne) {
+    const std::vector<std::string> declared{"path", "top"};
+    EXPECT_EQ(undeclared_key_problem("wc", {{"top", "1"}, {"on-error", "skip"}}, declared), "");
+    EXPECT_EQ(undeclared_key_problem("wc", {{"tpo", "1"}}, declared),
+              "[plugin.wc] has the key 'tpo', which the plugin does not declare (did you mean "
+              "'top'?)");
+    EXPECT_EQ(undeclared_key_problem("wc", {{"colour", "1"}}, declared),
+              "[plugin.wc] has the key 'colour', which the plugin does not declare");
+    EXPECT_EQ(undeclared_key_problem("wc", {{"x", "1"}}, {}),
+              "[plugin.wc] has the key 'x', which the plugin does not declare");
+    EXPECT_EQ(host_plugin_keys(), (std::vector<std::string>{"on-error", "max-retries",
+                                                            "retry-backoff", "dead-letter-topic"}));
 }
 
 // ------------------------------------------------------------------ errors
@@ -859,6 +892,9 @@ TEST(ValueParsersTest, SplitListAndNearest) {
     EXPECT_EQ(detail::nearest("topic", {"topics", "group"}), "topics");
     EXPECT_EQ(detail::nearest("LOG_LEVEL", {"log-level", "mode"}), "log-level");
     EXPECT_EQ(detail::nearest("xyz", {"topics", "group"}), "");
+    // A swap of two neighbouring letters is one slip.
+    EXPECT_EQ(detail::nearest("tpo", {"top", "output"}), "top");
+    EXPECT_EQ(detail::nearest("gorup", {"topics", "group"}), "group");
 }
 
 }  // namespace

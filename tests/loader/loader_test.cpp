@@ -11,6 +11,8 @@
 #include "loader_test_support.hpp"
 #include "plugins/plugin_instance.hpp"
 #include "plugins/plugin_loader.hpp"
+#include "plugins/plugin_reloader.hpp"
+#include "plugins/plugins_command.hpp"
 
 namespace sluice::plugins {
 namespace {
@@ -21,6 +23,10 @@ using ::testing::Not;
 using testing::PluginDir;
 using testing::TempDir;
 namespace fs = std::filesystem;
+
+// This host's ABI version as the messages spell it.
+const std::string kHostAbi =
+    std::to_string(SLUICE_ABI_MAJOR) + "." + std::to_string(SLUICE_ABI_MINOR);
 
 // Runs `fn`, expects a PluginError, and returns its what() after checking it is one line that
 // names the plugin.
@@ -53,7 +59,7 @@ TEST_F(LoaderTest, LoadsAndNegotiatesAGoodPlugin) {
     EXPECT_EQ(lib->name(), "loader_recorder");
     EXPECT_EQ(lib->path(), fs::canonical(dir_.path() / "loader_recorder.so"));
     EXPECT_EQ(lib->abi_major(), 1u);
-    EXPECT_EQ(lib->abi_minor(), 0u);
+    EXPECT_EQ(lib->abi_minor(), SLUICE_ABI_MINOR);
     EXPECT_STREQ(lib->descriptor().name, "recorder");
     EXPECT_EQ(lib->descriptor().struct_size, sizeof(sluice_plugin_t));
     EXPECT_NE(lib->descriptor().flush, nullptr);
@@ -105,24 +111,29 @@ TEST_F(LoaderTest, DirectoryIsNotARegularFile) {
 TEST_F(LoaderTest, NoEntrySymbol) {
     EXPECT_THAT(
         load_error("loader_bad_no_entry"),
-        AllOf(HasSubstr("exports no sluice_plugin_entry symbol"), HasSubstr("sluice_add_plugin")));
+        AllOf(HasSubstr("exports no sluice_plugin_entry symbol"),
+              HasSubstr("add one SLUICE_PLUGIN(Class, \"name\", \"version\", \"description\", "
+                        "flags) line"),
+              HasSubstr("sluice_add_plugin")));
 }
 
 TEST_F(LoaderTest, AbiMajorMismatchNamesBothVersions) {
     EXPECT_THAT(load_error("loader_bad_major"),
-                HasSubstr("built for Sluice ABI 2.0, this host speaks 1.0; rebuild the plugin "
-                          "against this SDK"));
+                HasSubstr("built for Sluice ABI 2.0, this host speaks " + kHostAbi +
+                          "; rebuild the plugin against this SDK"));
 }
 
 TEST_F(LoaderTest, NewerMinorIsRefused) {
     EXPECT_THAT(load_error("loader_bad_minor"),
-                HasSubstr("built for Sluice ABI 1.1, this host speaks 1.0; use a newer sluice"));
+                HasSubstr("built for Sluice ABI 1." + std::to_string(SLUICE_ABI_MINOR + 1) +
+                          ", this host speaks " + kHostAbi + "; use a newer sluice"));
 }
 
 TEST_F(LoaderTest, EntryReturningNullIsARefusal) {
     EXPECT_THAT(load_error("loader_bad_refuse"),
                 HasSubstr("the plugin refused this host (its entry returned no descriptor for "
-                          "Sluice ABI 1.0)"));
+                          "Sluice ABI " +
+                          kHostAbi + ")"));
 }
 
 TEST_F(LoaderTest, DescriptorTooSmall) {
@@ -288,6 +299,115 @@ TEST_F(LoaderTest, LibraryIsUnloadedOnlyAfterItsLastInstance) {
     b.reset();
     EXPECT_TRUE(weak.expired());
     EXPECT_FALSE(is_mapped(file));
+}
+
+// ------------------------------------------------------------------ declared config keys
+
+TEST_F(LoaderTest, DeclaredConfigKeysAreCopiedFromTheLibrary) {
+    auto lib = loader_.load("loader_keys_declared");
+    ASSERT_TRUE(lib->config_keys().has_value());
+    const auto &keys = *lib->config_keys();
+    ASSERT_EQ(keys.size(), 2u);
+    EXPECT_EQ(keys[0].name, "top");
+    EXPECT_STREQ(config_type_name(keys[0].type), "int");
+    EXPECT_EQ(keys[0].default_value, std::optional<std::string>("10"));
+    EXPECT_EQ(keys[0].description, "how many to print");
+    EXPECT_EQ(keys[1].name, "output");
+    EXPECT_STREQ(config_type_name(keys[1].type), "path");
+    EXPECT_EQ(keys[1].default_value, std::nullopt);
+
+    // A plugin without the member (ABI 1.0) or with a NULL table does not declare its keys.
+    EXPECT_FALSE(loader_.load("loader_keys_old_abi")->config_keys().has_value());
+    EXPECT_FALSE(loader_.load("loader_recorder")->config_keys().has_value());
+    // A non-NULL empty table declares "no keys".
+    auto none = loader_.load("loader_keys_none");
+    ASSERT_TRUE(none->config_keys().has_value());
+    EXPECT_TRUE(none->config_keys()->empty());
+}
+
+TEST_F(LoaderTest, UndeclaredKeyOfADeclaringPluginIsRefusedBeforeCreate) {
+    auto lib = loader_.load("loader_keys_declared");
+    const std::string file = (dir_.path() / "loader_keys_declared.so").string();
+    std::string what = error_of("loader_keys_declared", [&] {
+        PluginInstance inst(lib, {{"tpo", "3"}});
+    });
+    EXPECT_THAT(what, AllOf(HasSubstr("(" + file +
+                                      "): [plugin.loader_keys_declared] has the key "
+                                      "'tpo', which the plugin does not declare (did you mean "
+                                      "'top'?)"),
+                            HasSubstr("its keys are top, output"), Not(HasSubstr("create"))));
+    // Declared keys and the host's own keys are accepted.
+    EXPECT_NO_THROW(
+        PluginInstance(lib, {{"top", "3"}, {"output", "/tmp/x"}, {"on-error", "skip"}}));
+
+    // A key far from every declared one gets no suggestion.
+    what = error_of("loader_keys_declared", [&] { PluginInstance inst(lib, {{"colour", "x"}}); });
+    EXPECT_THAT(what, AllOf(HasSubstr("has the key 'colour'"), Not(HasSubstr("did you mean"))));
+
+    what = error_of("loader_keys_none", [&] {
+        PluginInstance inst(loader_.load("loader_keys_none"), {{"top", "3"}});
+    });
+    EXPECT_THAT(what, HasSubstr("it takes no settings: remove the key"));
+
+    // Without a declaration any key reaches the plugin, as before.
+    EXPECT_NO_THROW(PluginInstance(loader_.load("loader_keys_old_abi"), {{"tpo", "3"}}));
+}
+
+TEST_F(LoaderTest, DeclaringAHostKeyIsRefusedAtLoad) {
+    EXPECT_THAT(load_error("loader_keys_host"),
+                HasSubstr("it declares the config key 'on-error', which is the host's own"));
+}
+
+// ------------------------------------------------------------------ sluice run --validate
+
+TEST_F(LoaderTest, ValidateReportsWhatARunWouldRefuse) {
+    const std::vector<fs::path> dirs{dir_.path()};
+    EXPECT_TRUE(check_chain_plugins(dirs, {"loader_recorder", "loader_keys_declared"},
+                                    {{"loader_keys_declared", {{"top", "1"}}}})
+                    .empty());
+
+    const auto problems = check_chain_plugins(
+        dirs, {"nope", "loader_bad_major", "loader_keys_declared", "loader_recorder"},
+        {{"loader_keys_declared", {{"outptu", "x"}}}, {"loader_recorder", {{"any", "thing"}}}});
+    ASSERT_EQ(problems.size(), 3u) << ::testing::PrintToString(problems);
+    EXPECT_THAT(problems[0], AllOf(HasSubstr("plugin 'nope'"), HasSubstr("no nope.so")));
+    EXPECT_THAT(problems[1], HasSubstr("built for Sluice ABI 2.0, this host speaks " + kHostAbi));
+    EXPECT_THAT(problems[2], HasSubstr("has the key 'outptu', which the plugin does not declare "
+                                       "(did you mean 'output'?)"));
+}
+
+// ------------------------------------------------------------------ staged copies
+
+TEST_F(LoaderTest, AStagedCopyIsNamedByItsDeployedFile) {
+    TempDir staging;
+    const fs::path deployed = dir_.path() / "x.so";
+    dir_.copy("loader_bad_major", dir_.path(), "x.so");
+    const fs::path staged = dir_.copy("loader_bad_major", staging.path(), "x.gen2.so");
+    std::string what = error_of("x", [&] { loader_.load_file("x", staged, deployed); });
+    EXPECT_THAT(what, AllOf(HasSubstr("plugin 'x' (" + deployed.string() + "): built for"),
+                            Not(HasSubstr(staging.path().string()))));
+
+    const fs::path good = dir_.copy("loader_recorder", staging.path(), "y.gen1.so");
+    auto lib = loader_.load_file("y", good, dir_.path() / "loader_recorder.so");
+    EXPECT_EQ(lib->path(), fs::canonical(good));
+    EXPECT_EQ(lib->deployed_path(), dir_.path() / "loader_recorder.so");
+    what = error_of("y", [&] { PluginInstance inst(lib, {{"fail_create", "no"}}); });
+    EXPECT_THAT(what, AllOf(HasSubstr("(" + (dir_.path() / "loader_recorder.so").string() + ")"),
+                            Not(HasSubstr(staging.path().string()))));
+}
+
+TEST_F(LoaderTest, StagedCopiesAreNumberedPerPlugin) {
+    // Each plugin's first generation is NAME.gen1.so, whatever else the reloader staged before,
+    // so the number in the file name is the generation the chain logs.
+    TempDir staging;
+    ReloaderOptions options;
+    options.staging_parent = staging.path();
+    PluginReloader reloader(PluginLoader({dir_.path()}), options);
+    auto a = reloader.load("loader_recorder");
+    auto b = reloader.load("loader_upper");
+    EXPECT_EQ(a->path().filename(), "loader_recorder.gen1.so");
+    EXPECT_EQ(b->path().filename(), "loader_upper.gen1.so");
+    EXPECT_EQ(b->deployed_path(), dir_.path() / "loader_upper.so");
 }
 
 }  // namespace

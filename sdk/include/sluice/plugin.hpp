@@ -10,6 +10,8 @@
 //     };
 //     SLUICE_PLUGIN(Upper, "upper", "1.0.0", "Uppercases values", SLUICE_PLUGIN_TRANSFORM)
 //
+// (with or without a `;` after the macro).
+//
 // Optional members are found at compile time; only the ones the class has get a
 // pointer in the descriptor, the others stay NULL (the host treats them as absent):
 //
@@ -20,6 +22,11 @@
 //     Status restore_state(std::string_view state);
 //     Status resume_offsets(sluice::Span<const sluice::TopicPartition> partitions,
 //                           sluice::Span<int64_t> offsets);  // pre-filled with -1
+//     static std::vector<sluice::ConfigKey> config_keys();   // ABI 1.1: declares the keys
+//
+// config_keys() declares the keys of the plugin's [plugin.NAME] section (name, type,
+// default, one line): the host then refuses any other key there, with "did you mean", and
+// `sluice plugins DIR` lists them. It is called once, when the library is loaded.
 //
 // Each may return sluice::Status or void (= ok). To fail, return a status or throw:
 // sluice::Retry, sluice::Skip and sluice::Fatal carry their status; any other exception
@@ -89,6 +96,24 @@ enum class LogLevel : int32_t {
     info = SLUICE_LOG_INFO,
     warn = SLUICE_LOG_WARN,
     error = SLUICE_LOG_ERROR,
+};
+
+/// The type of a declared config key (shown to users; the plugin still parses the value).
+enum class ConfigType : int32_t {
+    string = SLUICE_CONFIG_STRING,
+    integer = SLUICE_CONFIG_INT,
+    number = SLUICE_CONFIG_NUMBER,
+    boolean = SLUICE_CONFIG_BOOL,
+    path = SLUICE_CONFIG_PATH,
+};
+
+/// One key of the plugin's [plugin.NAME] section, as returned by a plugin class's static
+/// config_keys(): {"output", sluice::ConfigType::path, std::nullopt, "append here"}.
+struct ConfigKey {
+    std::string name;
+    ConfigType type = ConfigType::string;
+    std::optional<std::string> default_value;  ///< as the user would write it; nullopt = none
+    std::string description;                   ///< one line
 };
 
 enum class TimestampType : int32_t {
@@ -605,6 +630,7 @@ SLUICE_SDK_DETECT(has_snapshot_state,
                   std::declval<T &>().snapshot_state(std::declval<StateWriter &>()))
 SLUICE_SDK_DETECT(has_restore_state,
                   std::declval<T &>().restore_state(std::declval<std::string_view>()))
+SLUICE_SDK_DETECT(has_config_keys, T::config_keys())
 SLUICE_SDK_DETECT(has_resume_offsets,
                   std::declval<T &>().resume_offsets(std::declval<Span<const TopicPartition>>(),
                                                      std::declval<Span<int64_t>>()))
@@ -773,6 +799,29 @@ struct Trampolines {
     }
 };
 
+/// The C array of T::config_keys(), built once and kept for the life of the library (the
+/// descriptor points into it). Thread: the entry function's, once.
+template <class T>
+struct ConfigKeyTable {
+    std::vector<ConfigKey> keys;
+    std::vector<sluice_config_key_t> c;
+
+    ConfigKeyTable() {
+        for (const ConfigKey &k : T::config_keys()) keys.push_back(k);
+        c.reserve(keys.size());
+        for (const ConfigKey &k : keys) {
+            sluice_config_key_t ck;
+            std::memset(&ck, 0, sizeof ck);
+            ck.struct_size = sizeof ck;
+            ck.name = k.name.c_str();
+            ck.type = static_cast<int32_t>(k.type);
+            ck.default_value = k.default_value ? k.default_value->c_str() : nullptr;
+            ck.description = k.description.c_str();
+            c.push_back(ck);
+        }
+    }
+};
+
 /// Builds the static descriptor of plugin class T: optional pointers only for the hooks
 /// T has. Thread: the entry function's (control or loader thread), once.
 template <class T>
@@ -802,6 +851,18 @@ sluice_plugin_t make_descriptor(const char *name, const char *version, const cha
     if constexpr (has_snapshot_state<T>) d.snapshot_state = &Trampolines<T>::snapshot_state;
     if constexpr (has_restore_state<T>) d.restore_state = &Trampolines<T>::restore_state;
     if constexpr (has_resume_offsets<T>) d.resume_offsets = &Trampolines<T>::resume_offsets;
+    if constexpr (has_config_keys<T>) {
+        try {
+            static const ConfigKeyTable<T> table;
+            // Non-NULL even when empty: an empty list declares "no keys".
+            static const sluice_config_key_t none{};
+            d.config_keys = table.c.empty() ? &none : table.c.data();
+            d.config_key_count = table.c.size();
+            d.config_key_stride = sizeof(sluice_config_key_t);
+        } catch (...) {
+            // Out of memory at load: leave the keys undeclared (checked by the plugin alone).
+        }
+    }
     return d;
 }
 
@@ -810,17 +871,18 @@ sluice_plugin_t make_descriptor(const char *name, const char *version, const cha
 }  // namespace sluice
 
 /// Exports plugin class `Class` as the library's one entry symbol (sluice_plugin_entry).
-/// Use once per shared library, at namespace scope. The descriptor is returned whatever the
-/// host's version: the host compares versions and refuses with a message naming both.
-/// Thread: control or loader thread, once per loaded library.
+/// Use once per shared library, at namespace scope, with or without a `;` after it (it ends
+/// in a function body, so a `;` is an empty declaration). The descriptor is returned
+/// whatever the host's version: the host compares versions and refuses with a message naming
+/// both. Thread: control or loader thread, once per loaded library.
 #define SLUICE_PLUGIN(Class, name, version, description, flags)                                    \
     extern "C" SLUICE_EXPORT const sluice_plugin_t *sluice_plugin_entry(uint32_t host_abi_major,   \
                                                                         uint32_t host_abi_minor) { \
+        static_assert(std::is_same_v<decltype(&sluice_plugin_entry), sluice_plugin_entry_fn>,      \
+                      "sluice_plugin_entry does not match sluice_plugin_entry_fn");                \
         (void)host_abi_major;                                                                      \
         (void)host_abi_minor;                                                                      \
         static const sluice_plugin_t descriptor =                                                  \
             ::sluice::detail::make_descriptor<Class>(name, version, description, flags);           \
         return &descriptor;                                                                        \
-    }                                                                                              \
-    static_assert(std::is_same_v<decltype(&sluice_plugin_entry), sluice_plugin_entry_fn>,          \
-                  "sluice_plugin_entry does not match sluice_plugin_entry_fn")
+    }

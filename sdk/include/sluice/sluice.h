@@ -1,5 +1,5 @@
 /*
- * Sluice plugin ABI, version 1.
+ * Sluice plugin ABI, version 1 (minor 1).
  *
  * This is the only contract between the Sluice host and a plugin. It is plain
  * C: no C++ type, exception, librdkafka type or allocator crosses it.
@@ -14,6 +14,8 @@
  *    host owns (`err`, `err_size`), always NUL-terminated by the writer.
  *  - Pointers handed to a plugin are views: valid only during the call that
  *    received them unless the comment says otherwise. Copy what you keep.
+ *  - Members added after ABI 1.0 are marked with the minor that added them
+ *    (`ABI 1.N and later`): a peer built against an older header lacks them.
  *
  * Threading: the host calls every function of one plugin instance from one
  * thread at a time (the batch thread), never concurrently. Host API functions
@@ -42,7 +44,7 @@ extern "C" {
 /** ABI version. A host accepts a plugin with the same major and a minor no
  *  newer than its own; anything else is refused, naming both versions. */
 #define SLUICE_ABI_MAJOR 1
-#define SLUICE_ABI_MINOR 0
+#define SLUICE_ABI_MINOR 1
 
 /** Name of the one symbol every plugin exports (see sluice_plugin_entry_fn). */
 #define SLUICE_PLUGIN_ENTRY_SYMBOL "sluice_plugin_entry"
@@ -188,6 +190,27 @@ typedef struct sluice_host_api {
 #define SLUICE_PLUGIN_WANTS_EMPTY_BATCHES \
     0x2u /**< also call process_batch for batches with no records */
 
+/** Value types of a declared config key (sluice_config_key_t.type). The host
+ *  shows them in `sluice plugins DIR`; the plugin still parses the value.
+ *  ABI 1.1 and later. */
+typedef enum sluice_config_type {
+    SLUICE_CONFIG_STRING = 0,
+    SLUICE_CONFIG_INT = 1,    /**< a whole number */
+    SLUICE_CONFIG_NUMBER = 2, /**< a decimal number */
+    SLUICE_CONFIG_BOOL = 3,   /**< true/false */
+    SLUICE_CONFIG_PATH = 4    /**< a file or directory */
+} sluice_config_type_t;
+
+/** One key a plugin reads from its [plugin.NAME] section. Plugin-owned,
+ *  static. ABI 1.1 and later. */
+typedef struct sluice_config_key {
+    uint32_t struct_size;
+    const char *name;          /**< the key as written in the section, e.g. "output" */
+    int32_t type;              /**< sluice_config_type_t */
+    const char *default_value; /**< as the user would write it; NULL = no default */
+    const char *description;   /**< one line */
+} sluice_config_key_t;
+
 /** Callback a plugin uses to write its state in snapshot_state. */
 typedef void (*sluice_state_writer_fn)(void *sink, const void *data, size_t len);
 
@@ -253,6 +276,20 @@ typedef struct sluice_plugin {
     int32_t (*resume_offsets)(void *instance, const sluice_topic_partition_t *partitions,
                               size_t count, size_t stride, int64_t *offsets, char *err,
                               size_t err_size);
+
+    /* ---- ABI 1.1 and later ---- */
+
+    /** The keys the plugin reads from its [plugin.NAME] section: config_key_count
+     *  elements, config_key_stride apart, static like the descriptor. When
+     *  config_keys is non-NULL the plugin declares its keys: any other key in
+     *  its section (besides the host's own: on-error, max-retries,
+     *  retry-backoff, dead-letter-topic) is a configuration error, and
+     *  `sluice plugins DIR` lists them. NULL (or a pre-1.1 plugin): any key is
+     *  passed to the plugin unchecked. Read by the host on the control or
+     *  loader thread, before create. */
+    const sluice_config_key_t *config_keys;
+    size_t config_key_count;
+    size_t config_key_stride;
 } sluice_plugin_t;
 
 /** The entry function, exported as SLUICE_PLUGIN_ENTRY_SYMBOL. The host passes
