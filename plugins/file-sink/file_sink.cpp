@@ -394,9 +394,9 @@ class FileSink {
     [[noreturn]] void fail(const std::string &what, const std::string &file, int err) {
         std::string message = "file-sink: cannot " + what + " '" + file + "': " + errno_text(err) +
                               ": the batch is not committed and this process stores nothing "
-                              "more in '" +
-                              path_ +
-                              "'; check the disk (dmesg), then restart sluice: it resumes from "
+                              "more" +
+                              (file == path_ ? std::string(" in it") : " in '" + path_ + "'") +
+                              "; check the disk (dmesg), then restart sluice: it resumes from "
                               "what is really stored";
         failed_ = message;
         lock_.record_failure(message);
