@@ -92,10 +92,15 @@ void ConsumerThread::start() {
         } catch (const std::exception &e) {
             std::lock_guard lock(failure_mutex_);
             failure_ = e.what();
-            spdlog::error("{}: {}", name_, e.what());
+            // A failed WAL is reported once, by the receiver stream, not by every thread.
+            if (wal_failed())
+                spdlog::debug("{}: {}", name_, e.what());
+            else
+                spdlog::error("{}: {}", name_, e.what());
         }
         // Leaving the group here (not in the destructor) hands the partitions over as soon
-        // as this thread is done. In WAL mode everything committed is durable by now.
+        // as this thread is done. In WAL mode everything committed is durable by now; after a
+        // WAL failure the revoke callback commits nothing (flush_commits, sync throw).
         waker_.reset();
         queue_.reset();
         rd_kafka_consumer_close(rk_.get());
@@ -130,7 +135,10 @@ void ConsumerThread::rebalance_trampoline(rd_kafka_t *rk, rd_kafka_resp_err_t er
                 self->failure_ = std::string("during a rebalance: ") + e.what();
         }
         self->stop_ = true;
-        spdlog::error("{}: during a rebalance: {}", self->name_, e.what());
+        if (self->wal_failed())
+            spdlog::debug("{}: during a rebalance: {}", self->name_, e.what());
+        else
+            spdlog::error("{}: during a rebalance: {}", self->name_, e.what());
         const bool cooperative = std::string_view(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
         rd_kafka_error_t *error = nullptr;
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
@@ -335,8 +343,15 @@ void ConsumerThread::commit(const std::vector<const wal::Block *> &blocks, bool)
     flush_commits();
 }
 
+bool ConsumerThread::wal_failed() const {
+    return settings_.wal && settings_.wal->failed();
+}
+
 void ConsumerThread::flush_commits() {
     if (uncommitted_.empty()) return;
+    // After a WAL I/O error nothing more reaches Kafka, not even offsets of blocks synced
+    // before it: the next start replays or re-reads them (duplicates, never a loss).
+    if (wal_failed()) return;
     last_commit_try_ = Clock::now();
     kafka::PartitionListPtr list(
         rd_kafka_topic_partition_list_new(static_cast<int>(uncommitted_.size())));

@@ -80,7 +80,8 @@ class ConsumerThread {
     void seal(bool all_now);
     void store_and_hand_over(bool final);
     void commit(const std::vector<const wal::Block *> &blocks, bool sync);
-    void flush_commits();  // commits uncommitted_, keeping what the group refused
+    void flush_commits();     // commits uncommitted_, keeping what the group refused
+    bool wal_failed() const;  // the WAL latched an I/O error: commit nothing more
     void drop_partitions(const std::vector<TopicPartition> &tps, bool lost);
     void update_pause();
     void wake_fetchers();

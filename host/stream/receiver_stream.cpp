@@ -109,7 +109,8 @@ void ReceiverStream::stop_receivers() {
 
 ReceiverStream::Outcome ReceiverStream::execute(std::vector<std::unique_ptr<wal::Block>> blocks,
                                                 bool replay, Clock::time_point scheduled,
-                                                const std::atomic<bool> &abort) {
+                                                const std::atomic<bool> &abort,
+                                                const Planned *planned) {
     const auto started = Clock::now();
     // Ranges in order of first appearance; a partition's blocks come in offset order (one
     // thread reads it at a time) but may not touch (a rebalance in between).
@@ -134,21 +135,35 @@ ReceiverStream::Outcome ReceiverStream::execute(std::vector<std::unique_ptr<wal:
     for (const auto &b : blocks)
         records.insert(records.end(), b->records.begin(), b->records.end());
 
-    const int64_t batch_id = next_batch_id_;
+    // The id is spent once planned: a replay after a crash reuses it for exactly these blocks
+    // (the batch_id promise of sluice.h), so a later batch never gets it.
+    const int64_t batch_id = planned ? planned->batch_id : next_batch_id_++;
+    const int64_t batch_time_ms = planned ? planned->batch_time_ms : wall_ms();
+    std::vector<uint64_t> ids;
+    ids.reserve(blocks.size());
+    for (const auto &b : blocks) ids.push_back(b->id);
+    if (wal_ && !planned) {
+        try {
+            wal_->plan_batch(batch_id, batch_time_ms, ids);
+        } catch (const wal::WalError &) {
+            return {kExitFailure, false};  // latched: run() reports it
+        }
+    }
     BatchView view =
-        make_batch_view(batch_id, wall_ms(), replay, ranges, records.data(), records.size());
+        make_batch_view(batch_id, batch_time_ms, replay, ranges, records.data(), records.size());
     RunVerdict verdict = runner_->run(view.batch, abort);
     if (!verdict.commit) return {verdict.exit_code, false};
 
     if (wal_) {
-        std::vector<uint64_t> ids;
-        ids.reserve(blocks.size());
-        for (const auto &b : blocks) ids.push_back(b->id);
-        wal_->mark_done(batch_id, ids);
+        try {
+            wal_->mark_done(batch_id, ids);
+        } catch (const wal::WalError &) {
+            // Nothing of this batch reaches ZooKeeper; the next start replays it (same id).
+            return {kExitFailure, false};
+        }
     }
     if (mirror_ && !ranges.empty()) mirror_->publish(ranges);
 
-    ++next_batch_id_;
     ++batches_done_;
     total_records_ += record_count;
     const double processing_ms = ms_since(started);
@@ -253,53 +268,10 @@ int ReceiverStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &
     }
 
     // 2. Replay: blocks in the WAL never marked processed, before any new data.
-    if (wal_) {
-        wal::Recovery recovery = wal_->take_recovery();
-        next_batch_id_ = recovery.last_batch_id + 1;
-        size_t replay_records = 0;
-        for (const auto &b : recovery.pending) replay_records += b->records.size();
-        spdlog::info(
-            "wal {}: {} segments, {} blocks already processed, {} blocks ({} records) to replay"
-            "{}",
-            config_.wal_dir.string(), recovery.segments, recovery.blocks_done,
-            recovery.pending.size(), replay_records,
-            recovery.torn_entries
-                ? fmt::format("; cut a torn tail of {} bytes ({} partial entry) from {}",
-                              recovery.torn_bytes, recovery.torn_entries, recovery.torn_segment)
-                : std::string());
-        if (!recovery.pending.empty()) {
-            std::set<TopicPartition> tps;
-            for (const auto &b : recovery.pending) tps.insert(b->tp);
-            const std::vector<TopicPartition> replayed(tps.begin(), tps.end());
-            if (auto r = chain_->partitions_assigned(replayed); !r.ok()) {
-                spdlog::error("plugin {} refused its partitions: {}", r.plugin, r.message);
-                return kExitFailure;
-            }
-            std::vector<std::unique_ptr<wal::Block>> batch;
-            uint64_t batch_bytes = 0;
-            auto run_replay = [&]() {
-                if (batch.empty()) return true;
-                auto outcome = execute(std::move(batch), true, Clock::now(), abort);
-                batch.clear();
-                batch_bytes = 0;
-                if (!outcome.committed) exit_code_ = outcome.exit_code;
-                return outcome.committed;
-            };
-            bool ok = true;
-            for (auto &b : recovery.pending) {
-                batch_bytes += b->bytes();
-                batch.push_back(std::move(b));
-                if (batch_bytes >= kReplayBatchBytes && !(ok = run_replay())) break;
-            }
-            if (ok) ok = run_replay();
-            chain_->partitions_revoked(replayed);
-            if (!ok) {
-                spdlog::error(
-                    "replay of the WAL failed; the blocks stay pending for the next "
-                    "start");
-                return exit_code_;
-            }
-        }
+    if (wal_ && !replay_wal(abort)) {
+        if (wal_->failed()) return report_wal_failure();
+        spdlog::error("replay of the WAL failed; the blocks stay pending for the next start");
+        return exit_code_;
     }
 
     // 3. The receivers, then a batch every interval.
@@ -312,12 +284,17 @@ int ReceiverStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &
             std::this_thread::sleep_for(
                 std::min<Clock::duration>(due - Clock::now(), milliseconds(50)));
         if (stop) break;
+        if (wal_ && wal_->failed()) {
+            failed = true;
+            break;
+        }
         for (const auto &r : receivers_) {
             if (std::string why = r->failure(); !why.empty()) {
-                spdlog::error(
-                    "{} failed: {}; stopping (what is in the WAL is replayed on the "
-                    "next start)",
-                    r->name(), why);
+                if (!wal_ || !wal_->failed())  // else reported once, at the end
+                    spdlog::error(
+                        "{} failed: {}; stopping (what is in the WAL is replayed on the "
+                        "next start)",
+                        r->name(), why);
                 exit_code_ = kExitFailure;
                 failed = true;
             }
@@ -353,7 +330,77 @@ int ReceiverStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &
     receivers_.clear();
     if (exporter_) exporter_->stop();
     spdlog::info("stopped after {} batches, {} records", batches_done_, total_records_);
+    if (wal_ && wal_->failed()) return report_wal_failure();
     return exit_code_;
+}
+
+int ReceiverStream::report_wal_failure() {
+    // One line for the whole run: the consumer threads and the batch thread all fail with this
+    // same error once it is latched, and none of them logs it.
+    spdlog::error("{}", wal_->failure());
+    exit_code_ = kExitFailure;
+    return exit_code_;
+}
+
+bool ReceiverStream::replay_wal(const std::atomic<bool> &abort) {
+    wal::Recovery recovery = wal_->take_recovery();
+    next_batch_id_ = recovery.last_batch_id + 1;
+    size_t replay_records = 0, replay_blocks = recovery.pending.size();
+    for (const auto &b : recovery.pending) replay_records += b->records.size();
+    for (const auto &batch : recovery.planned) {
+        replay_blocks += batch.blocks.size();
+        for (const auto &b : batch.blocks) replay_records += b->records.size();
+    }
+    spdlog::info(
+        "wal {}: {} segments, {} blocks already processed, {} blocks ({} records) to replay{}{}",
+        config_.wal_dir.string(), recovery.segments, recovery.blocks_done, replay_blocks,
+        replay_records,
+        recovery.planned.empty()
+            ? std::string()
+            : fmt::format(" ({} planned batches replayed as they were)", recovery.planned.size()),
+        recovery.torn_entries ? fmt::format("; cut a torn tail of {} bytes from {}",
+                                            recovery.torn_bytes, recovery.torn_segment)
+                              : std::string());
+    if (recovery.pending.empty() && recovery.planned.empty()) return true;
+
+    std::set<TopicPartition> tps;
+    for (const auto &b : recovery.pending) tps.insert(b->tp);
+    for (const auto &batch : recovery.planned)
+        for (const auto &b : batch.blocks) tps.insert(b->tp);
+    const std::vector<TopicPartition> replayed(tps.begin(), tps.end());
+    if (auto r = chain_->partitions_assigned(replayed); !r.ok()) {
+        spdlog::error("plugin {} refused its partitions: {}", r.plugin, r.message);
+        exit_code_ = kExitFailure;
+        return false;
+    }
+    auto run = [&](std::vector<std::unique_ptr<wal::Block>> blocks, const Planned *planned) {
+        auto outcome = execute(std::move(blocks), true, Clock::now(), abort, planned);
+        if (!outcome.committed) exit_code_ = outcome.exit_code;
+        return outcome.committed;
+    };
+    bool ok = true;
+    // First the batches that were planned when the last run stopped: the same id, time and
+    // blocks, in id order (a plugin may have seen them, and keys its output by the id).
+    for (auto &batch : recovery.planned) {
+        const Planned planned{batch.batch_id, batch.batch_time_ms};
+        if (!(ok = run(std::move(batch.blocks), &planned))) break;
+    }
+    // Then the blocks no batch was planned for, regrouped under new ids.
+    std::vector<std::unique_ptr<wal::Block>> batch;
+    uint64_t batch_bytes = 0;
+    for (auto &b : recovery.pending) {
+        if (!ok) break;
+        batch_bytes += b->bytes();
+        batch.push_back(std::move(b));
+        if (batch_bytes >= kReplayBatchBytes) {
+            ok = run(std::move(batch), nullptr);
+            batch.clear();
+            batch_bytes = 0;
+        }
+    }
+    if (ok && !batch.empty()) ok = run(std::move(batch), nullptr);
+    chain_->partitions_revoked(replayed);
+    return ok;
 }
 
 }  // namespace sluice::stream

@@ -56,6 +56,11 @@ class ReceiverStream {
         int exit_code = 0;
         bool committed = false;
     };
+    /// The id and time a WAL plan gave a batch before a crash (replayed as they were).
+    struct Planned {
+        int64_t batch_id = 0;
+        int64_t batch_time_ms = 0;
+    };
     void open_components();
     void start_receivers();
     void stop_receivers();
@@ -63,9 +68,15 @@ class ReceiverStream {
     /// the blocks around them. Returns false when a batch failed (exit_code_ says why).
     bool drain(std::deque<receiver::ReceiverItem> items, std::chrono::steady_clock::time_point due,
                const std::atomic<bool> &abort, bool allow_empty);
+    /// Runs one batch. With a WAL the batch is planned (durably) before it runs, unless
+    /// `planned` says it already was; a WAL error fails it (reported once, by run()).
     Outcome execute(std::vector<std::unique_ptr<wal::Block>> blocks, bool replay,
-                    std::chrono::steady_clock::time_point scheduled,
-                    const std::atomic<bool> &abort);
+                    std::chrono::steady_clock::time_point scheduled, const std::atomic<bool> &abort,
+                    const Planned *planned = nullptr);
+    /// Replays what the WAL holds; false when a batch failed (exit_code_ says why).
+    bool replay_wal(const std::atomic<bool> &abort);
+    /// After a WAL I/O error: its one line, and the exit code.
+    int report_wal_failure();
     void publish_metrics(metrics::RunState state);
 
     config::RunConfig config_;

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
+#include <utility>
 
 #include "common/crc32c.hpp"
 
@@ -89,14 +91,28 @@ size_t fields_at(const TopicPartition &tp) {
     return 1 + 8 + 2 + tp.topic.size();
 }
 
-// Whether a valid frame starts at `pos`.
-bool frame_ok(std::string_view bytes, uint64_t pos) {
-    if (bytes.size() - pos < kFrameHeaderBytes) return false;
-    auto len = load<uint32_t>(bytes.data() + pos);
-    auto crc = load<uint32_t>(bytes.data() + pos + 4);
-    if (len == 0 || len > kMaxEntryBytes || bytes.size() - pos - kFrameHeaderBytes < len)
-        return false;
-    return crc32c(bytes.substr(pos + kFrameHeaderBytes, len)) == crc;
+constexpr size_t kSyncedPayload = 1 + 8;
+
+// A synced mark at or after `bad` whose count of fsynced bytes reaches past `bad`: (where the
+// mark is, the bytes it vouches for). The marks are found by their fixed frame (length 9, type
+// 5, CRC), so they are found after garbage or zeros too. A mark never vouches for bytes after
+// itself: one that claims to is not the writer's.
+std::optional<std::pair<uint64_t, uint64_t>> synced_past(std::string_view bytes, uint64_t bad) {
+    constexpr std::string_view kLength("\x09\x00\x00\x00", 4);
+    constexpr size_t kFrame = kFrameHeaderBytes + kSyncedPayload;
+    std::optional<std::pair<uint64_t, uint64_t>> best;
+    for (size_t at = bytes.find(kLength, bad);
+         at != std::string_view::npos && bytes.size() - at >= kFrame;
+         at = bytes.find(kLength, at + 1)) {
+        const char *p = bytes.data() + at;
+        if (static_cast<uint8_t>(p[kFrameHeaderBytes]) != static_cast<uint8_t>(EntryType::synced))
+            continue;
+        if (crc32c({p + kFrameHeaderBytes, kSyncedPayload}) != load<uint32_t>(p + 4)) continue;
+        const auto synced = load<uint64_t>(p + kFrameHeaderBytes + 1);
+        if (synced > bad && synced <= at && (!best || synced > best->second))
+            best.emplace(at, synced);
+    }
+    return best;
 }
 
 }  // namespace
@@ -272,6 +288,49 @@ DoneMark decode_done(std::string_view payload) {
     return mark;
 }
 
+std::string encode_plan(const PlanMark &mark) {
+    std::string out;
+    out.reserve(21 + 8 * mark.block_ids.size());
+    put<uint8_t>(out, static_cast<uint8_t>(EntryType::plan));
+    put<int64_t>(out, mark.batch_id);
+    put<int64_t>(out, mark.batch_time_ms);
+    put<uint32_t>(out, static_cast<uint32_t>(mark.block_ids.size()));
+    for (auto id : mark.block_ids) put<uint64_t>(out, id);
+    return out;
+}
+
+std::string encode_synced(const SyncedMark &mark) {
+    std::string out;
+    put<uint8_t>(out, static_cast<uint8_t>(EntryType::synced));
+    put<uint64_t>(out, mark.synced_bytes);
+    return out;
+}
+
+PlanMark decode_plan(std::string_view payload) {
+    Cursor in(payload);
+    if (in.get<uint8_t>("type") != static_cast<uint8_t>(EntryType::plan))
+        throw WalError("entry is not a batch plan");
+    PlanMark mark;
+    mark.batch_id = in.get<int64_t>("batch id");
+    mark.batch_time_ms = in.get<int64_t>("batch time");
+    auto count = in.get<uint32_t>("block count");
+    if (count > payload.size() / 8) throw WalError("batch plan claims more blocks than it holds");
+    mark.block_ids.reserve(count);
+    for (uint32_t i = 0; i < count; ++i) mark.block_ids.push_back(in.get<uint64_t>("block id"));
+    if (!in.at_end()) throw WalError("stray bytes after a batch plan");
+    return mark;
+}
+
+SyncedMark decode_synced(std::string_view payload) {
+    Cursor in(payload);
+    if (in.get<uint8_t>("type") != static_cast<uint8_t>(EntryType::synced))
+        throw WalError("entry is not a synced mark");
+    SyncedMark mark;
+    mark.synced_bytes = in.get<uint64_t>("synced bytes");
+    if (!in.at_end()) throw WalError("stray bytes after a synced mark");
+    return mark;
+}
+
 StartMark decode_start(std::string_view payload) {
     Cursor in(payload);
     if (in.get<uint8_t>("type") != static_cast<uint8_t>(EntryType::start))
@@ -294,53 +353,76 @@ std::string frame_header(std::string_view payload) {
 
 SegmentScan scan_segment(std::string_view bytes, bool last_segment) {
     SegmentScan scan;
-    auto fail = [&](uint64_t at, std::string why, bool data_follows) {
-        scan.tail =
-            (last_segment && !data_follows) ? SegmentScan::Tail::torn : SegmentScan::Tail::corrupt;
+    auto corrupt = [&](uint64_t at, std::string why) {
+        scan.tail = SegmentScan::Tail::corrupt;
+        scan.problem_offset = at;
+        scan.problem = std::move(why);
+        return scan;
+    };
+    // A bad entry at `at`: torn in the newest segment unless a synced mark after it proves
+    // that the bytes at `at` had been fsynced (see the header).
+    auto bad_entry = [&](uint64_t at, std::string why) {
+        if (!last_segment) return corrupt(at, std::move(why));
+        if (auto proof = synced_past(bytes, at))
+            return corrupt(at, fmt::format("{}, inside bytes fsynced before (the synced mark at "
+                                           "byte {} vouches for the first {} bytes)",
+                                           why, proof->first, proof->second));
+        scan.tail = SegmentScan::Tail::torn;
         scan.problem_offset = at;
         scan.problem = std::move(why);
         return scan;
     };
 
+    // A newest segment that is a prefix of the magic line, or zeros (the file system extended
+    // the file but the header never reached the disk), holds nothing: torn.
+    const bool all_zeros = bytes.find_first_not_of('\0') == std::string_view::npos;
+    if (last_segment && all_zeros && !bytes.empty()) {
+        scan.tail = SegmentScan::Tail::torn;
+        scan.problem = "the segment header never reached the disk (only zeros)";
+        return scan;
+    }
     if (bytes.size() < kSegmentMagic.size()) {
-        if (kSegmentMagic.substr(0, bytes.size()) == bytes)
-            return fail(0, "the segment header is incomplete", false);
-        return fail(0, "not a sluice WAL segment", true);
+        if (last_segment && kSegmentMagic.substr(0, bytes.size()) == bytes) {
+            scan.tail = SegmentScan::Tail::torn;
+            scan.problem = "the segment header is incomplete";
+            return scan;
+        }
+        return corrupt(0, "not a sluice WAL segment");
     }
     if (bytes.substr(0, kSegmentMagic.size()) != kSegmentMagic) {
         if (bytes.substr(0, 11) == kSegmentMagic.substr(0, 11))
-            return fail(0, "written by another WAL format version", true);
-        return fail(0, "not a sluice WAL segment", true);
+            return corrupt(0, "written by another WAL format version");
+        return corrupt(0, "not a sluice WAL segment");
     }
     uint64_t pos = kSegmentMagic.size();
     scan.valid_bytes = pos;
     while (pos < bytes.size()) {
         const uint64_t remaining = bytes.size() - pos;
         if (remaining < kFrameHeaderBytes)
-            return fail(pos, fmt::format("{} bytes where an entry's frame starts", remaining),
-                        false);
+            return bad_entry(pos, fmt::format("{} bytes where an entry's frame starts", remaining));
         const auto len = load<uint32_t>(bytes.data() + pos);
         const auto crc = load<uint32_t>(bytes.data() + pos + 4);
         if (len == 0 || len > kMaxEntryBytes) {
-            // Zeros to the end are a tail the file system extended but the write never
-            // filled: torn. Anything else with an impossible length is garbage.
             const bool zeros = bytes.find_first_not_of('\0', pos) == std::string_view::npos;
-            return fail(pos, fmt::format("impossible entry length {}", len), !zeros);
+            return bad_entry(pos, fmt::format("impossible entry length {}{}", len,
+                                              zeros ? " (zeros to the end)" : ""));
         }
         if (remaining - kFrameHeaderBytes < len)
-            return fail(pos,
-                        fmt::format("entry of {} bytes runs past the end of the file ({} left)",
-                                    len, remaining - kFrameHeaderBytes),
-                        false);
+            return bad_entry(
+                pos, fmt::format("entry of {} bytes runs past the end of the file ({} left)", len,
+                                 remaining - kFrameHeaderBytes));
         std::string_view payload = bytes.substr(pos + kFrameHeaderBytes, len);
         const uint64_t next = pos + kFrameHeaderBytes + len;
-        if (crc32c(payload) != crc) {
-            const bool data_follows = next < bytes.size() && frame_ok(bytes, next);
-            return fail(pos, "CRC-32C mismatch", data_follows);
-        }
+        if (crc32c(payload) != crc) return bad_entry(pos, "CRC-32C mismatch");
+        // A valid CRC means the writer meant these bytes: an unknown type is a newer format,
+        // never a torn write.
         const auto type = static_cast<uint8_t>(payload[0]);
-        if (type < 1 || type > 3)
-            return fail(pos, fmt::format("unknown entry type {}", type), true);
+        if (type < 1 || type > kLastEntryType)
+            return corrupt(pos, fmt::format("unknown entry type {}", type));
+        if (type == static_cast<uint8_t>(EntryType::synced) && payload.size() == kSyncedPayload) {
+            const auto synced = load<uint64_t>(payload.data() + 1);
+            if (synced <= pos) scan.known_synced = std::max(scan.known_synced, synced);
+        }
         scan.entries.push_back({pos, static_cast<EntryType>(type), payload});
         pos = next;
         scan.valid_bytes = pos;

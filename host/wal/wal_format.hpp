@@ -17,6 +17,15 @@
 //              (or replayed) by batch `batch id`
 //   start (3): u64 next block id, i64 last batch id: the counters when the segment was
 //              opened, so they survive the deletion of older segments
+//   plan  (4): i64 batch id, i64 batch time (Unix ms), u32 count, count x u64 block id: batch
+//              `batch id` is about to run on exactly these blocks, in this order; written and
+//              fsynced before the batch runs, so a crash replays the same batch (same id, time
+//              and blocks). Closed by the done mark with the same batch id.
+//   synced (5): u64 bytes: this segment was fsynced through byte `bytes` before this entry
+//              was written. Written with the next entry after each fsync; recovery uses it to
+//              tell a torn tail (past the last fsync) from corruption (inside fsynced bytes).
+//
+// Types 4 and 5 were added after the first release; a log without them reads as before.
 
 #include <sluice/sluice.h>
 
@@ -41,7 +50,8 @@ inline constexpr std::string_view kSegmentMagic = "sluice-wal 1\n";
 inline constexpr size_t kFrameHeaderBytes = 8;
 inline constexpr uint32_t kMaxEntryBytes = 256u << 20;
 
-enum class EntryType : uint8_t { block = 1, done = 2, start = 3 };
+enum class EntryType : uint8_t { block = 1, done = 2, start = 3, plan = 4, synced = 5 };
+inline constexpr uint8_t kLastEntryType = 5;
 
 /// One block: the records one consumer thread read from one partition during one block
 /// interval, in offset order. `payload` is the WAL entry itself; `records` and `headers` are
@@ -104,11 +114,23 @@ struct StartMark {
     uint64_t next_block_id = 0;
     int64_t last_batch_id = -1;
 };
+struct PlanMark {
+    int64_t batch_id = -1;
+    int64_t batch_time_ms = 0;
+    std::vector<uint64_t> block_ids;  // in batch order
+};
+struct SyncedMark {
+    uint64_t synced_bytes = 0;  // of the segment holding the mark
+};
 
 std::string encode_done(const DoneMark &mark);
 std::string encode_start(const StartMark &mark);
-DoneMark decode_done(std::string_view payload);    // throws WalError
-StartMark decode_start(std::string_view payload);  // throws WalError
+std::string encode_plan(const PlanMark &mark);
+std::string encode_synced(const SyncedMark &mark);
+DoneMark decode_done(std::string_view payload);      // throws WalError
+StartMark decode_start(std::string_view payload);    // throws WalError
+PlanMark decode_plan(std::string_view payload);      // throws WalError
+SyncedMark decode_synced(std::string_view payload);  // throws WalError
 
 /// The frame (length, CRC) for `payload`.
 std::string frame_header(std::string_view payload);
@@ -123,19 +145,33 @@ struct ScannedEntry {
 struct SegmentScan {
     enum class Tail {
         clean,    // every byte belongs to a valid entry
-        torn,     // the last segment ends in a partial or unchecked entry (a crash mid-write)
-        corrupt,  // a bad entry with valid data after it, or any bad entry in an older segment
+        torn,     // the newest segment has a bad entry past the last byte known to be fsynced
+        corrupt,  // a bad entry inside fsynced bytes, a bad header, or any bad entry in an
+                  // older segment
     };
     std::vector<ScannedEntry> entries;
     Tail tail = Tail::clean;
     uint64_t valid_bytes = 0;     // bytes up to the end of the last valid entry
     uint64_t problem_offset = 0;  // for torn and corrupt
     std::string problem;          // why, for torn and corrupt
+    uint64_t known_synced = 0;    // the furthest byte a synced mark vouches for
 };
 
-/// Checks a whole segment's bytes. `last_segment`: the newest segment, where a bad tail is a
-/// torn write rather than corruption. Never throws; block payloads are checked by their CRC
-/// here and parsed by Block::parse.
+/// Checks a whole segment's bytes. Never throws; block payloads are checked by their CRC here
+/// and parsed by Block::parse.
+///
+/// What is torn and what is corrupt. Every older segment was fsynced whole before the next one
+/// was created, so any bad byte in one is corruption. In the newest segment (`last_segment`),
+/// only what lies past the last fsync can legitimately be garbage after a crash or power loss:
+/// a partial frame, zeros where the file system extended the file but never wrote the data,
+/// a bad CRC with a valid frame after it (pages reach the disk in any order). The writer
+/// records each fsync in a synced mark written with its next entry; a synced mark that lies
+/// *after* the first bad entry and vouches for bytes past it proves the bad entry was fsynced:
+/// corruption. Without such proof the bad entry and everything after it is a torn tail, to be
+/// cut. (The newest fsync is recorded only by the next write, so a bad entry written between
+/// the last two fsyncs reads as torn: the one case where storage that corrupts fsynced bytes
+/// costs committed blocks instead of stopping the start. A bad segment header is always
+/// corruption, except a newest segment that holds nothing but a prefix of the magic line.)
 SegmentScan scan_segment(std::string_view bytes, bool last_segment);
 
 }  // namespace sluice::wal

@@ -2,9 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <set>
@@ -103,6 +103,8 @@ int wal_command(int argc, const char *const argv[]) {
 
     std::vector<BlockInfo> blocks;
     std::set<uint64_t> done;
+    std::set<int64_t> done_batches;
+    std::map<int64_t, PlanMark> plans;  // by batch id
     int64_t last_batch = -1;
     uint64_t total = 0;
     int status = 0;
@@ -110,13 +112,16 @@ int wal_command(int argc, const char *const argv[]) {
     for (auto it = files.begin(); it != files.end(); ++it) {
         const fs::path &path = it->second;
         const bool last = std::next(it) == files.end();
-        std::ifstream in(path, std::ios::binary);
-        std::ostringstream data;
-        data << in.rdbuf();
-        const std::string bytes = data.str();
+        std::string bytes;
+        try {
+            bytes = read_segment_file(path);
+        } catch (const WalError &e) {
+            std::cerr << "sluice wal inspect: " << e.what() << "\n";
+            return 1;
+        }
         total += bytes.size();
         SegmentScan scan = scan_segment(bytes, last);
-        size_t n_blocks = 0, n_marks = 0;
+        size_t n_blocks = 0, n_marks = 0, n_plans = 0;
         for (const auto &entry : scan.entries) {
             try {
                 if (entry.type == EntryType::block) {
@@ -127,8 +132,15 @@ int wal_command(int argc, const char *const argv[]) {
                 } else if (entry.type == EntryType::done) {
                     DoneMark mark = decode_done(entry.payload);
                     done.insert(mark.block_ids.begin(), mark.block_ids.end());
+                    done_batches.insert(mark.batch_id);
                     last_batch = std::max(last_batch, mark.batch_id);
                     ++n_marks;
+                } else if (entry.type == EntryType::plan) {
+                    PlanMark mark = decode_plan(entry.payload);
+                    plans[mark.batch_id] = mark;
+                    ++n_plans;
+                } else if (entry.type == EntryType::synced) {
+                    decode_synced(entry.payload);
                 } else {
                     last_batch = std::max(last_batch, decode_start(entry.payload).last_batch_id);
                 }
@@ -142,6 +154,7 @@ int wal_command(int argc, const char *const argv[]) {
         segment_lines << fmt::format("  {}  {:>10}  {} blocks, {} done marks",
                                      path.filename().string(), human_bytes(bytes.size()), n_blocks,
                                      n_marks);
+        if (n_plans) segment_lines << fmt::format(", {} batch plans", n_plans);
         if (scan.tail == SegmentScan::Tail::torn) {
             segment_lines << fmt::format(
                 "  [torn tail at byte {}: {}; {} bytes are cut at the next start]",
@@ -174,6 +187,15 @@ int wal_command(int argc, const char *const argv[]) {
         ++pending_blocks[tp];
     }
 
+    // A plan not closed by its done mark is replayed as it was (the same id, time and blocks).
+    std::vector<const PlanMark *> open_plans;
+    for (const auto &[id, plan] : plans) {
+        if (done_batches.count(id)) continue;
+        const bool any_pending = std::any_of(plan.block_ids.begin(), plan.block_ids.end(),
+                                             [&](uint64_t b) { return !done.count(b); });
+        if (plan.block_ids.empty() || any_pending) open_plans.push_back(&plan);
+    }
+
     std::cout << fmt::format(
         "WAL {}: {} segments, {}, {} blocks ({} pending replay, {} records), last processed "
         "batch {}\n",
@@ -189,6 +211,10 @@ int wal_command(int argc, const char *const argv[]) {
                                      human_bytes(b.bytes),
                                      done.count(b.id) ? "processed" : "PENDING");
     }
+    for (const auto *plan : open_plans)
+        std::cout << fmt::format(
+            "planned batch {} (time {}, {} blocks) never finished: replayed first, as it was\n",
+            plan->batch_id, plan->batch_time_ms, plan->block_ids.size());
     if (pending_span.empty()) {
         std::cout << "pending replay: nothing\n";
     } else {

@@ -3,6 +3,9 @@
 // block until the batch that processed it is done. Spark's
 // spark.streaming.receiver.writeAheadLog.enable, on local disk.
 
+#include <sys/uio.h>
+
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -27,10 +30,18 @@ struct WalOptions {
     uint64_t segment_bytes = 64ull << 20;  // a segment is closed and a new one begun past this
 };
 
+/// A batch planned (plan_batch) and not done before the last stop: replayed as it was.
+struct PlannedBatch {
+    int64_t batch_id = -1;
+    int64_t batch_time_ms = 0;
+    std::vector<std::unique_ptr<Block>> blocks;  // in the planned order
+};
+
 /// What start-up found in the directory.
 struct Recovery {
-    std::vector<std::unique_ptr<Block>> pending;  // never marked done, in log order
-    int64_t last_batch_id = -1;                   // the newest batch id in a done mark
+    std::vector<PlannedBatch> planned;            // by batch id; replay these first, as they were
+    std::vector<std::unique_ptr<Block>> pending;  // never done, in no open plan; log order
+    int64_t last_batch_id = -1;                   // the newest batch id planned or done
     size_t segments = 0;                          // segment files found
     size_t blocks_done = 0;                       // blocks found already processed
     uint64_t torn_bytes = 0;                      // cut from the newest segment's tail
@@ -40,14 +51,26 @@ struct Recovery {
 };
 
 /// Lifecycle: opened by the receiver stream on the control thread (recovering the directory),
-/// used by the consumer threads (append, sync) and the batch thread (mark_done) at once, closed
-/// by the destructor after those threads are joined. Holds an exclusive flock on <dir>/lock,
-/// so two live processes never share a WAL. Thread-safe.
+/// used by the consumer threads (append, sync) and the batch thread (plan_batch, mark_done) at
+/// once, closed by the destructor after those threads are joined. Holds an exclusive flock on
+/// <dir>/lock, so two live processes never share a WAL. Thread-safe; every write and fsync
+/// runs under one mutex (appends are O_APPEND, and a failed write is cut back before anyone
+/// else can append after it).
+///
+/// I/O errors are final. The first failed write, fsync (file or directory), create or close
+/// latches: it and every later append, sync, durable_position, plan_batch and mark_done throw
+/// WalError with that one message, which names the file and errno. After a failed fsync Linux
+/// may have dropped the dirty pages and a later fsync can succeed without them (PostgreSQL's
+/// "fsyncgate"), so the durable position never moves again and nothing more may be committed;
+/// failed() tells the consumers so. A failed write is first cut back (ftruncate to the size
+/// before it, fsync), so no half frame sits in the log for recovery to trip over.
 class WriteAheadLog {
   public:
-    /// Creates the directory if needed, locks it, scans every segment, truncates a torn tail of
-    /// the newest one and deletes segments that hold nothing pending. Throws WalError (corrupt
-    /// segment: names the file and byte offset; nothing is deleted then).
+    /// Creates the directory if needed (fsyncing its parent), locks it, reads every segment
+    /// (a read error stops here, changing nothing), cuts a torn tail of the newest one (see
+    /// scan_segment; the cut is fsynced) and deletes segments that hold nothing pending.
+    /// Throws WalError (corrupt segment: names the file and byte offset; nothing is deleted
+    /// then).
     explicit WriteAheadLog(WalOptions options);
     ~WriteAheadLog();
     WriteAheadLog(const WriteAheadLog &) = delete;
@@ -63,11 +86,21 @@ class WriteAheadLog {
     uint64_t append(const Block &block);
     /// Makes everything appended so far durable; returns the durable position.
     uint64_t sync();
+    /// Throws the latched error once the log has failed (the position must not be trusted).
     uint64_t durable_position() const;
 
+    /// Records, durably, that batch `batch_id` at `batch_time_ms` is about to process
+    /// `block_ids` (in that order), so that a crash replays the same batch. thread: batch
+    void plan_batch(int64_t batch_id, int64_t batch_time_ms,
+                    const std::vector<uint64_t> &block_ids);
     /// Records that batch `batch_id` processed `block_ids`, makes that durable, and deletes the
-    /// oldest segments whose blocks are all done.
+    /// oldest segments whose blocks are all done. thread: batch
     void mark_done(int64_t batch_id, const std::vector<uint64_t> &block_ids);
+
+    /// Whether an I/O error has stopped the log (any thread, no lock).
+    bool failed() const { return failed_.load(std::memory_order_acquire); }
+    /// The one-line message of that error; empty while the log works.
+    std::string failure() const;
 
     /// Bytes of all segment files; consumption pauses while this is at or over max_bytes.
     uint64_t disk_bytes() const;
@@ -80,14 +113,22 @@ class WriteAheadLog {
         uint64_t seq = 0;
         std::filesystem::path path;
         uint64_t bytes = 0;
-        size_t pending = 0;  // blocks in it not yet marked done
+        size_t pending = 0;     // blocks in it not yet marked done
+        size_t open_plans = 0;  // batch plans in it whose batch is not done
+        bool live() const { return pending > 0 || open_plans > 0; }
     };
 
     void recover();
     void open_segment_locked();  // starts segment last seq + 1 (closing the current one)
     void write_entry_locked(const std::string &payload);
+    /// Writes `parts` whole at the end of the current segment, or cuts it back and latches.
+    void write_locked(struct iovec *parts, int count);
     void sync_locked();
+    void fsync_dir_locked();
     void delete_done_segments_locked();
+    void check_usable_locked() const;  // throws the latched error
+    /// Latches `message` (unless an earlier error already did) and throws the latched one.
+    [[noreturn]] void fail_locked(const std::string &message);
 
     WalOptions options_;
     int lock_fd_ = -1;
@@ -102,7 +143,17 @@ class WriteAheadLog {
     uint64_t next_block_id_ = 0;
     int64_t last_batch_id_ = -1;
     std::unordered_map<uint64_t, uint64_t> block_segment_;  // pending block id -> segment seq
+    std::map<int64_t, uint64_t> plan_segment_;              // open plan's batch id -> segment seq
+    // Synced marks: bytes of the current segment at its last fsync, and the last value written.
+    uint64_t synced_bytes_ = 0;
+    uint64_t noted_bytes_ = 0;
+    std::string failure_;  // set once, before failed_ (then never changed)
+    std::atomic<bool> failed_{false};
 };
+
+/// The whole of a file, read with read(2) and checked against its size: a read error or a
+/// short read throws WalError naming the file, never returns a short buffer.
+std::string read_segment_file(const std::filesystem::path &path);
 
 /// `sluice wal inspect DIR [--blocks]`: prints the segments, blocks, offsets covered and what
 /// is pending replay, without changing anything. Returns the exit code.

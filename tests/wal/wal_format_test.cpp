@@ -171,6 +171,27 @@ TEST(WalBlock, ParseRejectsOtherTypesAndBadOffsets) {
 
 // ---------------------------------------------------------------- marks
 
+TEST(WalMarks, PlanAndSyncedRoundTripAndRejectTruncation) {
+    const PlanMark plan{8, 1'700'000'000'000, {5, 3, 9}};
+    const PlanMark back = decode_plan(encode_plan(plan));
+    EXPECT_EQ(back.batch_id, 8);
+    EXPECT_EQ(back.batch_time_ms, 1'700'000'000'000);
+    EXPECT_EQ(back.block_ids, plan.block_ids) << "the planned order is kept";
+    EXPECT_TRUE(decode_plan(encode_plan({9, 0, {}})).block_ids.empty());
+    EXPECT_EQ(decode_synced(encode_synced({4242})).synced_bytes, 4242u);
+
+    const std::string p = encode_plan(plan), y = encode_synced({7});
+    for (size_t len = 0; len < p.size(); ++len)
+        EXPECT_THROW(decode_plan(p.substr(0, len)), WalError) << "length " << len;
+    for (size_t len = 0; len < y.size(); ++len)
+        EXPECT_THROW(decode_synced(y.substr(0, len)), WalError) << "length " << len;
+    EXPECT_THROW(decode_plan(p + "z"), WalError);
+    EXPECT_THROW(decode_synced(y + "z"), WalError);
+    EXPECT_THROW(decode_plan(y), WalError);
+    EXPECT_THROW(decode_synced(p), WalError);
+    EXPECT_THROW(decode_done(p), WalError);
+}
+
 TEST(WalMarks, DoneAndStartRoundTrip) {
     const DoneMark done{17, {1, 2, 0xFFFFFFFFFFFFull}};
     const DoneMark back = decode_done(encode_done(done));
@@ -212,15 +233,20 @@ TEST(WalFrame, HeaderIsLengthAndCrc32cLittleEndian) {
     EXPECT_EQ(header, std::string("\x09\x00\x00\x00\x83\x92\x06\xE3", 8));
 }
 
-// Any single flipped bit of an entry is caught: in the middle of a segment it is corruption at
-// that entry; in the last entry of the newest segment it is a torn write, cut at that entry.
+// Any single flipped bit of an entry is caught. In an older segment it is corruption at that
+// entry. In the newest segment it is corruption only when a synced mark after it shows the
+// entry had been fsynced; past the last fsync the log knows of, it is a torn write, cut there.
 TEST(WalFrame, EveryFlippedBitIsDetected) {
     const std::string first = encode_done({1, {10, 11}});
     const std::string second = encode_done({2, {12}});
-    const std::string good = segment_of({first, second});
     const size_t first_at = kSegmentMagic.size();
-    const size_t second_at = first_at + kFrameHeaderBytes + first.size();
+    const size_t mark_at = first_at + kFrameHeaderBytes + first.size();
+    // The writer's shape: after an fsync through `first`, the next entry carries the mark.
+    const std::string mark = encode_synced({mark_at});
+    const size_t second_at = mark_at + kFrameHeaderBytes + mark.size();
+    const std::string good = segment_of({first, mark, second});
     ASSERT_EQ(scan_segment(good, true).tail, Tail::clean);
+    EXPECT_EQ(scan_segment(good, true).known_synced, mark_at);
 
     for (size_t byte = first_at; byte < good.size(); ++byte) {
         for (int bit = 0; bit < 8; ++bit) {
@@ -229,25 +255,16 @@ TEST(WalFrame, EveryFlippedBitIsDetected) {
             const SegmentScan scan = scan_segment(bad, true);
             SCOPED_TRACE("byte " + std::to_string(byte) + " bit " + std::to_string(bit));
             ASSERT_NE(scan.tail, Tail::clean);
-            if (byte >= second_at) {
-                // A length too large to be real is corruption, not a torn write, even here.
-                const bool length_byte = byte < second_at + 4;
-                if (!length_byte || scan.tail != Tail::corrupt) {
-                    EXPECT_EQ(scan.tail, Tail::torn);
-                }
-                EXPECT_EQ(scan.problem_offset, second_at);
-                EXPECT_EQ(scan.valid_bytes, second_at);
-                EXPECT_EQ(scan.entries.size(), 1u);
+            const size_t entry_at = byte >= second_at ? second_at
+                                    : byte >= mark_at ? mark_at
+                                                      : first_at;
+            EXPECT_EQ(scan.problem_offset, entry_at);
+            EXPECT_EQ(scan.valid_bytes, entry_at);
+            if (entry_at == first_at) {
+                EXPECT_EQ(scan.tail, Tail::corrupt) << "the mark after it vouches for it";
+                EXPECT_THAT(scan.problem, HasSubstr("fsynced"));
             } else {
-                EXPECT_EQ(scan.problem_offset, first_at);
-                EXPECT_EQ(scan.valid_bytes, first_at);
-                EXPECT_TRUE(scan.entries.empty());
-                // A flipped CRC or payload bit leaves the next frame intact: corruption. A
-                // flipped length bit hides where the next frame starts (past the end of the
-                // file, it reads as torn), so only the rest is sure to be corruption.
-                if (byte >= first_at + 4) {
-                    EXPECT_EQ(scan.tail, Tail::corrupt);
-                }
+                EXPECT_EQ(scan.tail, Tail::torn) << "nothing vouches for it";
             }
             EXPECT_EQ(scan_segment(bad, false).tail, Tail::corrupt) << "in an older segment";
         }
@@ -330,24 +347,74 @@ TEST(WalScan, IncompleteMagicIsTornOnlyInTheNewestSegment) {
     }
 }
 
-TEST(WalScan, BadEntryFollowedByAValidOneIsCorruptEvenInTheNewestSegment) {
+// After a power loss, pages of the newest segment reach the disk in any order: a bad entry
+// with valid ones after it, or zeros with data after them, is a torn tail unless a synced mark
+// proves those bytes were fsynced.
+TEST(WalScan, BadEntryFollowedByValidDataIsTornUnlessAMarkVouchesForIt) {
     const std::string first = encode_done({1, {1}});
     const std::string second = encode_done({2, {2}});
-    std::string bytes = segment_of({first, second});
-    const size_t first_payload = kSegmentMagic.size() + kFrameHeaderBytes;
-    bytes[first_payload + 3] ^= 0x01;
-    const SegmentScan scan = scan_segment(bytes, true);
-    EXPECT_EQ(scan.tail, Tail::corrupt);
-    EXPECT_EQ(scan.problem_offset, kSegmentMagic.size());
-    EXPECT_THAT(scan.problem, HasSubstr("CRC"));
+    const size_t first_at = kSegmentMagic.size();
+    const size_t after_first = first_at + kFrameHeaderBytes + first.size();
+    {
+        std::string bytes = segment_of({first, second});
+        bytes[first_at + kFrameHeaderBytes + 3] ^= 0x01;
+        const SegmentScan scan = scan_segment(bytes, true);
+        EXPECT_EQ(scan.tail, Tail::torn);
+        EXPECT_EQ(scan.problem_offset, first_at);
+        EXPECT_EQ(scan.valid_bytes, first_at);
+        EXPECT_THAT(scan.problem, HasSubstr("CRC"));
+        EXPECT_EQ(scan_segment(bytes, false).tail, Tail::corrupt);
+    }
+    {
+        std::string bytes = segment_of({first, encode_synced({after_first}), second});
+        bytes[first_at + kFrameHeaderBytes + 3] ^= 0x01;
+        const SegmentScan scan = scan_segment(bytes, true);
+        EXPECT_EQ(scan.tail, Tail::corrupt);
+        EXPECT_EQ(scan.problem_offset, first_at);
+        EXPECT_THAT(scan.problem, HasSubstr("CRC"));
+        EXPECT_THAT(scan.problem, HasSubstr("synced mark at byte " + std::to_string(after_first)));
+    }
+    {
+        // A mark that vouches only for bytes before the bad entry proves nothing about it.
+        std::string bytes = segment_of({first, encode_synced({after_first}), second, first});
+        const size_t last_at = bytes.size() - kFrameHeaderBytes - first.size();
+        bytes[last_at + kFrameHeaderBytes + 2] ^= 0x01;
+        const SegmentScan scan = scan_segment(bytes, true);
+        EXPECT_EQ(scan.tail, Tail::torn);
+        EXPECT_EQ(scan.problem_offset, last_at);
+        EXPECT_EQ(scan.known_synced, after_first);
+    }
 }
 
-TEST(WalScan, GarbageLengthWithDataAfterItIsCorrupt) {
+TEST(WalScan, ZerosThenDataInTheNewestSegmentAreATornTail) {
+    const std::string good = segment_of({encode_done({1, {1}})});
+    const std::string later = framed(encode_done({2, {2}}));
+    const std::string bytes = good + std::string(4096, '\0') + later + later;
+    const SegmentScan scan = scan_segment(bytes, true);
+    EXPECT_EQ(scan.tail, Tail::torn);
+    EXPECT_EQ(scan.valid_bytes, good.size());
+    EXPECT_THAT(scan.problem, HasSubstr("impossible entry length 0"));
+    EXPECT_EQ(scan_segment(bytes, false).tail, Tail::corrupt);
+    // The same with a synced mark after the zeros that vouches for them: corruption.
+    const std::string vouched =
+        good + std::string(4096, '\0') + framed(encode_synced({good.size() + 4096})) + later;
+    EXPECT_EQ(scan_segment(vouched, true).tail, Tail::corrupt);
+}
+
+TEST(WalScan, GarbageLengthWithDataAfterItIsTornInTheNewestSegmentOnly) {
     std::string bytes = segment_of({encode_done({1, {1}})});
     bytes += std::string("\xff\xff\xff\x7f", 4) + "not zeros at all";
     const SegmentScan scan = scan_segment(bytes, true);
-    EXPECT_EQ(scan.tail, Tail::corrupt);
+    EXPECT_EQ(scan.tail, Tail::torn);
     EXPECT_THAT(scan.problem, HasSubstr("impossible entry length"));
+    EXPECT_EQ(scan_segment(bytes, false).tail, Tail::corrupt);
+}
+
+TEST(WalScan, ANewestSegmentOfZerosHoldsNothing) {
+    const SegmentScan scan = scan_segment(std::string(64, '\0'), true);
+    EXPECT_EQ(scan.tail, Tail::torn);
+    EXPECT_EQ(scan.valid_bytes, 0u);
+    EXPECT_EQ(scan_segment(std::string(64, '\0'), false).tail, Tail::corrupt);
 }
 
 TEST(WalScan, UnknownEntryTypeIsCorruptEvenAtTheEnd) {

@@ -76,7 +76,11 @@ void check_entries(std::string_view bytes, bool last_segment) {
         check(!scan.problem.empty(), "torn or corrupt without a reason");
         check(scan.problem_offset <= bytes.size(), "problem offset past the end");
     }
-    if (scan.tail == SegmentScan::Tail::torn) check(last_segment, "torn tail in an older segment");
+    if (scan.tail == SegmentScan::Tail::torn) {
+        check(last_segment, "torn tail in an older segment");
+        check(scan.known_synced <= scan.problem_offset,
+              "torn inside bytes a synced mark vouches for");
+    }
     uint64_t previous_end = kSegmentMagic.size();
     for (const auto &entry : scan.entries) {
         check(entry.offset == previous_end, "entries are not contiguous");
@@ -95,6 +99,14 @@ void check_entries(std::string_view bytes, bool last_segment) {
                     check(encode_start(decode_start(entry.payload)) == entry.payload,
                           "start mark does not re-encode to the same bytes");
                     break;
+                case EntryType::plan:
+                    check(encode_plan(decode_plan(entry.payload)) == entry.payload,
+                          "batch plan does not re-encode to the same bytes");
+                    break;
+                case EntryType::synced:
+                    check(encode_synced(decode_synced(entry.payload)) == entry.payload,
+                          "synced mark does not re-encode to the same bytes");
+                    break;
             }
         } catch (const WalError &) {
             // The expected answer to a payload that passed its CRC but is not well-formed.
@@ -104,8 +116,8 @@ void check_entries(std::string_view bytes, bool last_segment) {
 }
 
 // Whether the log could have come from the writer as far as replay goes: block ids unique, and
-// every done mark after the blocks it names. A crafted log that is not (a mark before its
-// block) may replay such a block again once the segment holding the mark is deleted.
+// every done mark or batch plan after the blocks it names. A crafted log that is not (a mark before
+// its block) may replay such a block again once the segment holding the mark is deleted.
 bool writer_plausible(const std::vector<std::string_view> &segments) {
     std::set<uint64_t> blocks;
     for (size_t i = 0; i < segments.size(); ++i) {
@@ -116,6 +128,9 @@ bool writer_plausible(const std::vector<std::string_view> &segments) {
                         return false;
                 } else if (entry.type == EntryType::done) {
                     for (auto id : decode_done(entry.payload).block_ids)
+                        if (!blocks.count(id)) return false;
+                } else if (entry.type == EntryType::plan) {
+                    for (auto id : decode_plan(entry.payload).block_ids)
                         if (!blocks.count(id)) return false;
                 }
             } catch (const WalError &) {
@@ -175,12 +190,25 @@ void check_recovery(std::string_view input) {
     WalOptions options;
     options.dir = dir;
     options.segment_bytes = 4096;
-    std::vector<uint64_t> pending;  // ids, in log order
+    // Ids in replay order: the planned batches' blocks, then the rest in log order.
+    auto replay_order = [](const Recovery &recovery) {
+        std::vector<uint64_t> ids;
+        for (const auto &b : recovery.planned)
+            for (const auto &block : b.blocks) ids.push_back(block->id);
+        for (const auto &block : recovery.pending) ids.push_back(block->id);
+        return ids;
+    };
+    std::vector<uint64_t> pending;
+    std::vector<int64_t> planned;  // batch ids
     int64_t last_batch = -1;
     try {
         WriteAheadLog wal(options);
         Recovery recovery = wal.take_recovery();
-        for (const auto &block : recovery.pending) pending.push_back(block->id);
+        pending = replay_order(recovery);
+        for (const auto &b : recovery.planned) {
+            check(b.batch_id <= recovery.last_batch_id, "a planned batch after the last id");
+            planned.push_back(b.batch_id);
+        }
         // (A crafted log may hold one id twice; the writer never does.)
         const std::set<uint64_t> unique_ids(pending.begin(), pending.end());
         check(wal.pending_blocks() == unique_ids.size(), "pending_blocks disagrees with recovery");
@@ -196,10 +224,13 @@ void check_recovery(std::string_view input) {
         {
             WriteAheadLog wal(options);
             Recovery recovery = wal.take_recovery();
-            std::vector<uint64_t> again;
-            for (const auto &block : recovery.pending) again.push_back(block->id);
-            if (writer_plausible(segments))
+            const std::vector<uint64_t> again = replay_order(recovery);
+            std::vector<int64_t> planned_again;
+            for (const auto &b : recovery.planned) planned_again.push_back(b.batch_id);
+            if (writer_plausible(segments)) {
                 check(again == pending, "a second start recovers other blocks");
+                check(planned_again == planned, "a second start recovers other planned batches");
+            }
             check(recovery.last_batch_id == last_batch, "a second start has another last batch");
             check(recovery.torn_bytes == 0, "a torn tail after a clean close");
             const std::set<uint64_t> unique_ids(pending.begin(), pending.end());

@@ -41,7 +41,9 @@ std::vector<std::string> real_segments(const fs::path &scratch) {
             wal.append(*make_block(id, {i == 3 ? "audit" : "orders", i % 2}, i * 3, 3, 40));
             ids.push_back(id);
         }
+        wal.plan_batch(4, 1'700'000'000'000, {ids[0], ids[2]});
         wal.mark_done(4, {ids[0], ids[2]});
+        wal.plan_batch(5, 1'700'000'000'200, {ids[1], ids[3]});  // never done: replayed
     }
     std::vector<std::string> segments;
     for (const auto &path : sluice::wal::test::segment_files(scratch))
@@ -92,6 +94,15 @@ int main(int argc, char **argv) {
     seeds.emplace_back("two-segments-older-torn",
                        join_segments({clean + framed(done).substr(0, 5), segment_of({start})}));
     seeds.emplace_back("two-segments-empty-newest", join_segments({clean, ""}));
+    const std::string plan = encode_plan({5, 1'700'000'000'000, {7, 8}});
+    seeds.emplace_back("open-plan", segment_of({start, block->payload, odd_block->payload, plan}));
+    seeds.emplace_back("empty-plan", segment_of({start, encode_plan({4, 0, {}})}));
+    const std::string vouched =
+        segment_of({start, block->payload, encode_synced({clean.size()}), done});
+    std::string vouched_bad = vouched;
+    vouched_bad[kSegmentMagic.size() + kFrameHeaderBytes + start.size() + 20] ^= 0x08;
+    seeds.emplace_back("corrupt-inside-synced", vouched_bad);
+    seeds.emplace_back("torn-zeros-then-data", clean + std::string(64, '\0') + framed(done));
 
     for (const auto &[name, bytes] : seeds)
         std::ofstream(out / name, std::ios::binary)

@@ -235,8 +235,9 @@ TEST_F(WalTest, CorruptionInAnOlderSegmentNamesFileAndOffsetAndChangesNothing) {
     const fs::path victim = files[1];
     const std::string good = test::read_bytes(victim);
     const auto entries = scan_segment(good, false).entries;
-    ASSERT_EQ(entries.size(), 2u);  // start mark, block
-    const uint64_t block_at = entries[1].offset;
+    ASSERT_EQ(entries.size(), 3u);  // start mark, synced mark (of the start mark), block
+    ASSERT_EQ(entries[2].type, EntryType::block);
+    const uint64_t block_at = entries[2].offset;
 
     // A flipped payload byte in a block.
     std::string bad = good;
@@ -253,7 +254,9 @@ TEST_F(WalTest, CorruptionInAnOlderSegmentNamesFileAndOffsetAndChangesNothing) {
     expect_corrupt(victim, good.size());
 }
 
-TEST_F(WalTest, BadEntryFollowedByValidDataInTheNewestSegmentIsCorruption) {
+// With wal-fsync=block, the block after a bad one carries a synced mark covering it: the bad
+// block had been fsynced (and its offsets committed), so this is corruption, not a torn tail.
+TEST_F(WalTest, BadEntryInsideFsyncedBytesOfTheNewestSegmentIsCorruption) {
     {
         WriteAheadLog wal(options());
         append_block(wal, {"t", 0}, 0, 3);
@@ -261,11 +264,45 @@ TEST_F(WalTest, BadEntryFollowedByValidDataInTheNewestSegmentIsCorruption) {
     }
     const fs::path newest = dir_ / segment_name(0);
     std::string bytes = test::read_bytes(newest);
-    const auto entries = scan_segment(bytes, true).entries;
-    ASSERT_EQ(entries.size(), 3u);
-    bytes[entries[1].offset + kFrameHeaderBytes + 5] ^= 0x01;
+    std::vector<uint64_t> blocks_at;
+    for (const auto &entry : scan_segment(bytes, true).entries)
+        if (entry.type == EntryType::block) blocks_at.push_back(entry.offset);
+    ASSERT_EQ(blocks_at.size(), 2u);
+    bytes[blocks_at[0] + kFrameHeaderBytes + 5] ^= 0x01;
     test::write_bytes(newest, bytes);
-    expect_corrupt(newest, entries[1].offset);
+    expect_corrupt(newest, blocks_at[0]);
+}
+
+// Group commit, and a crash before the fsync: the blocks never synced may reach the disk in any
+// order. A bad block followed by a valid one, past the last fsync the log recorded, is a torn
+// tail: cut, and the start goes on with what was synced.
+TEST_F(WalTest, BadEntryPastTheLastFsyncOfTheNewestSegmentIsCut) {
+    WalOptions o = options();
+    o.fsync_interval = std::chrono::milliseconds(50);
+    uint64_t synced_id = 0;
+    {
+        WriteAheadLog wal(o);
+        synced_id = append_block(wal, {"t", 0}, 0, 3);
+        wal.sync();
+        append_block(wal, {"t", 0}, 3, 3);  // never synced
+        append_block(wal, {"t", 0}, 6, 3);
+    }
+    const fs::path newest = dir_ / segment_name(0);
+    std::string bytes = test::read_bytes(newest);
+    std::vector<uint64_t> blocks_at;
+    for (const auto &entry : scan_segment(bytes, true).entries)
+        if (entry.type == EntryType::block) blocks_at.push_back(entry.offset);
+    ASSERT_EQ(blocks_at.size(), 3u);
+    bytes[blocks_at[1] + kFrameHeaderBytes + 5] ^= 0x01;
+    test::write_bytes(newest, bytes);
+
+    WriteAheadLog wal(o);
+    Recovery rec = wal.take_recovery();
+    EXPECT_THAT(ids_of(rec.pending), ElementsAre(synced_id));
+    EXPECT_EQ(rec.torn_segment, segment_name(0));
+    EXPECT_EQ(rec.torn_bytes, bytes.size() - blocks_at[1]);
+    EXPECT_THAT(rec.torn_reason, HasSubstr("CRC"));
+    EXPECT_EQ(fs::file_size(newest), blocks_at[1]);
 }
 
 TEST_F(WalTest, SegmentsRollOverAndAreDeletedOldestFirst) {
