@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <numeric>
 
 #include "checkpoint/checkpoint_store.hpp"
@@ -236,6 +237,74 @@ TEST(FileSinkLock, ASecondSluiceOnTheSamePathIsRefusedWhileTheFirstRuns) {
     auto ended = later.wait(30s);
     ASSERT_TRUE(ended);
     EXPECT_EQ(ended->code, 0) << read_file(s.dir.file("later.err"));
+}
+
+/// Count of `needle` in `text`.
+size_t count_of(const std::string &text, const std::string &needle) {
+    size_t n = 0;
+    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+        ++n;
+    return n;
+}
+
+/// Deploys file-sink.so into `dir` by rename, made distinct by `tag` appended past its end
+/// (the ELF loader reads nothing there), so the host sees a new version.
+void deploy_file_sink(const std::filesystem::path &dir, const std::string &tag) {
+    const char *other = std::getenv("SLUICE_TEST_PLUGIN_DIR");
+    const auto from =
+        std::filesystem::path(other && *other ? other : SLUICE_PLUGIN_OUTPUT_DIR) / "file-sink.so";
+    const auto tmp = dir / ".file-sink.so.new";
+    std::filesystem::copy_file(from, tmp, std::filesystem::copy_options::overwrite_existing);
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::app);
+        out << tag;
+    }
+    std::filesystem::permissions(tmp, std::filesystem::perms(0755));
+    std::filesystem::rename(tmp, dir / "file-sink.so");
+}
+
+TEST(FileSinkLock, HotReloadGenerationsShareTheLockOfTheirProcess) {
+    Scenario s;
+    TempDir plugins = temp_dir("sluice-sinkfault-plugins");
+    deploy_file_sink(plugins.path(), "v0");
+    std::vector<std::string> argv = s.args("reload");
+    for (auto it = argv.begin(); it != argv.end(); ++it) {
+        if (*it == "--hot-reload") *(it + 1) = "true";
+    }
+    argv.insert(argv.end(), {"--plugin-dir", plugins.path().string(), "--hot-reload-poll", "20ms"});
+    ChildProcess host(argv, {s.dir.file("reload.err"), true});
+    ASSERT_TRUE(
+        wait_until([&] { return read_sink(s.sink).size() >= kPartitions * kPerPartition; }, 60s))
+        << read_file(s.dir.file("reload.err"));
+
+    // Each swap creates the new generation while the old one runs, and destroys the old one
+    // while the new one runs: the lock must pass between them within the process.
+    constexpr int kSwaps = 3;
+    for (int swap = 1; swap <= kSwaps; ++swap) {
+        deploy_file_sink(plugins.path(), "v" + std::to_string(swap));
+        s.produce(kPerPartition + (swap - 1) * 50, kPerPartition + swap * 50);
+        ASSERT_TRUE(wait_until(
+            [&] {
+                return count_of(read_file(s.dir.file("reload.err")),
+                                "swapped in at the batch boundary") >= size_t(swap);
+            },
+            20s))
+            << "swap " << swap << " did not happen:\n"
+            << read_file(s.dir.file("reload.err"));
+        ASSERT_TRUE(host.running()) << read_file(s.dir.file("reload.err"));
+    }
+    const int per_partition = kPerPartition + kSwaps * 50;
+    ASSERT_TRUE(wait_until(
+        [&] { return read_sink(s.sink).size() >= size_t{kPartitions} * per_partition; }, 60s))
+        << read_file(s.dir.file("reload.err"));
+    host.send_signal(SIGTERM);
+    auto status = host.wait(30s);
+    ASSERT_TRUE(status);
+    const std::string log = read_file(s.dir.file("reload.err"));
+    EXPECT_EQ(status->code, 0) << log;
+    EXPECT_EQ(log.find("in use by another process"), std::string::npos) << log;
+    EXPECT_EQ(log.find("rolling back"), std::string::npos) << log;
+    s.expect_exactly_once("reload", per_partition);
 }
 
 }  // namespace
