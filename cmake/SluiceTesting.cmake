@@ -1,4 +1,5 @@
-find_package(GTest REQUIRED)
+find_package(GTest)
+sluice_require(GTest_FOUND "GoogleTest and GoogleMock (for the tests)" "libgtest-dev libgmock-dev")
 include(GoogleTest)
 
 # sluice_add_test(NAME LABEL unit|integration|robustness SOURCES ... [LIBS ...] [TIMEOUT s] [SERIAL])

@@ -1,15 +1,5 @@
 #include "app/run_command.hpp"
 
-#ifdef SLUICE_NO_STREAM
-#include <cstdio>
-namespace sluice::app {
-int run_main(int, char **) {
-    std::fputs("sluice run: this build has no direct-mode loop\n", stderr);
-    return 1;
-}
-}  // namespace sluice::app
-#else
-
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -187,4 +177,3 @@ int run_main(int argc, char **argv) {
 }
 
 }  // namespace sluice::app
-#endif  // SLUICE_NO_STREAM

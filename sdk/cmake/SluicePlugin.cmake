@@ -9,9 +9,11 @@ function(sluice_add_plugin name)
     message(FATAL_ERROR "sluice_add_plugin(${name}): SOURCES is required")
   endif()
   add_library(${name} MODULE ${P_SOURCES})
-  if(TARGET Sluice::sdk)
-    target_link_libraries(${name} PRIVATE Sluice::sdk)
+  if(NOT TARGET Sluice::sdk)
+    message(FATAL_ERROR "sluice_add_plugin(${name}): the target Sluice::sdk is not defined: "
+                        "call find_package(Sluice REQUIRED) before sluice_add_plugin()")
   endif()
+  target_link_libraries(${name} PRIVATE Sluice::sdk)
   set_target_properties(${name} PROPERTIES
     PREFIX ""
     OUTPUT_NAME ${name}
