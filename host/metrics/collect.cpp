@@ -25,6 +25,30 @@ void fill_plugins(RunSnapshot &snapshot, const plugins::PluginChain &chain) {
         p.retries = m.retries;
         p.seconds = m.seconds;
         p.custom = m.custom;
+        if (const char *version = instance.library().descriptor().version) p.version = version;
+        if (auto reload = chain.reload_status(slot)) {
+            p.hot_reload = true;
+            p.reloads_swapped = reload->swapped;
+            p.reloads_rejected = reload->rejected;
+            p.reloads_rolled_back = reload->rolled_back;
+            if (reload->serving) {
+                const auto &f = *reload->serving;
+                p.serving = PluginFileSnapshot{f.file, f.version, f.sha256, f.time_ms, {}, {}};
+            }
+            if (reload->last_refused) {
+                const auto &r = *reload->last_refused;
+                p.last_refused = PluginFileSnapshot{r.file.file,    r.file.version, r.file.sha256,
+                                                    r.file.time_ms, r.result,       r.reason};
+            }
+        }
+        if (!p.serving) {
+            p.serving = PluginFileSnapshot{instance.library().deployed_path().string(),
+                                           p.version,
+                                           {},
+                                           snapshot.start_time_ms,
+                                           {},
+                                           {}};
+        }
         snapshot.plugins.push_back(std::move(p));
     }
 }

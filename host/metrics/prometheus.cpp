@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <cmath>
+#include <map>
 #include <stdexcept>
 
 namespace sluice::metrics {
@@ -206,6 +208,34 @@ std::string render_prometheus(const RunSnapshot &s) {
                 w.sample(f.name, {{"plugin", p.plugin}, {"slot", std::to_string(p.slot)}},
                          f.value(p));
         }
+        // Summed by plugin name: the labels the issue of record (and dashboards) use.
+        std::map<std::string, std::array<uint64_t, 3>> reloads;
+        for (const PluginSnapshot &p : s.plugins) {
+            auto &r = reloads[p.plugin];
+            r[0] += p.reloads_swapped;
+            r[1] += p.reloads_rejected;
+            r[2] += p.reloads_rolled_back;
+        }
+        w.family("sluice_plugin_reloads_total", Type::counter,
+                 "Hot reloads by outcome: swapped (swapped in and not rolled back), rejected "
+                 "(refused before serving: load, ABI, create or state hand-over failed), "
+                 "rolled_back (failed its first batch; the previous version serves again).");
+        for (const auto &[plugin, r] : reloads) {
+            const char *results[] = {"swapped", "rejected", "rolled_back"};
+            for (size_t i = 0; i < 3; ++i)
+                w.sample("sluice_plugin_reloads_total",
+                         {{"plugin", plugin}, {"result", results[i]}}, static_cast<double>(r[i]));
+        }
+        w.family("sluice_plugin_info", Type::gauge,
+                 "Always 1; the labels describe the version serving the slot (sha256 is empty "
+                 "without hot reload).");
+        for (const PluginSnapshot &p : s.plugins)
+            w.sample("sluice_plugin_info",
+                     {{"plugin", p.plugin},
+                      {"slot", std::to_string(p.slot)},
+                      {"version", p.version},
+                      {"sha256", p.serving ? p.serving->sha256 : std::string()}},
+                     1);
         bool any_custom = false;
         for (const PluginSnapshot &p : s.plugins) any_custom |= !p.custom.empty();
         if (any_custom) {

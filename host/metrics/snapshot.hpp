@@ -27,11 +27,28 @@ struct BatchStats {
 /// One slot of the plugin chain: the serving instance's metrics (PluginMetrics) and its
 /// generation. An instance's counters start at zero, so after a hot-reload swap they restart
 /// (a Prometheus counter reset); the generation says why.
+/// A plugin file as /status shows it (plugins::PluginFile, copied).
+struct PluginFileSnapshot {
+    std::string file;
+    std::string version;  // "" = unknown
+    std::string sha256;   // "" = unknown (hot reload off)
+    int64_t time_ms = 0;  // Unix ms: serving since / refused at
+    std::string result;   // refused files: "rejected" or "rolled_back"
+    std::string reason;   // refused files: the error
+};
+
 struct PluginSnapshot {
     size_t slot = 0;
     std::string plugin;
+    std::string version;  // the serving instance's descriptor version
     uint64_t generation = 1;
     bool on_probation = false;
+    bool hot_reload = false;  // the counts and files below are only known with hot reload
+    uint64_t reloads_swapped = 0;
+    uint64_t reloads_rejected = 0;
+    uint64_t reloads_rolled_back = 0;
+    std::optional<PluginFileSnapshot> serving;
+    std::optional<PluginFileSnapshot> last_refused;
     uint64_t batches = 0;
     uint64_t records = 0;
     uint64_t errors = 0;

@@ -30,11 +30,31 @@ nlohmann::json status_json(const RunSnapshot &s) {
     } else {
         out["last_batch"] = nullptr;
     }
+    const auto file_json = [](const std::optional<PluginFileSnapshot> &f, bool refused) -> json {
+        if (!f) return nullptr;
+        const auto text_or_null = [](const std::string &t) { return t.empty() ? json() : json(t); };
+        json out = {{"file", f->file},
+                    {"version", text_or_null(f->version)},
+                    {"sha256", text_or_null(f->sha256)},
+                    {refused ? "time_ms" : "since_ms", f->time_ms}};
+        if (refused) {
+            out["result"] = f->result;
+            out["reason"] = f->reason;
+        }
+        return out;
+    };
     json plugins = json::array();
     for (const PluginSnapshot &p : s.plugins)
         plugins.push_back({
             {"slot", p.slot},
             {"name", p.plugin},
+            {"version", p.version.empty() ? json() : json(p.version)},
+            {"serving", file_json(p.serving, false)},
+            {"last_rejected", file_json(p.last_refused, true)},
+            {"reloads", p.hot_reload ? json{{"swapped", p.reloads_swapped},
+                                            {"rejected", p.reloads_rejected},
+                                            {"rolled_back", p.reloads_rolled_back}}
+                                     : json()},
             {"generation", p.generation},
             {"on_probation", p.on_probation},
             {"batches", p.batches},

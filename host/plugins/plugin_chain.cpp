@@ -65,6 +65,11 @@ std::unique_ptr<PluginInstance> PluginChain::offer_replacement(
     return next;  // the one displaced, if any
 }
 
+std::optional<ReloadStatus> PluginChain::reload_status(size_t index) const {
+    if (!reloader_) return std::nullopt;
+    return reloader_->status(instances_.at(index)->name());
+}
+
 void PluginChain::notify(SwapEvent event) {
     if (listener_) listener_(event);
 }
@@ -116,11 +121,20 @@ void PluginChain::apply_pending() {
             event.kind = SwapEvent::Kind::refused;
             event.generation = slot.generation;
             event.reason = handed.message;
+            if (reloader_)
+                reloader_->note(PluginReloader::Outcome::refused, current->name(), next->library(),
+                                &current->library(), handed.message);
             retire(std::move(next));
         } else {
+            if (reloader_)
+                reloader_->note(PluginReloader::Outcome::swapped_in, current->name(),
+                                next->library());
             if (slot.previous) {
                 // The running one is itself unproven: keep the last proven generation as the
                 // rollback target and drop the unproven one.
+                if (reloader_)
+                    reloader_->note(PluginReloader::Outcome::superseded, current->name(),
+                                    current->library());
                 retire(std::exchange(current, std::move(next)));
             } else {
                 slot.previous = std::exchange(current, std::move(next));
@@ -128,7 +142,8 @@ void PluginChain::apply_pending() {
             }
             ++slot.generation;
             spdlog::info("plugin '{}' generation {} swapped in at the batch boundary ({})",
-                         current->name(), slot.generation, current->library().path().string());
+                         current->name(), slot.generation,
+                         current->library().deployed_path().string());
         }
         event.pause_ms =
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
@@ -140,7 +155,16 @@ void PluginChain::apply_pending() {
 ChainResult PluginChain::run_slot(size_t index, const sluice_batch_t &input) {
     ChainResult r = instances_[index]->process_batch(input);
     Slot &slot = slots_[index];
-    if (!slot.previous || r.status == SLUICE_RETRY) return r;
+    if (r.status == SLUICE_RETRY) return r;
+    if (!slot.previous) {
+        if (!slot.first_batch_done && r.status != SLUICE_FATAL) {
+            slot.first_batch_done = true;
+            if (reloader_)
+                reloader_->note(PluginReloader::Outcome::first_batch_ok, instances_[index]->name(),
+                                instances_[index]->library());
+        }
+        return r;
+    }
     const auto start = std::chrono::steady_clock::now();
     SwapEvent event{SwapEvent::Kind::confirmed, index, instances_[index]->name(), 0, 0, {}};
     if (r.status == SLUICE_FATAL) {
@@ -151,6 +175,9 @@ ChainResult PluginChain::run_slot(size_t index, const sluice_batch_t &input) {
             "{} and redelivering batch {}",
             instances_[index]->name(), slot.generation, r.message, slot.previous_generation,
             input.batch_id);
+        if (reloader_)
+            reloader_->note(PluginReloader::Outcome::rolled_back, instances_[index]->name(),
+                            instances_[index]->library(), &slot.previous->library(), r.message);
         retire(std::exchange(instances_[index], std::move(slot.previous)));
         slot.generation = slot.previous_generation;
         event.kind = SwapEvent::Kind::rolled_back;
@@ -163,6 +190,9 @@ ChainResult PluginChain::run_slot(size_t index, const sluice_batch_t &input) {
         return instances_[index]->process_batch(input);
     }
     // OK or SKIP: the new generation works; the old one goes.
+    if (reloader_)
+        reloader_->note(PluginReloader::Outcome::confirmed, instances_[index]->name(),
+                        instances_[index]->library());
     retire(std::move(slot.previous));
     event.generation = slot.generation;
     event.pause_ms =
@@ -246,7 +276,7 @@ std::map<TopicPartition, int64_t> PluginChain::resume_offsets(
         if (!inst->has_resume_offsets()) continue;
         ChainResult r = inst->resume_offsets(c.data(), c.size(), offsets.data());
         if (!r.ok()) {
-            throw plugin_error(inst->name(), inst->library().path().string(),
+            throw plugin_error(inst->name(), inst->library().deployed_path().string(),
                                "resume_offsets failed: " + r.message,
                                "fix the plugin's offset store, or start from a --checkpoint or "
                                "explicit --from-offsets");

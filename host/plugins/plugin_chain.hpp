@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -110,6 +111,9 @@ class PluginChain {
     uint64_t generation(size_t index) const { return slots_.at(index).generation; }
     /// Whether slot `index` runs a generation that has not yet passed its first batch.
     bool on_probation(size_t index) const { return slots_.at(index).previous != nullptr; }
+    /// Hot reload's outcomes for slot `index` (counts by result, the serving file, the last
+    /// refused one); nullopt when hot reload is off. Batch thread.
+    std::optional<ReloadStatus> reload_status(size_t index) const;
     /// Called on the batch thread for every swap, refusal, rollback and confirmation.
     void set_swap_listener(std::function<void(const SwapEvent &)> listener) {
         listener_ = std::move(listener);
@@ -120,6 +124,7 @@ class PluginChain {
         uint64_t generation = 1;
         std::unique_ptr<PluginInstance> previous;  // kept for rollback while on probation
         uint64_t previous_generation = 0;
+        bool first_batch_done = false;  // the first generation has passed a batch
     };
 
     void apply_pending();

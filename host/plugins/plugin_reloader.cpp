@@ -14,10 +14,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <set>
 
+#include "common/clock.hpp"
 #include "plugins/plugin_chain.hpp"
 #include "plugins/plugin_instance.hpp"
+#include "plugins/sha256.hpp"
 
 namespace sluice::plugins {
 
@@ -45,6 +48,17 @@ FileFingerprint from_stat(const struct stat &st) {
     return {st.st_dev, st.st_ino, st.st_size,
             int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec,
             int64_t{st.st_ctim.tv_sec} * 1'000'000'000 + st.st_ctim.tv_nsec};
+}
+
+// "2026-12-01 19:50:13 UTC" for a Unix ms time.
+std::string utc_text(int64_t ms) {
+    const time_t seconds = static_cast<time_t>(ms / 1000);
+    struct tm tm {};
+    char text[32];
+    if (::gmtime_r(&seconds, &tm) == nullptr ||
+        std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+        return std::to_string(ms) + " ms";
+    return text;
 }
 
 // A version that changed while being copied: not a failure of that version, just try again
@@ -101,6 +115,7 @@ PluginReloader::PluginReloader(PluginLoader loader, ReloaderOptions options)
                            "make the temp directory writable or turn hot-reload off");
     }
     staging_dir_ = pattern;
+    if (!options_.state_dir.empty()) store_.emplace(options_.state_dir);
     wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     std::lock_guard lock(registry_mutex);
     registry.insert(this);
@@ -115,6 +130,9 @@ PluginReloader::~PluginReloader() {
     wake();
     if (thread_.joinable()) thread_.join();
     drain_retired();
+    drain_keeps();  // a refusal just before the stop must still be there at the next start
+    for (auto &[path, loaded] : loaded_)
+        if (loaded.fd >= 0) ::close(loaded.fd);
     if (inotify_fd_ >= 0) ::close(inotify_fd_);
     if (wake_fd_ >= 0) ::close(wake_fd_);
     std::error_code ec;
@@ -136,7 +154,28 @@ std::shared_ptr<PluginLibrary> PluginReloader::load(const std::string &name) {
                                "build the plugin or correct its path");
         }
         try {
-            auto lib = stage_and_load(name, file, *fp);
+            StagedCopy copy = stage(name, file, *fp);
+            if (auto kept = refused_at_start(name, copy.sha256)) {
+                const auto &[good, refused] = *kept;
+                ::unlink(copy.path.c_str());
+                ::close(copy.fd);
+                auto good_fp = fingerprint(good);
+                if (!good_fp) throw ChangedWhileStaging("the kept copy vanished");
+                auto lib = load_staged(name, stage(name, good, *good_fp), good);
+                spdlog::warn(
+                    "plugin '{}': {} (version {}, sha256 {}) was {} at {} ({}); serving the "
+                    "last good version instead: {} (version {}); deploy a fixed file, or send "
+                    "SIGHUP to try the deployed one again",
+                    name, file.string(), refused.file.version.empty() ? "?" : refused.file.version,
+                    refused.file.sha256,
+                    refused.result == "rolled_back" ? "rolled back" : "rejected",
+                    utc_text(refused.file.time_ms), refused.reason, good.string(),
+                    lib->descriptor().version ? lib->descriptor().version : "?");
+                first_loaded_[name] = *good_fp;
+                first_refused_[name] = *fp;
+                return lib;
+            }
+            auto lib = load_staged(name, std::move(copy), file);
             first_loaded_[name] = *fp;
             return lib;
         } catch (const ChangedWhileStaging &) {
@@ -148,65 +187,117 @@ std::shared_ptr<PluginLibrary> PluginReloader::load(const std::string &name) {
     }
 }
 
-std::shared_ptr<PluginLibrary> PluginReloader::stage_and_load(const std::string &name,
-                                                              const fs::path &file,
-                                                              const FileFingerprint &expected) {
+std::optional<std::pair<fs::path, RefusedFile>> PluginReloader::refused_at_start(
+    const std::string &name, const std::string &sha256) {
+    if (!store_) return std::nullopt;
+    std::optional<PluginRecord> record;
+    try {
+        record = store_->read(name);
+    } catch (const std::exception &e) {
+        spdlog::warn("hot reload: {}; starting plugin '{}' from its deployed file", e.what(), name);
+        return std::nullopt;
+    }
+    if (!record) return std::nullopt;
+    {
+        // What was refused last is worth showing even when something else is deployed now.
+        std::lock_guard lock(mutex_);
+        if (!record->refused.empty()) status_[name].last_refused = record->refused.back();
+    }
+    const RefusedFile *refused = record->find_refused(sha256);
+    if (!refused) return std::nullopt;
+    const fs::path good = store_->good_copy(name);
+    if (!record->good || record->good->sha256 == sha256 || !fs::exists(good)) {
+        spdlog::warn(
+            "plugin '{}': the deployed file (sha256 {}) was {} by this host before ({}), and no "
+            "good copy is kept in {}: loading it anyway",
+            name, sha256, refused->result, refused->reason, store_->dir().string());
+        return std::nullopt;
+    }
+    {
+        std::lock_guard lock(mutex_);
+        status_[name].last_refused = *refused;
+    }
+    return std::make_pair(good, *refused);
+}
+
+PluginReloader::StagedCopy PluginReloader::stage(const std::string &name, const fs::path &file,
+                                                 const FileFingerprint &expected) {
     // The security check applies to the file the user deployed, not only to our copy.
     const fs::path real = check_plugin_file(name, file);
     const fs::path staged =
-        staging_dir_ / (name + ".gen" + std::to_string(++staged_count_) + ".so");
-    {
-        FdGuard in{::open(real.c_str(), O_RDONLY | O_CLOEXEC)};
-        if (in.fd < 0) {
-            throw plugin_error(name, file.string(), "cannot open it to stage: " + errno_text(),
-                               "check the file's permissions");
-        }
-        struct stat before {};
-        ::fstat(in.fd, &before);
-        if (!(from_stat(before) == expected)) throw ChangedWhileStaging("changed");
-        FdGuard out{::open(staged.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700)};
-        if (out.fd < 0) {
-            throw plugin_error(name, staged.string(),
-                               "cannot create the staged copy: " + errno_text(),
-                               "check the space and permissions of the temp directory");
-        }
-        char buf[1 << 16];
-        for (;;) {
-            ssize_t n = ::read(in.fd, buf, sizeof buf);
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) {
-                throw plugin_error(name, file.string(), "cannot read it to stage: " + errno_text(),
-                                   "check the file");
-            }
-            if (n == 0) break;
-            for (ssize_t done = 0; done < n;) {
-                ssize_t w = ::write(out.fd, buf + done, static_cast<size_t>(n - done));
-                if (w < 0 && errno == EINTR) continue;
-                if (w < 0) {
-                    ::unlink(staged.c_str());
-                    throw plugin_error(name, staged.string(),
-                                       "cannot write the staged copy: " + errno_text(),
-                                       "check the space of the temp directory");
-                }
-                done += w;
-            }
-        }
-        struct stat after {};
-        ::fstat(in.fd, &after);
-        if (!(from_stat(after) == expected)) {
+        staging_dir_ / (name + ".gen" + std::to_string(++staged_count_[name]) + ".so");
+    FdGuard in{::open(real.c_str(), O_RDONLY | O_CLOEXEC)};
+    if (in.fd < 0) {
+        throw plugin_error(name, file.string(), "cannot open it to stage: " + errno_text(),
+                           "check the file's permissions");
+    }
+    struct stat before {};
+    ::fstat(in.fd, &before);
+    if (!(from_stat(before) == expected)) throw ChangedWhileStaging("changed");
+    // O_RDWR: the descriptor outlives the name (see StagedCopy).
+    FdGuard out{::open(staged.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0700)};
+    if (out.fd < 0) {
+        throw plugin_error(name, staged.string(), "cannot create the staged copy: " + errno_text(),
+                           "check the space and permissions of the temp directory");
+    }
+    Sha256 hash;
+    char buf[1 << 16];
+    for (;;) {
+        ssize_t n = ::read(in.fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
             ::unlink(staged.c_str());
-            throw ChangedWhileStaging("changed");
+            throw plugin_error(name, file.string(), "cannot read it to stage: " + errno_text(),
+                               "check the file");
+        }
+        if (n == 0) break;
+        hash.update(buf, static_cast<size_t>(n));
+        for (ssize_t done = 0; done < n;) {
+            ssize_t w = ::write(out.fd, buf + done, static_cast<size_t>(n - done));
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0) {
+                ::unlink(staged.c_str());
+                throw plugin_error(name, staged.string(),
+                                   "cannot write the staged copy: " + errno_text(),
+                                   "check the space of the temp directory");
+            }
+            done += w;
         }
     }
+    struct stat after {};
+    ::fstat(in.fd, &after);
+    if (!(from_stat(after) == expected)) {
+        ::unlink(staged.c_str());
+        throw ChangedWhileStaging("changed");
+    }
+    StagedCopy copy{staged, hash.hex(), out.fd};
+    out.fd = -1;
+    return copy;
+}
+
+std::shared_ptr<PluginLibrary> PluginReloader::load_staged(const std::string &name, StagedCopy copy,
+                                                           const fs::path &deployed) {
+    FdGuard fd{copy.fd};
+    std::shared_ptr<PluginLibrary> lib;
     try {
-        auto lib = loader_.load_file(name, staged);
-        // Mapped now; the inode stays busy (so unique) until the library is unloaded.
-        ::unlink(staged.c_str());
-        return lib;
+        lib = loader_.load_file(name, copy.path, deployed);  // errors name `deployed`
     } catch (...) {
-        ::unlink(staged.c_str());
+        ::unlink(copy.path.c_str());
         throw;
     }
+    // Mapped now; the inode stays busy (so unique) until the library is unloaded.
+    ::unlink(copy.path.c_str());
+    const char *version = lib->descriptor().version;
+    std::lock_guard lock(mutex_);
+    loaded_[lib->path()] = {lib,
+                            {deployed.string(), version ? version : "", copy.sha256, wall_ms()},
+                            std::exchange(fd.fd, -1)};
+    if (!thread_.joinable()) {
+        // The first generation (before start()): it serves from now on.
+        status_[name].serving = loaded_[lib->path()].file;
+        serving_[name] = lib->path();
+    }
+    return lib;
 }
 
 void PluginReloader::start(PluginChain &chain) {
@@ -218,6 +309,8 @@ void PluginReloader::start(PluginChain &chain) {
         w.slot = i;
         w.name = inst->name();
         w.config = inst->config();
+        if (auto it = first_refused_.find(w.name); it != first_refused_.end())
+            w.failed = it->second;  // served from the kept copy; SIGHUP tries it again
         if (auto it = first_loaded_.find(w.name); it != first_loaded_.end()) {
             w.loaded = it->second;
         } else {
@@ -317,6 +410,8 @@ void PluginReloader::run() {
             }
         }
         drain_retired();
+        drain_keeps();
+        forget_unloaded();
         const bool force = rescan_.exchange(false);
         if (force) spdlog::info("hot reload: rescanning the plugin directories");
         for (auto &w : watched_) {
@@ -357,8 +452,12 @@ void PluginReloader::check(Watched &w, bool force) {
     w.candidate.reset();
 
     std::unique_ptr<PluginInstance> next;
+    PluginFile tried{file.string(), "", "", 0};  // what is known of it when it fails
     try {
-        auto lib = stage_and_load(w.name, file, *fp);
+        StagedCopy copy = stage(w.name, file, *fp);
+        tried.sha256 = copy.sha256;
+        auto lib = load_staged(w.name, std::move(copy), file);
+        if (const char *version = lib->descriptor().version) tried.version = version;
         next = std::make_unique<PluginInstance>(std::move(lib), w.config);
     } catch (const ChangedWhileStaging &) {
         return;  // seen again next time round, and debounced anew
@@ -366,6 +465,7 @@ void PluginReloader::check(Watched &w, bool force) {
         spdlog::error("hot reload of plugin '{}' failed, the running generation stays: {}", w.name,
                       e.what());
         w.failed = fp;
+        record_rejected(w.name, std::move(tried), e.what());
         std::lock_guard lock(mutex_);
         ++stats_.failed;
         return;
@@ -381,6 +481,137 @@ void PluginReloader::check(Watched &w, bool force) {
     std::lock_guard lock(mutex_);
     ++stats_.offered;
     if (displaced) ++stats_.retired;
+}
+
+void PluginReloader::record_rejected(const std::string &name, PluginFile tried,
+                                     const std::string &reason) {
+    tried.time_ms = wall_ms();
+    RefusedFile refused{std::move(tried), "rejected", reason};
+    std::lock_guard lock(mutex_);
+    auto &st = status_[name];
+    ++st.rejected;
+    st.last_refused = refused;
+    // Unstaged (a file that could not be read) means no hash: nothing to recognise it by.
+    if (store_ && !refused.file.sha256.empty()) queue_keep(name, std::move(refused));
+}
+
+void PluginReloader::queue_keep(const std::string &plugin, std::optional<RefusedFile> refused) {
+    Keep job{plugin, std::move(refused), serving_[plugin], -1};
+    if (auto it = loaded_.find(job.serving); it != loaded_.end() && it->second.fd >= 0)
+        job.fd = ::dup(it->second.fd);
+    keeps_.push_back(std::move(job));
+    wake();
+}
+
+void PluginReloader::note(Outcome outcome, const std::string &plugin, const PluginLibrary &subject,
+                          const PluginLibrary *serving, const std::string &reason) {
+    std::lock_guard lock(mutex_);
+    auto &st = status_[plugin];
+    PluginFile file;
+    if (auto it = loaded_.find(subject.path()); it != loaded_.end()) {
+        file = it->second.file;
+    } else {
+        const char *version = subject.descriptor().version;
+        file = {subject.deployed_path().string(), version ? version : "", "", 0};
+    }
+    file.time_ms = wall_ms();
+    switch (outcome) {
+        case Outcome::swapped_in:
+            st.serving = file;
+            serving_[plugin] = subject.path();
+            return;
+        case Outcome::confirmed:
+        case Outcome::superseded:
+            ++st.swapped;
+            if (outcome == Outcome::confirmed && store_) queue_keep(plugin, std::nullopt);
+            return;
+        case Outcome::first_batch_ok:
+            if (store_) queue_keep(plugin, std::nullopt);
+            return;
+        case Outcome::refused:
+        case Outcome::rolled_back: {
+            const bool rolled_back = outcome == Outcome::rolled_back;
+            ++(rolled_back ? st.rolled_back : st.rejected);
+            RefusedFile refused{file, rolled_back ? "rolled_back" : "rejected", reason};
+            st.last_refused = refused;
+            if (serving) {
+                serving_[plugin] = serving->path();
+                if (auto it = loaded_.find(serving->path()); it != loaded_.end())
+                    st.serving = it->second.file;
+            }
+            if (store_ && !file.sha256.empty()) queue_keep(plugin, std::move(refused));
+            return;
+        }
+    }
+}
+
+ReloadStatus PluginReloader::status(const std::string &name) const {
+    std::lock_guard lock(mutex_);
+    auto it = status_.find(name);
+    return it == status_.end() ? ReloadStatus{} : it->second;
+}
+
+void PluginReloader::drain_keeps() {
+    std::vector<Keep> jobs;
+    {
+        std::lock_guard lock(mutex_);
+        jobs.swap(keeps_);
+    }
+    for (auto &job : jobs) {
+        try {
+            keep(job);
+        } catch (const std::exception &e) {
+            spdlog::error(
+                "hot reload: cannot keep the state of plugin '{}' in {}: {}; a restart may load "
+                "a refused version again",
+                job.plugin, store_ ? store_->dir().string() : "-", e.what());
+        }
+        if (job.fd >= 0) ::close(job.fd);
+    }
+}
+
+void PluginReloader::keep(const Keep &job) {
+    if (!store_) return;
+    PluginFile serving;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = loaded_.find(job.serving);
+        if (it == loaded_.end()) return;
+        serving = it->second.file;
+    }
+    std::optional<PluginRecord> record = store_->read(job.plugin);
+    if (!job.refused && !record) return;  // nothing was ever refused: nothing to write
+    if (!record) record.emplace();
+    bool changed = false;
+    if (job.refused) {
+        record->add_refused(*job.refused);
+        changed = true;
+    } else {
+        changed = record->forget_refused(serving.sha256);  // it works now (SIGHUP, settings)
+    }
+    if (!serving.sha256.empty() && (!record->good || record->good->sha256 != serving.sha256) &&
+        job.fd >= 0) {
+        store_->keep_copy(job.plugin, job.fd, serving.sha256);
+        record->good = serving;
+        changed = true;
+        spdlog::info(
+            "hot reload: kept a copy of plugin '{}' version {} (sha256 {}) in {}: a restart "
+            "serves it while a refused version is deployed",
+            job.plugin, serving.version, serving.sha256, store_->good_copy(job.plugin).string());
+    }
+    if (changed) store_->write(job.plugin, *record);
+}
+
+void PluginReloader::forget_unloaded() {
+    std::lock_guard lock(mutex_);
+    for (auto it = loaded_.begin(); it != loaded_.end();) {
+        if (it->second.library.expired()) {
+            if (it->second.fd >= 0) ::close(it->second.fd);
+            it = loaded_.erase(it);
+        } else {
+            ++it;
+        }
+    }
 }
 
 }  // namespace sluice::plugins

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "plugins/plugin_loader.hpp"
+#include "plugins/plugin_state_store.hpp"
 
 namespace sluice::plugins {
 
@@ -33,6 +34,9 @@ struct ReloaderOptions {
     std::filesystem::path staging_parent;
     /// false = polling only (tests of the fallback).
     bool use_inotify = true;
+    /// Where refused versions and the last good copy are kept across restarts
+    /// (PluginStateStore); empty = nothing is kept.
+    std::filesystem::path state_dir;
 };
 
 /// Counters for logs and tests.
@@ -59,7 +63,13 @@ struct FileFingerprint {
 /// creates a private staging directory (mode 0700) that it removes on destruction. load() stages
 /// the first generation (control thread, before start()). start() launches the watcher thread,
 /// which the destructor stops and joins. Threads: the watcher thread does every stage, dlopen,
-/// create and destroy; rescan() and retire() are safe from any thread.
+/// create and destroy, and every write to the state directory; rescan(), retire(), note() and
+/// status() are safe from any thread.
+///
+/// Across restarts (options.state_dir): once a version has been refused, its content hash is
+/// recorded and a copy of the version serving then is kept; load() at the next start serves
+/// that copy when the deployed file is one that was refused. Nothing is written while nothing
+/// is refused.
 class PluginReloader {
   public:
     PluginReloader(PluginLoader loader, ReloaderOptions options);
@@ -69,7 +79,9 @@ class PluginReloader {
 
     /// Resolves NAME in the plugin directories, copies it to the staging directory under a
     /// unique name and loads that copy. Remembers the file's fingerprint so that only a later
-    /// change triggers a reload. Throws PluginError. Control thread, before start().
+    /// change triggers a reload. When the deployed file has the hash of a version this host
+    /// refused before and a good copy is kept, loads that copy instead (one warning naming
+    /// both). Throws PluginError. Control thread, before start().
     std::shared_ptr<PluginLibrary> load(const std::string &name);
     /// Starts watching the files of the chain's plugins (names and configs from its instances).
     void start(PluginChain &chain);
@@ -80,6 +92,23 @@ class PluginReloader {
     /// Destroys an instance the chain no longer uses, on the watcher thread (off the batch
     /// path); inline when the watcher is not running.
     void retire(std::unique_ptr<PluginInstance> instance);
+
+    /// What the chain did with a generation at a batch boundary (PluginChain calls note()).
+    enum class Outcome {
+        swapped_in,      // `subject` serves now, on probation
+        confirmed,       // `subject` (swapped in) passed its first batch: counts as swapped
+        superseded,      // `subject`, still on probation, was replaced: counts as swapped
+        first_batch_ok,  // `subject`, the first generation, passed its first batch
+        refused,         // `subject` was refused at the boundary (hand-over); `serving` stays
+        rolled_back,     // `subject` failed its first batch; `serving` took over again
+    };
+    /// Counts the outcome at once (status() shows it) and queues what must be kept in the
+    /// state directory for the watcher thread. Batch thread; `subject` and `serving` must be
+    /// alive during the call.
+    void note(Outcome outcome, const std::string &plugin, const PluginLibrary &subject,
+              const PluginLibrary *serving = nullptr, const std::string &reason = {});
+    /// The reload counts, the serving file and the last refused one of plugin `name`. Any thread.
+    ReloadStatus status(const std::string &name) const;
 
     ReloaderStats stats() const;
     const std::filesystem::path &staging_dir() const { return staging_dir_; }
@@ -97,11 +126,43 @@ class PluginReloader {
         bool missing_logged = false;
     };
 
+    // A staged copy: unlinked once loaded, but still open so that it can be kept (copied into
+    // the state directory) while its library is loaded.
+    struct StagedCopy {
+        std::filesystem::path path;
+        std::string sha256;
+        int fd = -1;
+    };
+    // Per loaded library (by staged path): where it came from, until the library is unloaded.
+    struct Loaded {
+        std::weak_ptr<PluginLibrary> library;
+        PluginFile file;  // deployed path, version, hash, load time
+        int fd = -1;      // the staged copy (see StagedCopy)
+    };
+    // Work for the watcher thread: update the state directory.
+    struct Keep {
+        std::string plugin;
+        std::optional<RefusedFile> refused;  // record it and keep `serving`; nullopt: `serving`
+                                             // passed a batch (kept if a record exists)
+        std::filesystem::path serving;       // staged path of the version serving
+        int fd = -1;                         // dup of its staged copy; closed by drain_keeps
+    };
+
     void run();
     void check(Watched &w, bool force);
-    std::shared_ptr<PluginLibrary> stage_and_load(const std::string &name,
-                                                  const std::filesystem::path &file,
-                                                  const FileFingerprint &expected);
+    StagedCopy stage(const std::string &name, const std::filesystem::path &file,
+                     const FileFingerprint &expected);
+    std::shared_ptr<PluginLibrary> load_staged(const std::string &name, StagedCopy copy,
+                                               const std::filesystem::path &deployed);
+    /// Whether `name`'s deployed file is refused and a good copy can serve instead: the copy's
+    /// path and the refused entry.
+    std::optional<std::pair<std::filesystem::path, RefusedFile>> refused_at_start(
+        const std::string &name, const std::string &sha256);
+    void record_rejected(const std::string &name, PluginFile tried, const std::string &reason);
+    void queue_keep(const std::string &plugin, std::optional<RefusedFile> refused);  // mutex_ held
+    void keep(const Keep &job);
+    void drain_keeps();
+    void forget_unloaded();
     void open_inotify();
     void drain_retired();
     void wake();
@@ -109,8 +170,11 @@ class PluginReloader {
     PluginLoader loader_;
     ReloaderOptions options_;
     std::filesystem::path staging_dir_;
-    uint64_t staged_count_ = 0;                            // watcher thread (or control, before)
-    std::map<std::string, FileFingerprint> first_loaded_;  // control thread, before start()
+    std::map<std::string, uint64_t> staged_count_;  // per plugin (NAME.genN.so); watcher thread
+                                                    // (or control, before start)
+    std::map<std::string, FileFingerprint> first_loaded_;   // control thread, before start()
+    std::map<std::string, FileFingerprint> first_refused_;  // deployed, refused at start: same
+    std::optional<PluginStateStore> store_;                 // watcher thread (control, before)
 
     PluginChain *chain_ = nullptr;
     std::vector<Watched> watched_;  // watcher thread only after start()
@@ -120,9 +184,13 @@ class PluginReloader {
     std::atomic<bool> stop_{false};
     std::atomic<bool> rescan_{false};
 
-    mutable std::mutex mutex_;  // guards retired_ and stats_
+    mutable std::mutex mutex_;  // guards retired_, stats_, loaded_, status_, serving_, keeps_
     std::vector<std::unique_ptr<PluginInstance>> retired_;
     ReloaderStats stats_;
+    std::map<std::filesystem::path, Loaded> loaded_;        // by staged path
+    std::map<std::string, ReloadStatus> status_;            // by plugin name
+    std::map<std::string, std::filesystem::path> serving_;  // plugin -> staged path serving
+    std::vector<Keep> keeps_;
 };
 
 /// Stats a file for FileFingerprint; nullopt when it does not exist.

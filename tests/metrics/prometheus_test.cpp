@@ -91,6 +91,13 @@ RunSnapshot sample_snapshot() {
     wc.retries = 2;
     wc.seconds = 0.125;
     wc.custom = {{"words", 900}, {"odd \"name\"\n", 1.5}};
+    wc.version = "1.2.0";
+    wc.hot_reload = true;
+    wc.reloads_swapped = 2;
+    wc.reloads_rejected = 1;
+    wc.reloads_rolled_back = 4;
+    wc.serving =
+        PluginFileSnapshot{"/opt/plugins/wordcount.so", "1.2.0", "ab12", 1700000000600, {}, {}};
     PluginSnapshot sink;
     sink.slot = 1;
     sink.plugin = "file-sink";
@@ -144,6 +151,14 @@ TEST(RenderPrometheus, ShowsRunPartitionPluginAndMirrorMetrics) {
         {R"(sluice_plugin_seconds_total{plugin="file-sink",slot="1"})", 0},
         {R"(sluice_plugin_generation{plugin="file-sink",slot="1"})", 1},
         {R"(sluice_plugin_on_probation{plugin="file-sink",slot="1"})", 1},
+        {R"(sluice_plugin_reloads_total{plugin="file-sink",result="swapped"})", 0},
+        {R"(sluice_plugin_reloads_total{plugin="file-sink",result="rejected"})", 0},
+        {R"(sluice_plugin_reloads_total{plugin="file-sink",result="rolled_back"})", 0},
+        {R"(sluice_plugin_reloads_total{plugin="wordcount",result="swapped"})", 2},
+        {R"(sluice_plugin_reloads_total{plugin="wordcount",result="rejected"})", 1},
+        {R"(sluice_plugin_reloads_total{plugin="wordcount",result="rolled_back"})", 4},
+        {R"(sluice_plugin_info{plugin="wordcount",slot="0",version="1.2.0",sha256="ab12"})", 1},
+        {R"(sluice_plugin_info{plugin="file-sink",slot="1",version="",sha256=""})", 1},
         {R"(sluice_plugin_custom{plugin="wordcount",slot="0",name="words"})", 900},
         {R"(sluice_plugin_custom{plugin="wordcount",slot="0",name="odd \"name\"\n"})", 1.5},
         {"sluice_zookeeper_mirror_lag_seconds", 1.5},

@@ -106,7 +106,9 @@ TEST_F(Reloader, BrokenReplacementsKeepTheRunningGenerationAndAreLogged) {
     const std::vector<BrokenCase> cases{
         {"wrong ABI major",
          [](const fs::path &to) { deploy_by_rename(build_file("broken_major"), to); },
-         "built for Sluice ABI 2.0, this host speaks 1.0"},
+         "built for Sluice ABI " + std::to_string(SLUICE_ABI_MAJOR + 1) + "." +
+             std::to_string(SLUICE_ABI_MINOR) + ", this host speaks " +
+             std::to_string(SLUICE_ABI_MAJOR) + "." + std::to_string(SLUICE_ABI_MINOR)},
         {"missing entry symbol",
          [](const fs::path &to) { deploy_by_rename(build_file("broken_entry"), to); },
          "exports no sluice_plugin_entry symbol"},
