@@ -1,5 +1,7 @@
 #include "kafka/kafka_conf.hpp"
 
+#include <spdlog/spdlog.h>
+
 namespace sluice::kafka {
 
 void set_conf(rd_kafka_conf_t *conf, const std::string &key, const std::string &value) {
@@ -9,8 +11,21 @@ void set_conf(rd_kafka_conf_t *conf, const std::string &key, const std::string &
     }
 }
 
+int spdlog_level_of(int syslog_level) {
+    return syslog_level <= 3   ? spdlog::level::err
+           : syslog_level == 4 ? spdlog::level::warn
+           : syslog_level <= 6 ? spdlog::level::info
+                               : spdlog::level::debug;
+}
+
+void log_to_spdlog(const rd_kafka_t *, int level, const char *facility, const char *message) {
+    spdlog::log(static_cast<spdlog::level::level_enum>(spdlog_level_of(level)), "librdkafka {}: {}",
+                facility, message);
+}
+
 ConfPtr make_conf(const std::map<std::string, std::string> &settings) {
     ConfPtr conf(rd_kafka_conf_new());
+    rd_kafka_conf_set_log_cb(conf.get(), log_to_spdlog);
     for (const auto &[key, value] : settings) set_conf(conf.get(), key, value);
     return conf;
 }

@@ -45,7 +45,13 @@ using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
 using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
 using PartitionListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
 
-/// Builds a librdkafka config from key/value pairs, applied in order.
+/// The spdlog level for a librdkafka (syslog) log level.
+int spdlog_level_of(int syslog_level);
+/// A librdkafka log callback that writes through spdlog ("librdkafka FACILITY: message"), so
+/// its lines have the host's format and level filter instead of librdkafka's own stderr lines.
+void log_to_spdlog(const rd_kafka_t *rk, int level, const char *facility, const char *message);
+
+/// Builds a librdkafka config from key/value pairs, applied in order, logging through spdlog.
 /// Throws KafkaError "kafka setting 'KEY=VALUE' rejected: REASON".
 ConfPtr make_conf(const std::map<std::string, std::string> &settings);
 

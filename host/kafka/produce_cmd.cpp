@@ -202,14 +202,6 @@ void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
 }
 
 /// Called from librdkafka's internal threads; spdlog's loggers are thread-safe.
-void on_log(const rd_kafka_t *, int level, const char *fac, const char *buf) {
-    const auto spd_level = level <= 3   ? spdlog::level::err
-                           : level == 4 ? spdlog::level::warn
-                           : level <= 6 ? spdlog::level::info
-                                        : spdlog::level::debug;
-    spdlog::log(spd_level, "librdkafka {}: {}", fac, buf);
-}
-
 int message_timeout_ms(const ProduceOptions &opts) {
     int timeout = kDefaultMessageTimeoutMs;
     for (const auto &[key, value] : opts.kafka_settings)
@@ -264,7 +256,7 @@ ConfPtr build_conf(const ProduceOptions &opts, DeliveryStats &stats) {
     rd_kafka_conf_set_opaque(conf.get(), &stats);
     rd_kafka_conf_set_dr_msg_cb(conf.get(), on_delivery);
     rd_kafka_conf_set_error_cb(conf.get(), on_error);
-    rd_kafka_conf_set_log_cb(conf.get(), on_log);
+    rd_kafka_conf_set_log_cb(conf.get(), log_to_spdlog);
     return conf;
 }
 
