@@ -8,7 +8,9 @@
 
 #include <sluice/plugin.hpp>
 
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -31,6 +33,15 @@ class ValueFilter {
         invert_ = invert == "true" || invert == "yes" || invert == "on" || invert == "1";
     }
 
+    // The keys of [plugin.value-filter] (optional, ABI 1.1): the host then refuses any
+    // other key there with "did you mean", and `sluice plugins DIR` lists these.
+    static std::vector<sluice::ConfigKey> config_keys() {
+        return {{"contains", sluice::ConfigType::string, std::nullopt,
+                 "required; records whose value holds this text go downstream"},
+                {"invert", sluice::ConfigType::boolean, "false",
+                 "pass on the records that do NOT hold the text"}};
+    }
+
     // Thread: batch thread. Records are views valid only during this call; emit()
     // copies what it passes on. Returning (or throwing sluice::Retry / Skip /
     // Fatal) tells the host how the batch went.
@@ -49,9 +60,9 @@ class ValueFilter {
         return sluice::Status::ok;
     }
 
-    // Optional hooks (flush, snapshot_state, restore_state, partitions_assigned,
+    // Other optional hooks (flush, snapshot_state, restore_state, partitions_assigned,
     // partitions_revoked, resume_offsets) are found at compile time: this class has
-    // none, so the host sees them as absent.
+    // none, so the host sees them as absent. docs/plugins.md gives their signatures.
 
   private:
     sluice::Host &host_;

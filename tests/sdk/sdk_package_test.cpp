@@ -4,11 +4,11 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 
 #include "bundled_files.hpp"
+#include "sdk_project.hpp"
 #include "test_host.hpp"
 
 namespace sluice::testing {
@@ -16,37 +16,18 @@ namespace {
 
 namespace fs = std::filesystem;
 
-/// Runs a shell command, output to `log`; returns the exit status.
-int run(const std::string &command, const std::string &log) {
-    int rc = std::system((command + " >" + log + " 2>&1").c_str());
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-std::string quote(const fs::path &p) {
-    return "'" + p.string() + "'";
-}
-
 class SdkPackageTest : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
         dir_ = new TempDir();
         const fs::path prefix = dir_->path() / "prefix";
         const fs::path build = dir_->path() / "build";
-        const std::string cmake = quote(SLUICE_CMAKE_COMMAND);
-        const std::string log = dir_->file("cmake.log");
-
-        int rc = run(cmake + " --install " + quote(SLUICE_BINARY_DIR) +
-                         " --component sdk --prefix " + quote(prefix),
-                     log);
-        ASSERT_EQ(rc, 0) << read_file(log);
-        rc = run(cmake + " -S " + quote(fs::path(SLUICE_SOURCE_DIR) / "samples/plugin-project") +
-                     " -B " + quote(build) + " -DCMAKE_BUILD_TYPE=Release" +
-                     " -DCMAKE_CXX_COMPILER=" + quote(SLUICE_CXX_COMPILER) +
-                     " -DCMAKE_PREFIX_PATH=" + quote(prefix),
-                 log);
-        ASSERT_EQ(rc, 0) << read_file(log);
-        rc = run(cmake + " --build " + quote(build) + " -j2", log);
-        ASSERT_EQ(rc, 0) << read_file(log);
+        const fs::path log = dir_->file("cmake.log");
+        std::string failed = test::install_sdk(prefix, log);
+        ASSERT_EQ(failed, "");
+        failed = test::build_project(fs::path(SLUICE_SOURCE_DIR) / "samples/plugin-project", build,
+                                     prefix, log);
+        ASSERT_EQ(failed, "");
         plugin_path_ = new fs::path(build / "value-filter.so");
     }
     static void TearDownTestSuite() {
@@ -85,7 +66,10 @@ TEST_F(SdkPackageTest, BuiltPluginNegotiates) {
     EXPECT_STREQ(d->name, "value-filter");
     EXPECT_STREQ(d->version, "1.0.0");
     EXPECT_EQ(d->flags, SLUICE_PLUGIN_TRANSFORM);
-    EXPECT_EQ(d->flush, nullptr);  // the sample has no optional hooks
+    EXPECT_EQ(d->flush, nullptr);  // the sample has no optional hooks but config_keys
+    ASSERT_EQ(d->config_key_count, 2u);
+    EXPECT_STREQ(d->config_keys[0].name, "contains");
+    EXPECT_STREQ(d->config_keys[1].name, "invert");
 }
 
 TEST_F(SdkPackageTest, BuiltPluginProcessesABatch) {
