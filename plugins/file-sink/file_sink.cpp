@@ -454,7 +454,12 @@ class FileSink {
         // a tail that the next start cuts.
         if (::fdatasync(fd_.get()) != 0) fail("fsync", path_, errno);
         next_state.length = state_.length + lines.size();
-        write_sidecar(next_state);
+        try {
+            write_sidecar(next_state);
+        } catch (const sluice::Retry &) {
+            truncate_to_recorded();  // the disk is full: give the unclaimed lines back too
+            throw;
+        }
         host_.counter("records_written", static_cast<double>(written));
         host_.counter("records_skipped", static_cast<double>(skipped));
         return sluice::Status::ok;

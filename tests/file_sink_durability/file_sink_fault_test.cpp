@@ -4,8 +4,11 @@
 // full disk is retried and never commits a batch that is not on disk.
 
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -273,6 +276,7 @@ TEST_F(FileSinkFaultTest, FullDiskForTheSidecarIsRetriedAndStoresTheBatchOnce) {
     EXPECT_EQ(sluice_iofault_fired(), 1u);
     EXPECT_EQ(r.status, SLUICE_RETRY) << r.message;
     EXPECT_FALSE(std::filesystem::exists(sidecar() + ".tmp"));  // its space is given back
+    EXPECT_EQ(read_file(data()).size(), recorded_length());     // and the batch's lines
     inject("");
     ASSERT_EQ(inst->process(b2).status, SLUICE_OK);
     EXPECT_EQ(stored_offsets(), range(0, 5));
@@ -295,6 +299,64 @@ TEST_F(FileSinkFaultTest, FailedFsyncAtStartIsFatal) {
     EXPECT_EQ(sluice_iofault_fired(), 1u);
     EXPECT_EQ(r.status, SLUICE_FATAL) << r.message;
     EXPECT_TRUE(contains(r.message, "cannot fsync directory")) << r.message;
+}
+
+TEST_F(FileSinkFaultTest, AFullTmpfsIsRetriedWithNothingPartialAndTheBatchStoredOnceSpaceIsBack) {
+    const std::filesystem::path mnt = dir_.path() / "small";
+    std::filesystem::create_directories(mnt);
+    if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=64k,mode=0755") != 0)
+        GTEST_SKIP() << "cannot mount a tmpfs here (" << std::strerror(errno)
+                     << "); this test needs root";
+    struct Unmount {
+        std::filesystem::path p;
+        ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+    } unmount{mnt};
+    // Most of the space goes to a file the operator can delete later.
+    const std::string filler = (mnt / "filler").string();
+    write_file(filler, std::string(40 * 1024, 'x'));
+    const std::string path = (mnt / "out.jsonl").string();
+
+    TestHost host;
+    host.config["path"] = path;
+    auto inst = std::make_unique<TestInstance>(plugin_, host);
+    inst->create_ok();
+    int64_t next = 0, id = 0;
+    CallResult r{SLUICE_OK, ""};
+    TestBatch full;
+    for (; id < 1000; ++id) {
+        full = batch(id, next, 20);
+        r = inst->process(full, 2048);
+        if (r.status != SLUICE_OK) break;
+        next += 20;
+    }
+    ASSERT_EQ(r.status, SLUICE_RETRY) << r.message;
+    EXPECT_TRUE(contains(r.message, "ENOSPC")) << r.message;
+    ASSERT_GT(next, 0);
+    auto length_of = [&] {
+        return nlohmann::json::parse(read_file(path + ".offsets")).at("length").get<uint64_t>();
+    };
+    // Whole lines only, and exactly the stored batches.
+    EXPECT_EQ(read_file(path).size(), length_of());
+    std::vector<int64_t> offsets;
+    {
+        std::istringstream in(read_file(path));
+        for (std::string line; std::getline(in, line);)
+            offsets.push_back(nlohmann::json::parse(line).at("offset").get<int64_t>());
+    }
+    EXPECT_EQ(offsets, range(0, next));
+
+    // The operator frees space; the host's retry stores the batch, once.
+    std::filesystem::remove(filler);
+    ASSERT_EQ(inst->process(full).status, SLUICE_OK);
+    offsets.clear();
+    {
+        std::istringstream in(read_file(path));
+        for (std::string line; std::getline(in, line);)
+            offsets.push_back(nlohmann::json::parse(line).at("offset").get<int64_t>());
+    }
+    EXPECT_EQ(offsets, range(0, next + 20));
+    EXPECT_EQ(read_file(path).size(), length_of());
+    inst.reset();
 }
 
 }  // namespace
