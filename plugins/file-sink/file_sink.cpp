@@ -190,12 +190,13 @@ class ProcessLock {
                                     "': " + errno_text(err));
             }
             const std::string holder = first_line(read_small(fd.get()));
-            if (holder == pid_) {
+            if (holder == pid_ && !proc_readable_) {
                 throw sluice::Fatal("file-sink: '" + lock_path_ +
-                                    "' is held by this process (pid " + pid_ +
-                                    ") but /proc/self/fd does not show it: mount /proc, or use "
-                                    "another path");
+                                    "' is locked, maybe by this process (pid " + pid_ +
+                                    "), but /proc/self/fd cannot be read to tell: mount /proc");
             }
+            // Our own pid here is a process of that number in another pid namespace (another
+            // container on the same volume).
             throw sluice::Fatal("file-sink: '" + data_path + "' is in use by another process" +
                                 (holder.empty() ? "" : " (pid " + holder + ")") + " holding '" +
                                 lock_path_ +
@@ -232,10 +233,11 @@ class ProcessLock {
   private:
     /// An fd of this process that holds the lock, or -1. The pid check skips an fd that a
     /// child inherited over fork(): it shares its parent's lock, but is another process.
-    int find_held() const {
+    int find_held() {
         struct stat want {};
         if (::stat(lock_path_.c_str(), &want) != 0) return -1;
         DIR *dir = ::opendir("/proc/self/fd");
+        proc_readable_ = dir != nullptr;
         if (dir == nullptr) return -1;
         int found = -1;
         while (const dirent *entry = ::readdir(dir)) {
@@ -260,6 +262,7 @@ class ProcessLock {
 
     std::string lock_path_;
     std::string pid_;
+    bool proc_readable_ = true;
     int fd_ = -1;  // never closed: see the class comment
 };
 
