@@ -310,11 +310,18 @@ void ConsumerThread::store_and_hand_over(bool final) {
     }
     wal::WriteAheadLog &wal = *settings_.wal;
     size_t appended = 0;
-    for (auto &block : sealed_) {
-        if (wal.full() && !final) break;  // backpressure: the rest waits, consumption pauses
-        const uint64_t position = wal.append(*block);
-        waiting_.push_back({position, std::move(block)});
-        ++appended;
+    try {
+        for (auto &block : sealed_) {
+            if (wal.full() && !final) break;  // backpressure: the rest waits, consumption pauses
+            const uint64_t position = wal.append(*block);
+            waiting_.push_back({position, std::move(block)});
+            ++appended;
+        }
+    } catch (...) {
+        // The blocks moved to waiting_ must leave sealed_ even when a later append fails:
+        // the revoke callback still walks sealed_.
+        sealed_.erase(sealed_.begin(), sealed_.begin() + static_cast<ptrdiff_t>(appended));
+        throw;
     }
     sealed_.erase(sealed_.begin(), sealed_.begin() + static_cast<ptrdiff_t>(appended));
     if (waiting_.empty()) return;

@@ -144,7 +144,12 @@ ReceiverStream::Outcome ReceiverStream::execute(std::vector<std::unique_ptr<wal:
     for (const auto &b : blocks) ids.push_back(b->id);
     if (wal_ && !planned) {
         try {
-            wal_->plan_batch(batch_id, batch_time_ms, ids);
+            // An empty batch has nothing to replay: its done mark, written first, is enough
+            // to spend the id (one fsync, as before plans existed).
+            if (ids.empty())
+                wal_->mark_done(batch_id, ids);
+            else
+                wal_->plan_batch(batch_id, batch_time_ms, ids);
         } catch (const wal::WalError &) {
             return {kExitFailure, false};  // latched: run() reports it
         }
@@ -154,7 +159,8 @@ ReceiverStream::Outcome ReceiverStream::execute(std::vector<std::unique_ptr<wal:
     RunVerdict verdict = runner_->run(view.batch, abort);
     if (!verdict.commit) return {verdict.exit_code, false};
 
-    if (wal_) {
+    const bool done_already = !planned && ids.empty();
+    if (wal_ && !done_already) {
         try {
             wal_->mark_done(batch_id, ids);
         } catch (const wal::WalError &) {

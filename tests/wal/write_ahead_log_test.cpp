@@ -447,6 +447,92 @@ TEST_F(WalTest, ConcurrentAppendsAreAllRecovered) {
     EXPECT_EQ(ids.size(), size_t{kThreads * kBlocks});
 }
 
+// The batch_id promise: a batch planned before a crash is replayed with the same id, time and
+// blocks in the same order; blocks in no plan come after, for new batches.
+TEST_F(WalTest, APlannedBatchIsReplayedAsItWasAndTheRestAfterIt) {
+    uint64_t a, b, c, d;
+    {
+        WriteAheadLog wal(options());
+        a = append_block(wal, {"t", 0}, 0, 3);
+        b = append_block(wal, {"t", 1}, 0, 3);
+        wal.plan_batch(6, 1'700'000'000'600, {a});
+        wal.mark_done(6, {a});
+        c = append_block(wal, {"t", 0}, 3, 3);
+        d = append_block(wal, {"t", 1}, 3, 3);
+        wal.plan_batch(7, 1'700'000'000'900, {d, b});  // the crash comes while 7 runs
+    }
+    {
+        WriteAheadLog wal(options());
+        Recovery rec = wal.take_recovery();
+        ASSERT_EQ(rec.planned.size(), 1u);
+        EXPECT_EQ(rec.planned[0].batch_id, 7);
+        EXPECT_EQ(rec.planned[0].batch_time_ms, 1'700'000'000'900);
+        EXPECT_THAT(ids_of(rec.planned[0].blocks), ElementsAre(d, b)) << "the planned order";
+        EXPECT_THAT(ids_of(rec.pending), ElementsAre(c));
+        EXPECT_EQ(rec.last_batch_id, 7) << "the next new batch is 8";
+        EXPECT_EQ(wal.pending_blocks(), 3u);
+        // Replayed as batch 7 again: closed by its done mark.
+        wal.mark_done(7, {d, b});
+    }
+    WriteAheadLog wal(options());
+    Recovery rec = wal.take_recovery();
+    EXPECT_TRUE(rec.planned.empty());
+    EXPECT_THAT(ids_of(rec.pending), ElementsAre(c));
+    EXPECT_EQ(rec.last_batch_id, 7);
+}
+
+// An empty batch that was planned and crashed is replayed empty under its id, so the id never
+// names two different batches.
+TEST_F(WalTest, AnEmptyPlannedBatchIsReplayedEmpty) {
+    {
+        WriteAheadLog wal(options());
+        wal.plan_batch(3, 1'700'000'000'000, {});
+    }
+    WriteAheadLog wal(options());
+    Recovery rec = wal.take_recovery();
+    ASSERT_EQ(rec.planned.size(), 1u);
+    EXPECT_EQ(rec.planned[0].batch_id, 3);
+    EXPECT_TRUE(rec.planned[0].blocks.empty());
+    EXPECT_EQ(rec.last_batch_id, 3);
+}
+
+// A segment holding an open plan is not deleted even when all its blocks are done: the plan
+// would be lost and the batch's blocks regrouped under another id.
+TEST_F(WalTest, ASegmentWithAnOpenPlanIsKept) {
+    uint64_t a, b;
+    {
+        WriteAheadLog wal(options(kSmallSegment));
+        a = append_block(wal, {"t", 0}, 0, 2, kBigValue);
+        b = append_block(wal, {"t", 0}, 2, 2, kBigValue);
+        wal.plan_batch(0, 1'000, {a});
+        wal.mark_done(0, {a});
+        wal.plan_batch(1, 2'000, {b});
+        // Roll over a few more times; every segment before the plan's may go, that one not.
+        for (int i = 0; i < 3; ++i) wal.mark_done(-1, {});
+    }
+    WriteAheadLog wal(options(kSmallSegment));
+    Recovery rec = wal.take_recovery();
+    ASSERT_EQ(rec.planned.size(), 1u);
+    EXPECT_EQ(rec.planned[0].batch_id, 1);
+    EXPECT_THAT(ids_of(rec.planned[0].blocks), ElementsAre(b));
+}
+
+// Segments of the first format (no plans, no synced marks) read as before.
+TEST_F(WalTest, SegmentsWithoutTheNewEntryTypesStillRecover) {
+    fs::create_directories(dir_);
+    auto a = make_block(4, {"t", 0}, 0, 3);
+    auto b = make_block(5, {"t", 0}, 3, 3);
+    test::write_bytes(
+        dir_ / segment_name(0),
+        test::segment_of({encode_start({4, 2}), a->payload, b->payload, encode_done({3, {4}})}));
+    WriteAheadLog wal(options());
+    Recovery rec = wal.take_recovery();
+    EXPECT_TRUE(rec.planned.empty());
+    EXPECT_THAT(ids_of(rec.pending), ElementsAre(5u));
+    EXPECT_EQ(rec.last_batch_id, 3);
+    EXPECT_EQ(wal.allocate_block_id(), 6u);
+}
+
 TEST_F(WalTest, OtherFilesInTheDirectoryAreIgnored) {
     fs::create_directories(dir_);
     test::write_bytes(dir_ / "README", "notes");
