@@ -202,6 +202,72 @@ TEST(FileSinkFaults, AFailedDirectoryFsyncOfTheSinkIsFatal) {
     s.expect_exactly_once("job");
 }
 
+TEST(FileSinkFaults, ADroppedFsyncOfTheSinkInReceiverModeKeepsTheBatchInTheWal) {
+    Scenario s;
+    const std::string wal = s.dir.file("wal");
+    auto args = [&](std::vector<std::string> extra) {
+        std::vector<std::string> a = {"run",
+                                      "--mode",
+                                      "receiver",
+                                      "--brokers",
+                                      s.broker.bootstrap_servers(),
+                                      "--topics",
+                                      kTopic,
+                                      "--group",
+                                      "sinkfault-receiver",
+                                      "--config",
+                                      s.dir.file("run.ini"),
+                                      "--plugin",
+                                      "file-sink",
+                                      "--wal-dir",
+                                      wal,
+                                      "--auto-offset-reset",
+                                      "earliest",
+                                      "--block-interval",
+                                      "100ms",
+                                      "--batch-interval",
+                                      "300ms",
+                                      "--hot-reload",
+                                      "false",
+                                      "-X",
+                                      "fetch.wait.max.ms=10",
+                                      "-X",
+                                      "session.timeout.ms=6000"};
+        if (const char *d = std::getenv("SLUICE_TEST_PLUGIN_DIR"); d && *d)
+            a.insert(a.end(), {"--plugin-dir", d});
+        a.insert(a.end(), extra.begin(), extra.end());
+        return sluice_argv(a);
+    };
+    // The 2nd fsync of the sink's files: the first batch's data file (after the new sidecar).
+    {
+        ChildProcess host(
+            args({"--max-batches", "40"}),
+            {s.dir.file("faulty.err"), true,
+             iofault_env("op=fsync,path=sink.jsonl,nth=2,effect=drop", s.dir.file("faults.log"))});
+        auto status = host.wait(60s);
+        ASSERT_TRUE(status) << "the host did not stop after the fault";
+        const std::string log = read_file(s.dir.file("faulty.err"));
+        ASSERT_EQ(iofault_fired(s.dir.file("faults.log")).size(), 1u) << log;
+        EXPECT_EQ(status->code, 1) << status->describe() << "\n" << log;
+        expect_one_line_error(log, "file-sink: cannot fsync '" + s.sink + "': EIO");
+    }
+    EXPECT_TRUE(read_sink(s.sink).empty());  // the dropped batch is not in the file
+    auto inspect = run_sluice({"wal", "inspect", wal});
+    EXPECT_EQ(inspect.status.code, 0) << inspect.err;
+    EXPECT_THAT(inspect.out, HasSubstr("pending replay")) << inspect.out;
+
+    ChildProcess host(args({}), {s.dir.file("final.err"), true});
+    ASSERT_TRUE(wait_until(
+        [&] { return read_sink(s.sink).size() >= size_t{kPartitions} * kPerPartition; }, 60s))
+        << read_file(s.dir.file("final.err"));
+    host.send_signal(SIGTERM);
+    ASSERT_TRUE(host.wait(30s));
+    const Tally t = tally(read_sink(s.sink), consume_all(s.broker.bootstrap_servers(), kTopic));
+    EXPECT_EQ(t.missing, 0u);
+    EXPECT_EQ(t.duplicated, 0u);
+    EXPECT_EQ(t.wrong_value, 0u);
+}
+
 TEST(FileSinkLock, ASecondSluiceOnTheSamePathIsRefusedWhileTheFirstRuns) {
     Scenario s;
     ChildProcess first(s.args("first"), {s.dir.file("first.err"), true});
