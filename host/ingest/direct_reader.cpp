@@ -136,7 +136,8 @@ struct RangeTask {
     std::vector<std::unique_ptr<sluice_header_t[]>> headers;
     size_t count = 0;
     uint64_t bytes = 0;
-    int64_t next = 0;  // next offset wanted
+    int64_t next = 0;                        // next offset wanted
+    std::atomic<uint64_t> *taken = nullptr;  // `count`, published for fetch()'s progress reports
 
     Outcome outcome = Outcome::kPending;
     std::string error;
@@ -293,6 +294,7 @@ void read_range(rd_kafka_t *rk, RangeTask &t, Clock::time_point deadline,
                 if (t.next >= until) complete = true;
             }
         }
+        t.taken->store(t.count, std::memory_order_relaxed);
         if (t.outcome == RangeTask::Outcome::kDataLoss) {
             int64_t low = -1, high = -1;
             if (rd_kafka_query_watermark_offsets(rk, pr.tp.topic.c_str(), pr.tp.partition, &low,
@@ -610,7 +612,10 @@ void DirectReader::commit(const std::vector<OffsetRange> &ranges) {
 
 std::unique_ptr<FetchedBatch> DirectReader::fetch(const std::vector<OffsetRange> &ranges,
                                                   milliseconds timeout,
-                                                  const std::atomic<bool> &stop) {
+                                                  const std::atomic<bool> &stop,
+                                                  const FetchProgressFn &progress,
+                                                  milliseconds report_every) {
+    const auto started = Clock::now();
     rd_kafka_poll(client_->rk, 0);
     const auto deadline = Clock::now() + timeout;
     std::vector<RangeTask> tasks;
@@ -664,7 +669,9 @@ std::unique_ptr<FetchedBatch> DirectReader::fetch(const std::vector<OffsetRange>
         messages.reset(new rd_kafka_message_t *[slots]);
         capacity = slots;
     }
+    std::unique_ptr<std::atomic<uint64_t>[]> taken(new std::atomic<uint64_t>[tasks.size()]());
     size_t at = 0;
+    for (size_t i = 0; i < tasks.size(); ++i) tasks[i].taken = &taken[i];
     for (auto &t : tasks) {
         t.slot_records = records.get() + at;
         t.slot_messages = messages.get() + at;
@@ -705,7 +712,21 @@ std::unique_ptr<FetchedBatch> DirectReader::fetch(const std::vector<OffsetRange>
     }
     {
         std::unique_lock lock(completion.mutex);
-        completion.done.wait(lock, [&] { return completion.remaining == 0; });
+        const auto all_read = [&] { return completion.remaining == 0; };
+        while (!completion.done.wait_for(lock, report_every, all_read)) {
+            if (!progress) continue;
+            FetchProgress p;
+            p.ranges = tasks.size();
+            p.ranges_done = tasks.size() - completion.remaining;
+            lock.unlock();  // the workers finish meanwhile
+            for (size_t i = 0; i < tasks.size(); ++i) {
+                p.records += taken[i].load(std::memory_order_relaxed);
+                p.planned += static_cast<uint64_t>(tasks[i].range->count());
+            }
+            p.elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - started);
+            progress(p);
+            lock.lock();
+        }
     }
     // The ranges just drained their queues: get the next batch prefetched
     // while the plugins run (see BrokerWaker for why this is needed).

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -57,6 +58,16 @@ struct ReaderSettings {
 /// by DirectReader's constructor.
 void tune_allocator_for_batches();
 
+/// How far fetch() has got, for the progress reports of a long batch.
+struct FetchProgress {
+    uint64_t records = 0;  // read so far
+    uint64_t planned = 0;  // offsets in the ranges: the records to read, less compaction gaps
+    size_t ranges_done = 0;
+    size_t ranges = 0;
+    std::chrono::milliseconds elapsed{0};
+};
+using FetchProgressFn = std::function<void(const FetchProgress &)>;
+
 class WorkerPool;
 struct PartitionReader;
 
@@ -102,10 +113,12 @@ class DirectReader {
     /// partition on the worker pool. A range is complete when its reader
     /// reaches until_offset, however many records it held. Throws
     /// DataLossError (a range's data is gone), FetchTimeout (after `timeout`)
-    /// or FetchAborted (soon after `stop` becomes true).
-    std::unique_ptr<FetchedBatch> fetch(const std::vector<OffsetRange> &ranges,
-                                        std::chrono::milliseconds timeout,
-                                        const std::atomic<bool> &stop);
+    /// or FetchAborted (soon after `stop` becomes true). `progress`, when given, is called
+    /// on the calling thread every `report_every` until the ranges are read.
+    std::unique_ptr<FetchedBatch> fetch(
+        const std::vector<OffsetRange> &ranges, std::chrono::milliseconds timeout,
+        const std::atomic<bool> &stop, const FetchProgressFn &progress = {},
+        std::chrono::milliseconds report_every = std::chrono::seconds(5));
 
     /// Commits each range's until_offset to the group, synchronously. No-op
     /// without a group. Throws on error.

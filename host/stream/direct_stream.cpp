@@ -30,6 +30,7 @@ using std::chrono::milliseconds;
 constexpr milliseconds kMetadataTimeout{30000};
 constexpr milliseconds kWatermarkTimeout{10000};  // per batch; a shutdown waits at most this
 constexpr milliseconds kFetchTimeout{60000};
+constexpr milliseconds kProgressEvery{5000};  // a batch still reading after this logs how far
 
 }  // namespace
 
@@ -145,10 +146,19 @@ DirectStream::BatchOutcome DirectStream::execute(const BatchPlan &plan, bool rep
     for (const auto &r : plan.ranges)
         if (r.count() > 0) to_read.push_back(r);
 
+    // A long read (a backlog after a restart, a slow broker) says how far it is.
+    const auto report = [&](const ingest::FetchProgress &p) {
+        const double seconds = std::chrono::duration<double>(p.elapsed).count();
+        spdlog::info(
+            "batch {}: reading, {} of {} records after {:.0f} s ({:.0f} records/s), {} of {} "
+            "partitions done",
+            plan.batch_id, p.records, p.planned, seconds,
+            seconds > 0 ? static_cast<double>(p.records) / seconds : 0.0, p.ranges_done, p.ranges);
+    };
     std::unique_ptr<ingest::FetchedBatch> fetched;
     while (!fetched) {
         try {
-            fetched = reader_->fetch(to_read, kFetchTimeout, abort);
+            fetched = reader_->fetch(to_read, kFetchTimeout, abort, report, kProgressEvery);
         } catch (const ingest::FetchTimeout &e) {
             if (abort) return {kExitAbandoned, false};
             spdlog::warn("batch {}: {}; retrying the same ranges", plan.batch_id, e.what());
@@ -318,6 +328,22 @@ int DirectStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &ab
                 s.tp.to_string(), s.count(), s.from_offset, s.until_offset - 1);
 
         BatchPlan plan{next_id, wall_ms(), std::move(planned.ranges)};
+        if (batches_done == 0) {
+            // The first batch of a run takes what accumulated while it was stopped: say how
+            // much, as it can take a while (docs/benchmarks.md, "Catching up").
+            int64_t backlog = 0;
+            size_t active = 0;
+            for (const auto &r : plan.ranges) {
+                backlog += r.count();
+                active += r.count() > 0;
+            }
+            if (backlog > 0)
+                spdlog::info("batch {}: catching up {} records on {} of {} partitions{}",
+                             plan.batch_id, backlog, active, plan.ranges.size(),
+                             limits_.max_batch_records > 0 || limits_.max_rate_per_partition > 0
+                                 ? ""
+                                 : " in one batch (max-batch-records splits a backlog)");
+        }
         // The plan is durable before any record is read, so a crash from here
         // on replays exactly these ranges under this id.
         if (checkpoint_) checkpoint_->write_offsets(plan);

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <thread>
 
@@ -309,6 +310,47 @@ TEST_F(DirectReaderTest, StopFlagAndTimeoutEndAFetchPromptlyAndLoseNothing) {
         producer.flush();
     }
     expect_exact(*reader.fetch(ranges, 20s, kNoStop), ranges);
+}
+
+TEST_F(DirectReaderTest, ALongFetchReportsItsProgressOnTheCallingThread) {
+    const auto topic = make_topic("t", 2);
+    fill(topic, 2, 100);
+    DirectReader reader(settings());
+    // Partition 1's range waits for records not yet written; they come after a few reports.
+    const std::vector<OffsetRange> ranges = {{topic, 0, 0, 100}, {topic, 1, 0, 150}};
+    std::vector<FetchProgress> reports;
+    std::thread::id report_thread;
+    std::thread producer_thread([&] {
+        std::this_thread::sleep_for(300ms);
+        TestProducer producer(bootstrap());
+        for (int i = 100; i < 150; ++i)
+            producer.send_value(topic, 1, topic + "/1/" + std::to_string(i));
+        producer.flush();
+    });
+    const auto batch = reader.fetch(
+        ranges, 20s, kNoStop,
+        [&](const FetchProgress &p) {
+            reports.push_back(p);
+            report_thread = std::this_thread::get_id();
+        },
+        20ms);
+    producer_thread.join();
+    expect_exact(*batch, ranges);
+    ASSERT_GE(reports.size(), 3u);
+    EXPECT_EQ(report_thread, std::this_thread::get_id());
+    for (const auto &p : reports) {
+        EXPECT_EQ(p.planned, 250u);
+        EXPECT_EQ(p.ranges, 2u);
+        EXPECT_LE(p.records, 250u);
+    }
+    for (size_t i = 1; i < reports.size(); ++i) {
+        EXPECT_GE(reports[i].records, reports[i - 1].records);
+        EXPECT_GE(reports[i].elapsed, reports[i - 1].elapsed);
+    }
+    // While the last records did not exist: partition 0 done, partition 1 at 100 of 150.
+    EXPECT_TRUE(std::any_of(reports.begin(), reports.end(), [](const FetchProgress &p) {
+        return p.records == 200 && p.ranges_done == 1;
+    }));
 }
 
 TEST_F(DirectReaderTest, CommitIsSeenByAFreshReader) {
