@@ -140,7 +140,15 @@ typedef struct sluice_offset_range {
  *  source batch; the records are what the previous plugin passed on. */
 typedef struct sluice_batch {
     uint32_t struct_size;
-    int64_t batch_id;      /**< increases by one per batch, stable across replay */
+    /** Increases by one per batch. A batch re-delivered after a crash or a
+     *  failure (SLUICE_BATCH_REPLAY) has the same id, batch_time_ms and ranges
+     *  as before when the run keeps durable state: a checkpoint in direct
+     *  mode, a wal-dir in receiver mode (there the same records too; blocks no
+     *  batch had taken yet are replayed under new ids). Without that state
+     *  (direct mode without --checkpoint, receiver mode without --wal-dir) ids
+     *  start at 0 at every start, so across restarts one id can name different
+     *  records. */
+    int64_t batch_id;
     int64_t batch_time_ms; /**< the batch's scheduled time (Unix ms), stable across replay */
     uint32_t flags;        /**< SLUICE_BATCH_* */
     const sluice_offset_range_t *ranges;
