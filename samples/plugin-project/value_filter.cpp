@@ -29,8 +29,7 @@ class ValueFilter {
         }
         // Copy: config views are valid until destroy, but a std::string is simpler to keep.
         needle_ = std::string(*contains);
-        std::string invert = host.config_or("invert", "false");
-        invert_ = invert == "true" || invert == "yes" || invert == "on" || invert == "1";
+        invert_ = host.config_bool("invert", false);
     }
 
     // The keys of [plugin.value-filter] (optional, ABI 1.1): the host then refuses any

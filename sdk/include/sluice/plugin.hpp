@@ -193,6 +193,33 @@ class Span {
 
 namespace detail {
 
+/// ASCII lower case (config values).
+inline std::string lower(std::string_view text) {
+    std::string out(text);
+    for (char &c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
+
+/// "<whole number><unit>" with one of `units` (longest first; "" = no unit) -> number * factor,
+/// or nullopt. No sign, no spaces, no overflow.
+template <std::size_t N>
+std::optional<int64_t> number_with_unit(std::string_view text,
+                                        const std::pair<const char *, int64_t> (&units)[N]) {
+    std::size_t digits = 0;
+    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+    if (digits == 0 || digits > 18) return std::nullopt;
+    const std::string_view unit = text.substr(digits);
+    for (const auto &[name, factor] : units) {
+        if (unit != name) continue;
+        int64_t n = 0;
+        for (std::size_t i = 0; i < digits; ++i) n = n * 10 + (text[i] - '0');
+        if (n > INT64_MAX / factor) return std::nullopt;
+        return n * factor;
+    }
+    return std::nullopt;
+}
+
 /// Copies min(struct_size, sizeof(T)) bytes of a peer's struct and zero-fills the rest,
 /// so fields the peer does not know read as 0/NULL ("absent").
 template <class T>
@@ -514,6 +541,60 @@ class Host {
         return n;
     }
 
+    /// A boolean config value: true/yes/on/1 or false/no/off/0 (any case); `fallback` when
+    /// absent; throws Fatal naming the key otherwise.
+    bool config_bool(std::string_view key, bool fallback) const {
+        auto v = config(key);
+        if (!v) return fallback;
+        const std::string s = detail::lower(*v);
+        if (s == "true" || s == "yes" || s == "on" || s == "1") return true;
+        if (s == "false" || s == "no" || s == "off" || s == "0") return false;
+        throw Fatal("config key '" + std::string(key) + "' is '" + std::string(*v) +
+                    "', not a boolean: write true or false");
+    }
+    /// A duration in milliseconds: a number with a unit (500ms, 2s, 5m, 1h; a bare number is
+    /// milliseconds); `fallback` when absent; throws Fatal naming the key otherwise.
+    int64_t config_duration_ms(std::string_view key, int64_t fallback) const {
+        auto v = config(key);
+        if (!v) return fallback;
+        static const std::pair<const char *, int64_t> units[] = {
+            {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"", 1}};
+        if (auto n = detail::number_with_unit(*v, units)) return *n;
+        throw Fatal("config key '" + std::string(key) + "' is '" + std::string(*v) +
+                    "', not a duration: write a whole number with ms, s, m or h, e.g. 500ms");
+    }
+    /// A size in bytes: a number with an optional unit (B, KiB, MiB, GiB, or k/M/G for the
+    /// same powers of 1024); `fallback` when absent; throws Fatal naming the key otherwise.
+    int64_t config_size_bytes(std::string_view key, int64_t fallback) const {
+        auto v = config(key);
+        if (!v) return fallback;
+        static const std::pair<const char *, int64_t> units[] = {
+            {"kib", 1ll << 10}, {"mib", 1ll << 20}, {"gib", 1ll << 30}, {"k", 1ll << 10},
+            {"m", 1ll << 20},   {"g", 1ll << 30},   {"b", 1},           {"", 1}};
+        if (auto n = detail::number_with_unit(detail::lower(*v), units)) return *n;
+        throw Fatal("config key '" + std::string(key) + "' is '" + std::string(*v) +
+                    "', not a size: write a whole number with B, KiB, MiB or GiB, e.g. 64MiB");
+    }
+    /// A comma-separated list (items trimmed, empty items dropped); `fallback` when absent.
+    std::vector<std::string> config_list(std::string_view key,
+                                         std::vector<std::string> fallback = {}) const {
+        auto v = config(key);
+        if (!v) return fallback;
+        std::vector<std::string> out;
+        std::string_view rest = *v;
+        while (!rest.empty()) {
+            const std::size_t comma = rest.find(',');
+            std::string_view item = rest.substr(0, comma);
+            rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+            while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
+                item.remove_prefix(1);
+            while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
+                item.remove_suffix(1);
+            if (!item.empty()) out.emplace_back(item);
+        }
+        return out;
+    }
+
     /// Adds `value` to the counter `name`.
     void counter(std::string_view name, double value) const {
         metric(name, SLUICE_METRIC_COUNTER, value);
@@ -773,7 +854,7 @@ struct Trampolines {
         });
     }
 
-    /// Thread: control thread.
+    /// Thread: batch thread, at the swap of a hot reload.
     static int32_t restore_state(void *instance, const void *data, std::size_t len, char *err,
                                  std::size_t err_size) noexcept {
         return guarded("restore_state", err, err_size, [&] {

@@ -17,10 +17,13 @@
  *  - Members added after ABI 1.0 are marked with the minor that added them
  *    (`ABI 1.N and later`): a peer built against an older header lacks them.
  *
- * Threading: the host calls every function of one plugin instance from one
- * thread at a time (the batch thread), never concurrently. Host API functions
- * may be called only from inside a call the host made into the plugin, on
- * that same thread.
+ * Threading: the host never calls two functions of one plugin instance at
+ * once. Most run on the batch thread; create, destroy and resume_offsets run
+ * on the control thread (create and destroy also on the hot reloader's
+ * thread): each member below names its thread. Of the host API, log and
+ * config_get may be called from any thread while the instance lives; metric
+ * and emit only on the batch thread, inside a call the host made (emit only
+ * inside process_batch).
  *
  * Lifecycle of an instance:
  *   sluice_plugin_entry (negotiate, once per loaded library)
@@ -192,11 +195,10 @@ typedef struct sluice_host_api {
 } sluice_host_api_t;
 
 /** Plugin flags. */
-#define SLUICE_PLUGIN_TRANSFORM                                      \
-    0x1u /**< downstream sees only emitted records (else: the input) \
-          */
-#define SLUICE_PLUGIN_WANTS_EMPTY_BATCHES \
-    0x2u /**< also call process_batch for batches with no records */
+/* clang-format off */
+#define SLUICE_PLUGIN_TRANSFORM 0x1u           /**< downstream sees only emitted records (else: the input) */
+#define SLUICE_PLUGIN_WANTS_EMPTY_BATCHES 0x2u /**< also call process_batch for batches with no records */
+/* clang-format on */
 
 /** Value types of a declared config key (sluice_config_key_t.type). The host
  *  shows them in `sluice plugins DIR`; the plugin still parses the value.
@@ -219,7 +221,8 @@ typedef struct sluice_config_key {
     const char *description;   /**< one line */
 } sluice_config_key_t;
 
-/** Callback a plugin uses to write its state in snapshot_state. */
+/** Callback a plugin uses to write its state in snapshot_state: `data` is copied.
+ *  Host-owned (with `sink`). Thread: the batch thread, only during snapshot_state. */
 typedef void (*sluice_state_writer_fn)(void *sink, const void *data, size_t len);
 
 /** What a plugin exports, returned by its entry function. Plugin-owned, static:
@@ -303,7 +306,8 @@ typedef struct sluice_plugin {
 /** The entry function, exported as SLUICE_PLUGIN_ENTRY_SYMBOL. The host passes
  *  its ABI version; the plugin returns its descriptor (whose abi_major and
  *  abi_minor the host checks), or NULL to refuse that host. Called once per
- *  loaded library, on the control or loader thread. */
+ *  loaded library. Thread: the control thread, or the loader thread of a hot
+ *  reload. */
 typedef const sluice_plugin_t *(*sluice_plugin_entry_fn)(uint32_t host_abi_major,
                                                          uint32_t host_abi_minor);
 
