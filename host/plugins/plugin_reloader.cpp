@@ -61,6 +61,11 @@ std::string utc_text(int64_t ms) {
     return text;
 }
 
+// "rolled back" / "rejected" for a RefusedFile::result.
+std::string result_text(const std::string &result) {
+    return result == "rolled_back" ? "rolled back" : result;
+}
+
 // A version that changed while being copied: not a failure of that version, just try again
 // once it has settled.
 struct ChangedWhileStaging : std::runtime_error {
@@ -156,24 +161,22 @@ std::shared_ptr<PluginLibrary> PluginReloader::load(const std::string &name) {
         try {
             StagedCopy copy = stage(name, file, *fp);
             if (auto kept = refused_at_start(name, copy.sha256)) {
-                const auto &[good, refused] = *kept;
-                ::unlink(copy.path.c_str());
-                ::close(copy.fd);
-                auto good_fp = fingerprint(good);
-                if (!good_fp) throw ChangedWhileStaging("the kept copy vanished");
-                auto lib = load_staged(name, stage(name, good, *good_fp), good);
-                spdlog::warn(
-                    "plugin '{}': {} (version {}, sha256 {}) was {} at {} ({}); serving the "
-                    "last good version instead: {} (version {}); deploy a fixed file, or send "
-                    "SIGHUP to try the deployed one again",
-                    name, file.string(), refused.file.version.empty() ? "?" : refused.file.version,
-                    refused.file.sha256,
-                    refused.result == "rolled_back" ? "rolled back" : "rejected",
-                    utc_text(refused.file.time_ms), refused.reason, good.string(),
-                    lib->descriptor().version ? lib->descriptor().version : "?");
-                first_loaded_[name] = *good_fp;
-                first_refused_[name] = *fp;
-                return lib;
+                if (auto lib = load_kept_copy(name, *kept)) {
+                    ::unlink(copy.path.c_str());
+                    ::close(copy.fd);
+                    const RefusedFile &refused = kept->refused;
+                    spdlog::warn(
+                        "plugin '{}': {} (version {}, sha256 {}) was {} at {} ({}); serving the "
+                        "last good version instead: {} (version {}); deploy a fixed file, or "
+                        "send SIGHUP to try the deployed one again",
+                        name, file.string(),
+                        refused.file.version.empty() ? "?" : refused.file.version,
+                        refused.file.sha256, result_text(refused.result),
+                        utc_text(refused.file.time_ms), refused.reason, kept->file.string(),
+                        lib->descriptor().version ? lib->descriptor().version : "?");
+                    first_refused_[name] = *fp;
+                    return lib;
+                }
             }
             auto lib = load_staged(name, std::move(copy), file);
             first_loaded_[name] = *fp;
@@ -187,7 +190,7 @@ std::shared_ptr<PluginLibrary> PluginReloader::load(const std::string &name) {
     }
 }
 
-std::optional<std::pair<fs::path, RefusedFile>> PluginReloader::refused_at_start(
+std::optional<PluginReloader::KeptCopy> PluginReloader::refused_at_start(
     const std::string &name, const std::string &sha256) {
     if (!store_) return std::nullopt;
     std::optional<PluginRecord> record;
@@ -205,19 +208,50 @@ std::optional<std::pair<fs::path, RefusedFile>> PluginReloader::refused_at_start
     }
     const RefusedFile *refused = record->find_refused(sha256);
     if (!refused) return std::nullopt;
-    const fs::path good = store_->good_copy(name);
-    if (!record->good || record->good->sha256 == sha256 || !fs::exists(good)) {
-        spdlog::warn(
-            "plugin '{}': the deployed file (sha256 {}) was {} by this host before ({}), and no "
-            "good copy is kept in {}: loading it anyway",
-            name, sha256, refused->result, refused->reason, store_->dir().string());
-        return std::nullopt;
-    }
     {
         std::lock_guard lock(mutex_);
         status_[name].last_refused = *refused;
     }
-    return std::make_pair(good, *refused);
+    const fs::path good = store_->good_copy(name);
+    if (!record->good || record->good->sha256 == sha256 || !fs::exists(good)) {
+        spdlog::warn(
+            "plugin '{}': the deployed file (sha256 {}) was {} before ({}), and no good copy is "
+            "kept in {}: loading it anyway",
+            name, sha256, result_text(refused->result), refused->reason, store_->dir().string());
+        return std::nullopt;
+    }
+    return KeptCopy{good, record->good->sha256, *refused};
+}
+
+std::shared_ptr<PluginLibrary> PluginReloader::load_kept_copy(const std::string &name,
+                                                              const KeptCopy &kept) {
+    try {
+        for (int attempt = 0;; ++attempt) {
+            const auto fp = fingerprint(kept.file);
+            if (!fp) throw std::runtime_error("it is gone");
+            try {
+                StagedCopy copy = stage(name, kept.file, *fp);
+                if (copy.sha256 != kept.sha256) {
+                    ::unlink(copy.path.c_str());
+                    ::close(copy.fd);
+                    throw std::runtime_error("its content is not the version recorded (sha256 " +
+                                             copy.sha256 + ", recorded " + kept.sha256 + ")");
+                }
+                auto lib = load_staged(name, std::move(copy), kept.file);
+                first_loaded_[name] = *fp;
+                return lib;
+            } catch (const ChangedWhileStaging &) {
+                if (attempt >= 20) throw std::runtime_error("it keeps changing");
+            }
+        }
+    } catch (const std::exception &e) {
+        // An upgraded host may refuse an old copy (ABI): the deployed file is the way on.
+        spdlog::warn(
+            "plugin '{}': the deployed file was {} before, but the kept copy {} cannot serve: {}; "
+            "loading the deployed file",
+            name, result_text(kept.refused.result), kept.file.string(), e.what());
+        return nullptr;
+    }
 }
 
 PluginReloader::StagedCopy PluginReloader::stage(const std::string &name, const fs::path &file,

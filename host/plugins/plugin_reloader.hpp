@@ -154,10 +154,16 @@ class PluginReloader {
                      const FileFingerprint &expected);
     std::shared_ptr<PluginLibrary> load_staged(const std::string &name, StagedCopy copy,
                                                const std::filesystem::path &deployed);
-    /// Whether `name`'s deployed file is refused and a good copy can serve instead: the copy's
-    /// path and the refused entry.
-    std::optional<std::pair<std::filesystem::path, RefusedFile>> refused_at_start(
-        const std::string &name, const std::string &sha256);
+    // The kept copy that serves at start instead of a refused deployed file.
+    struct KeptCopy {
+        std::filesystem::path file;
+        std::string sha256;   // as recorded
+        RefusedFile refused;  // the deployed file's entry
+    };
+    /// Whether `name`'s deployed file (hashing to `sha256`) was refused and a copy is kept.
+    std::optional<KeptCopy> refused_at_start(const std::string &name, const std::string &sha256);
+    /// Stages and loads the kept copy; nullptr (with a warning) when it cannot serve.
+    std::shared_ptr<PluginLibrary> load_kept_copy(const std::string &name, const KeptCopy &kept);
     void record_rejected(const std::string &name, PluginFile tried, const std::string &reason);
     void queue_keep(const std::string &plugin, std::optional<RefusedFile> refused);  // mutex_ held
     void keep(const Keep &job);

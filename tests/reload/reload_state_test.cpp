@@ -191,6 +191,24 @@ TEST_F(ReloadState, ARestartServesTheKeptCopyInsteadOfARolledBackFile) {
     EXPECT_EQ(serving(*chain), "2");
 }
 
+TEST_F(ReloadState, AKeptCopyThatIsNotTheRecordedVersionIsNotServed) {
+    {
+        auto chain = make_chain();
+        ASSERT_TRUE(ok(*chain));
+        ASSERT_TRUE(deploy_and_run(*chain, "broken_fatal",
+                                   [](const ReloadStatus &s) { return s.rolled_back == 1; }));
+    }
+    // Something else wrote the copy: it is not what passed a batch, so it does not serve.
+    deploy_by_rename(build_file("v2"), state_dir_ / "versioned.good.so");
+    fs::permissions(state_dir_ / "versioned.good.so", fs::perms(0700));
+    LogCapture capture;
+    auto chain = make_chain();
+    EXPECT_EQ(serving(*chain), "3");  // the deployed file, as without a kept copy
+    EXPECT_NE(capture.all().find("cannot serve: its content is not the version recorded"),
+              std::string::npos)
+        << capture.all();
+}
+
 TEST_F(ReloadState, SighupTriesTheRefusedFileAgainAndTheKeptCopyFollowsTheGoodVersions) {
     {
         auto chain = make_chain();
