@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace {
 
@@ -280,6 +281,13 @@ class ProcessLock {
 /// the directory that claim the batch were fsynced by this instance (durable_id_).
 class FileSink {
   public:
+    // The keys of [plugin.file-sink]: any other key there is refused by the host.
+    static std::vector<sluice::ConfigKey> config_keys() {
+        return {{"path", sluice::ConfigType::path, std::nullopt,
+                 "required: the JSON-lines file to append to (offsets are stored beside it in "
+                 "<path>.offsets, the process lock in <path>.lock)"}};
+    }
+
     explicit FileSink(sluice::Host &host)
         : host_(host),
           path_(configured_path(host)),
