@@ -161,11 +161,16 @@ class PluginReloader {
         RefusedFile refused;  // the deployed file's entry
     };
     /// Whether `name`'s deployed file (hashing to `sha256`) was refused and a copy is kept.
+    /// Control thread, in load().
     std::optional<KeptCopy> refused_at_start(const std::string &name, const std::string &sha256);
-    /// Stages and loads the kept copy; nullptr (with a warning) when it cannot serve.
+    /// Stages and loads the kept copy; nullptr (with a warning) when it cannot serve. Control
+    /// thread, in load().
     std::shared_ptr<PluginLibrary> load_kept_copy(const std::string &name, const KeptCopy &kept);
+    // thread: watcher (a version that failed to stage, load or create)
     void record_rejected(const std::string &name, PluginFile tried, const std::string &reason);
-    void queue_keep(const std::string &plugin, std::optional<RefusedFile> refused);  // mutex_ held
+    // lock: mutex_ held
+    void queue_keep(const std::string &plugin, std::optional<RefusedFile> refused);
+    // thread: watcher, or the destructor after it joined
     void keep(const Keep &job);
     void drain_keeps();
     void forget_unloaded();
