@@ -33,6 +33,7 @@ class RunReceiver : public ::testing::Test {
                                         {"rrate", 1},
                                         {"rnowal", 2},
                                         {"rreplay", 1},
+                                        {"rsameid", 2},
                                         {"rcorrupt", 1}});
     }
     static void TearDownTestSuite() {
@@ -250,6 +251,63 @@ TEST_F(RunReceiver, BlocksOfAFailedBatchStayInTheWalAndAreReplayedFirst) {
     const Tally t = tally(read_sink(sink), consume_all(bootstrap(), "rreplay"));
     EXPECT_EQ(t.missing, 0u);
     EXPECT_EQ(t.duplicated, 0u);
+}
+
+// The batch_id promise of sluice.h in receiver mode: the batch that was running when the run
+// stopped is re-delivered with the same id, batch time, ranges and records. print-offsets sits
+// before the failing plugin, so it prints the batch in both runs.
+TEST_F(RunReceiver, ABatchReplayedFromTheWalKeepsItsIdTimeAndRanges) {
+    produce("rsameid", 600);
+    const auto sink = dir_.file("sink.jsonl"), offsets = dir_.file("offsets.txt");
+    const auto wal = dir_.file("wal");
+    auto args = run_args("rsameid", "sameid", flaky_config(sink, offsets), {"--wal-dir", wal});
+    for (size_t i = 0; i + 1 < args.size();)
+        if (args[i] == "--plugin")
+            args.erase(args.begin() + static_cast<ptrdiff_t>(i),
+                       args.begin() + static_cast<ptrdiff_t>(i) + 2);
+        else
+            ++i;
+    args.insert(args.end(),
+                {"--plugin-dir", FLAKY_PLUGIN_DIR, "--plugin-dir", SLUICE_PLUGIN_OUTPUT_DIR,
+                 "--plugin", "print-offsets", "--plugin", "flaky", "--plugin", "file-sink"});
+    auto failed = run_sluice(args, 60s);
+    ASSERT_EQ(failed.status.code, 1) << failed.err;
+    // The failed batch: the last one print-offsets saw (flaky fails the first with records).
+    const auto first_ranges = read_ranges(offsets);
+    ASSERT_FALSE(first_ranges.empty()) << failed.err;
+    const int64_t failed_id = first_ranges.back().batch;
+    std::vector<RangeLine> failed_batch;
+    for (const auto &r : first_ranges)
+        if (r.batch == failed_id) failed_batch.push_back(r);
+    const std::string text = read_file(offsets);
+    const std::string header = "batch " + std::to_string(failed_id) + " time ";
+    const size_t at = text.rfind(header);
+    ASSERT_NE(at, std::string::npos) << text;
+    const std::string failed_line = text.substr(at, text.find('\n', at) - at);
+
+    std::filesystem::remove(offsets);
+    ChildProcess host(
+        sluice_argv(run_args("rsameid", "sameid", config(sink, offsets), {"--wal-dir", wal})),
+        {dir_.file("host.err"), true});
+    ASSERT_TRUE(wait_until([&] { return read_sink(sink).size() >= 600; }, 60s))
+        << read_file(dir_.file("host.err"));
+    host.send_signal(SIGTERM);
+    ASSERT_TRUE(host.wait(30s));
+    const std::string again = read_file(offsets);
+    EXPECT_EQ(again.substr(0, again.find('\n')), failed_line)
+        << "the replay is not the batch that failed (id, time, record count)\n"
+        << again.substr(0, 400);
+    std::vector<RangeLine> replayed;
+    for (const auto &r : read_ranges(offsets))
+        if (r.batch == failed_id) replayed.push_back(r);
+    ASSERT_EQ(replayed.size(), failed_batch.size());
+    for (size_t i = 0; i < replayed.size(); ++i) {
+        EXPECT_EQ(replayed[i].topic, failed_batch[i].topic);
+        EXPECT_EQ(replayed[i].partition, failed_batch[i].partition);
+        EXPECT_EQ(replayed[i].from, failed_batch[i].from);
+        EXPECT_EQ(replayed[i].until, failed_batch[i].until);
+    }
+    EXPECT_EQ(tally(read_sink(sink), consume_all(bootstrap(), "rsameid")).missing, 0u);
 }
 
 TEST_F(RunReceiver, ACorruptWalStopsTheStartNamingFileAndOffsetAndDeletesNothing) {
