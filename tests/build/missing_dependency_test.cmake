@@ -6,7 +6,8 @@ set(cases
   "-DCMAKE_DISABLE_FIND_PACKAGE_nlohmann_json=ON|nlohmann-json3-dev"
   "-DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON|libboost-program-options-dev"
   "-DCMAKE_DISABLE_FIND_PACKAGE_ZooKeeper=ON|libzookeeper-mt-dev"
-  "-DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON|libgtest-dev")
+  "-DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON|libgtest-dev"
+  "-DPKG_CONFIG_EXECUTABLE=/bin/false|librdkafka-dev")
 set(i 0)
 foreach(case IN LISTS cases)
   string(REPLACE "|" ";" parts "${case}")
