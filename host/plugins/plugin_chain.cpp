@@ -97,7 +97,10 @@ void PluginChain::apply_pending() {
         auto &next = offered[i];
         auto &current = instances_[i];
         auto &slot = slots_[i];
-        SwapEvent event{SwapEvent::Kind::swapped, i, current->name(), slot.generation + 1, 0, {}};
+        // The staged copy's number (NAME.genN.so), so the log matches the file.
+        const uint64_t next_generation =
+            PluginReloader::staged_generation(next->library().path()).value_or(slot.generation + 1);
+        SwapEvent event{SwapEvent::Kind::swapped, i, current->name(), next_generation, 0, {}};
 
         // State hand-over: only when both generations have the hooks.
         ChainResult handed;
@@ -140,7 +143,7 @@ void PluginChain::apply_pending() {
                 slot.previous = std::exchange(current, std::move(next));
                 slot.previous_generation = slot.generation;
             }
-            ++slot.generation;
+            slot.generation = next_generation;
             spdlog::info("plugin '{}' generation {} swapped in at the batch boundary ({})",
                          current->name(), slot.generation,
                          current->library().deployed_path().string());

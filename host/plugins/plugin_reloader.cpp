@@ -254,12 +254,25 @@ std::shared_ptr<PluginLibrary> PluginReloader::load_kept_copy(const std::string 
     }
 }
 
+std::string PluginReloader::staged_file_name(const std::string &plugin, uint64_t generation) {
+    return plugin + ".gen" + std::to_string(generation) + ".so";
+}
+
+std::optional<uint64_t> PluginReloader::staged_generation(const fs::path &path) {
+    const std::string name = path.filename().string();
+    const size_t at = name.rfind(".gen");
+    if (at == std::string::npos || !name.ends_with(".so")) return std::nullopt;
+    const std::string digits = name.substr(at + 4, name.size() - at - 4 - 3);
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos)
+        return std::nullopt;
+    return std::stoull(digits);
+}
+
 PluginReloader::StagedCopy PluginReloader::stage(const std::string &name, const fs::path &file,
                                                  const FileFingerprint &expected) {
     // The security check applies to the file the user deployed, not only to our copy.
     const fs::path real = check_plugin_file(name, file);
-    const fs::path staged =
-        staging_dir_ / (name + ".gen" + std::to_string(++staged_count_[name]) + ".so");
+    const fs::path staged = staging_dir_ / staged_file_name(name, ++staged_count_[name]);
     FdGuard in{::open(real.c_str(), O_RDONLY | O_CLOEXEC)};
     if (in.fd < 0) {
         throw plugin_error(name, file.string(), "cannot open it to stage: " + errno_text(),

@@ -112,6 +112,14 @@ class PluginReloader {
 
     ReloaderStats stats() const;
     const std::filesystem::path &staging_dir() const { return staging_dir_; }
+
+    /// A staged copy's file name: NAME.genN.so, N counting the deployments of that plugin
+    /// offered in this run (the first load is 1). The generation the chain reports is this N,
+    /// so the log, /status and the staged file always agree, even after a refused or a
+    /// rolled-back deployment used a number up. Pure; any thread.
+    static std::string staged_file_name(const std::string &plugin, uint64_t generation);
+    /// N of a path named by staged_file_name, or nullopt for any other file (hot reload off).
+    static std::optional<uint64_t> staged_generation(const std::filesystem::path &path);
     const PluginLoader &loader() const { return loader_; }
 
   private:

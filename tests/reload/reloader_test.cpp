@@ -162,6 +162,18 @@ TEST_F(Reloader, FatalFirstBatchOfADeployedVersionRollsBack) {
     for (int i = 0; i < 5; ++i)
         ASSERT_TRUE(chain->process(TestBatch(next_id_++, {"r"}).get()).ok());
     EXPECT_EQ(chain->reloader()->stats().offered, 1u);
+    EXPECT_EQ(chain->generation(0), 1u);
+
+    // The rolled-back deployment used number 2 up: the next one is generation 3, and the log,
+    // the swap event and the staged file all say so.
+    LogCapture capture;
+    deploy_by_rename(build_file("v2"), plugin_file_);
+    ASSERT_TRUE(run_until_version(*chain, "2"));
+    EXPECT_EQ(chain->generation(0), 3u);
+    EXPECT_EQ(chain->instances()[0]->library().path().filename(), "versioned.gen3.so");
+    EXPECT_EQ(events.back().generation, 3u);
+    EXPECT_NE(capture.all().find("plugin 'versioned' generation 3 swapped in"), std::string::npos)
+        << capture.all();
 }
 
 TEST_F(Reloader, PollingFallbackAndRescan) {
