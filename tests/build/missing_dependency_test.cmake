@@ -7,7 +7,7 @@ set(cases
   "-DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON|libboost-program-options-dev"
   "-DCMAKE_DISABLE_FIND_PACKAGE_ZooKeeper=ON|libzookeeper-mt-dev"
   "-DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON|libgtest-dev"
-  "-DPKG_CONFIG_EXECUTABLE=/bin/false|librdkafka-dev")
+  "-DPKG_CONFIG_EXECUTABLE=/bin/false|pkg-config")
 set(i 0)
 foreach(case IN LISTS cases)
   string(REPLACE "|" ";" parts "${case}")
