@@ -222,6 +222,26 @@ TEST_F(ChainTest, MetricsFromHostAndPlugin) {
     EXPECT_DOUBLE_EQ(m.custom.at("last_batch"), 3.0);  // gauge: last value
 }
 
+// The documented semantics of a plugin's gauge: the last value it set, kept through the empty
+// batches for which the plugin is not called (as a Prometheus gauge keeps its value between
+// scrapes); counters do not move while it is not called.
+TEST_F(ChainTest, CustomGaugesKeepTheirLastValueThroughEmptyBatches) {
+    auto &sink = add("loader_recorder");
+    TestBatch busy;
+    busy.add("k", "v");
+    busy.add("k", "v");
+    ASSERT_TRUE(chain_.process(busy.batch(7)).ok());  // the gauge is the batch id
+    ASSERT_DOUBLE_EQ(sink.metrics().custom.at("last_batch"), 7.0);
+    for (int64_t id = 8; id <= 10; ++id) {
+        TestBatch empty;
+        ASSERT_TRUE(chain_.process(empty.batch(id)).ok());
+    }
+    const PluginMetrics &m = sink.metrics();
+    EXPECT_EQ(m.batches, 1u);  // not called for the empty ones
+    EXPECT_DOUBLE_EQ(m.custom.at("last_batch"), 7.0);
+    EXPECT_DOUBLE_EQ(m.custom.at("seen"), 2.0);
+}
+
 TEST_F(ChainTest, FlushAndPartitionHooksInOrder) {
     add("loader_bad_minimal");  // has none of the hooks
     add("loader_recorder", {}, "a");
