@@ -81,6 +81,24 @@ TEST_F(WalInspectTest, BlocksOptionListsEveryBlockWithItsState) {
     EXPECT_THAT(result.out, ContainsRegex("block +3 +audit:2 +offsets 100\\.\\.101 +2 records"));
 }
 
+TEST_F(WalInspectTest, ShowsAPlannedBatchThatNeverFinished) {
+    {
+        WalOptions o;
+        o.dir = dir_;
+        WriteAheadLog wal(o);
+        const uint64_t a = wal.allocate_block_id(), b = wal.allocate_block_id();
+        wal.append(*make_block(a, {"orders", 0}, 0, 3, 20));
+        wal.append(*make_block(b, {"orders", 0}, 3, 3, 20));
+        wal.plan_batch(8, 1'700'000'000'000, {a, b});
+    }
+    const auto result = run_sluice({"wal", "inspect", dir_.string()});
+    ASSERT_EQ(result.status.code, 0) << result.err;
+    EXPECT_THAT(result.out, HasSubstr("1 batch plans"));
+    EXPECT_THAT(result.out, HasSubstr("planned batch 8 (time 1700000000000, 2 blocks) never "
+                                      "finished: replayed first, as it was"));
+    EXPECT_THAT(result.out, ContainsRegex("orders:0 +offsets 0\\.\\.5 in 2 blocks"));
+}
+
 TEST_F(WalInspectTest, WorksOnALiveLockedWalAndAnEmptyOne) {
     WalOptions o;
     o.dir = dir_;
