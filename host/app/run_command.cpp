@@ -152,19 +152,16 @@ int run_main(int argc, char **argv) {
             spdlog::info("brokers from ZooKeeper {}: {}", cfg.zookeeper, bootstrap);
         } else if (cfg.brokers == "embedded") {
             embedded = std::make_unique<kafka::MockCluster>(cfg.embedded_brokers);
-            for (const auto &topic : cfg.topics) {
-                if (!topic.empty() && topic[0] == '^')
-                    throw std::runtime_error("--brokers embedded cannot create the pattern '" +
-                                             topic + "': name the topics");
+            // Names, not ^patterns: the configuration refuses those (config/validate.cpp).
+            for (const auto &topic : cfg.topics)
                 embedded->create_topic(topic, cfg.embedded_partitions);
-            }
             bootstrap = embedded->bootstrap_servers();
             spdlog::info(
                 "embedded Kafka (librdkafka mock cluster) at {}; produce to it with: "
                 "sluice produce --brokers {} --topic {} --count 1000",
                 bootstrap, bootstrap, cfg.topics.front());
         }
-        if (cfg.mode == "receiver") {
+        if (cfg.mode == config::Mode::receiver) {
             stream::ReceiverStream receiver(std::move(cfg), bootstrap);
             return receiver.run(shutdown.stop(), shutdown.abort());
         }

@@ -1,7 +1,12 @@
 #pragma once
 // The configuration of `sluice run`: command line + INI file (Boost.Program_options),
-// checked and normalised into one RunConfig. The option list is notes/config-keys.md;
-// host/config/example.ini is a complete annotated file.
+// checked and normalised into one RunConfig. Every key is one row of the option table
+// (options.cpp), which --help and describe() walk; docs/configuration.md lists the keys for
+// readers, and host/config/example.ini is a complete annotated file.
+//
+// The parts: values.* parse one value; options.* is the table; layer.*, command_line.cpp and
+// config_file.cpp read the two sources into layers; validate.* checks keys against each
+// other; describe.cpp and help.cpp print; plugin_keys.* are the keys of [plugin.NAME].
 
 #include <chrono>
 #include <cstdint>
@@ -23,6 +28,13 @@ class ConfigError : public std::runtime_error {
     using runtime_error::runtime_error;
 };
 
+/// How records are read (docs/receiver-mode.md): direct plans exact offset ranges each batch;
+/// receiver is a consumer group cutting records into blocks.
+enum class Mode { direct, receiver };
+
+/// "direct" or "receiver": the config value, and the label of logs and metrics.
+std::string_view to_string(Mode mode);
+
 /// One explicit start position of --from-offsets: `offset` is the next offset to read.
 struct StartOffset {
     TopicPartition tp;
@@ -34,7 +46,7 @@ struct StartOffset {
 /// The effective configuration of one `sluice run`. A plain value: built on the control
 /// thread by parse_run_args, then moved into the run loop.
 struct RunConfig {
-    std::string mode = "direct";      // "direct" or "receiver"
+    Mode mode = Mode::direct;
     std::string brokers;              // "embedded" or host:port list
     std::vector<std::string> topics;  // names, or "^regex"
     std::string group;                // may be empty (required in receiver mode)

@@ -83,6 +83,97 @@ int64_t parse_integer(std::string_view text, std::string_view key, int64_t min, 
     return value;
 }
 
+std::string one_of(std::string_view text, std::string_view key,
+                   const std::vector<std::pair<const char *, const char *>> &accepted,
+                   std::string_view expected) {
+    const std::string t = to_lower(trim(text));
+    for (const auto &[word, normalised] : accepted)
+        if (t == word) return normalised;
+    fail(key, "'" + std::string(text) + "' is not one of " + std::string(expected));
+}
+
+std::filesystem::path parse_path(std::string_view text, std::string_view key,
+                                 const std::filesystem::path &base_dir) {
+    const std::string t = trim(text);
+    if (t.empty()) fail(key, "empty path");
+    std::filesystem::path path(t);
+    if (path.is_relative() && !base_dir.empty()) path = base_dir / path;
+    return path.lexically_normal();
+}
+
+bool legal_topic_name(std::string_view topic) {
+    if (topic.empty() || topic.size() > 249) return false;
+    return std::all_of(topic.begin(), topic.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+    });
+}
+
+std::string parse_brokers(std::string_view text, std::string_view key) {
+    const std::string value = trim(text);
+    if (value.empty()) fail(key, "empty: write HOST:PORT[,HOST:PORT...] or 'embedded'");
+    if (to_lower(value) == "embedded") return "embedded";
+    std::string joined;
+    for (const std::string &broker : split_list(value)) {
+        if (broker.empty() || broker.find_first_of(" \t") != std::string::npos)
+            fail(key, "'" + value + "' is not a broker list: write HOST:PORT[,HOST:PORT...]");
+        joined += (joined.empty() ? "" : ",") + broker;
+    }
+    return joined;
+}
+
+std::string parse_zookeeper(std::string_view text, std::string_view key) {
+    const std::string value = trim(text);
+    if (value.empty()) return value;
+    const auto slash = value.find('/');
+    const std::string hosts = value.substr(0, slash);
+    const std::string chroot = slash == std::string::npos ? "" : value.substr(slash);
+    for (const std::string &host : split_list(hosts)) {
+        const auto colon = host.rfind(':');
+        if (host.empty() || colon == std::string::npos || colon == 0 ||
+            host.find_first_of(" \t") != std::string::npos)
+            fail(key, "'" + value +
+                          "' is not a ZooKeeper address: write "
+                          "HOST:PORT[,HOST:PORT...][/CHROOT]");
+        parse_integer(host.substr(colon + 1), key, 1, 65535);
+    }
+    if (chroot == "/" ||
+        (!chroot.empty() && (chroot.back() == '/' || chroot.find("//") != std::string::npos)))
+        fail(key, "chroot '" + chroot + "' is not a ZooKeeper path: write /NAME[/NAME...]");
+    return value;
+}
+
+std::string parse_zookeeper_auth(std::string_view text, std::string_view key) {
+    const std::string value = trim(text);
+    if (value.empty()) return value;
+    const std::string prefix = "digest:";
+    const auto colon = value.find(':', prefix.size());
+    if (value.rfind(prefix, 0) != 0 || colon == std::string::npos || colon == prefix.size())
+        fail(key, "not digest:USER:PASSWORD (the only scheme supported)");
+    return value;
+}
+
+uint64_t parse_size(std::string_view text, std::string_view key) {
+    const std::string value = trim(text);
+    size_t digits = 0;
+    while (digits < value.size() && std::isdigit(static_cast<unsigned char>(value[digits])))
+        ++digits;
+    const std::string unit = to_lower(value.substr(digits));
+    uint64_t scale = 0;
+    if (unit.empty() || unit == "b")
+        scale = 1;
+    else if (unit == "k" || unit == "kb" || unit == "kib")
+        scale = 1ull << 10;
+    else if (unit == "m" || unit == "mb" || unit == "mib")
+        scale = 1ull << 20;
+    else if (unit == "g" || unit == "gb" || unit == "gib")
+        scale = 1ull << 30;
+    else if (unit == "t" || unit == "tb" || unit == "tib")
+        scale = 1ull << 40;
+    if (digits == 0 || scale == 0)
+        fail(key, "'" + value + "' is not a size: write e.g. 1GiB, 512MiB or a byte count");
+    return static_cast<uint64_t>(parse_integer(value.substr(0, digits), key, 1)) * scale;
+}
+
 std::vector<StartOffset> parse_from_offsets(std::string_view text, std::string_view key) {
     const std::string syntax = "write topic:partition=offset[,topic:partition=offset...]";
     std::vector<StartOffset> out;

@@ -71,7 +71,7 @@ TEST(RunConfigTest, DefaultsWhenOnlyTheRequiredOptionsAreGiven) {
     expected.plugins = {"p"};
     EXPECT_EQ(cfg, expected);
     // The documented defaults, spelled out so a changed default fails here.
-    EXPECT_EQ(cfg.mode, "direct");
+    EXPECT_EQ(cfg.mode, Mode::direct);
     EXPECT_EQ(cfg.group, "");
     EXPECT_EQ(cfg.batch_interval, 2s);
     EXPECT_TRUE(cfg.plugin_dirs.empty());
@@ -112,7 +112,7 @@ std::vector<KeyCase> key_cases() {
     return {
         {"mode",
          "receiver",
-         [](const RunConfig &c) { EXPECT_EQ(c.mode, "receiver"); },
+         [](const RunConfig &c) { EXPECT_EQ(c.mode, Mode::receiver); },
          {"group", "g1"}},
         {"block-interval", "50ms", [](const RunConfig &c) { EXPECT_EQ(c.block_interval, 50ms); },
          kReceiver},
@@ -218,7 +218,7 @@ TEST(RunConfigTest, ValuesAreNormalised) {
     EXPECT_EQ(cfg.auto_offset_reset, "latest");
     EXPECT_EQ(cfg.log_level, "warn");
     EXPECT_TRUE(cfg.fail_on_data_loss);
-    EXPECT_EQ(cfg.mode, "direct");
+    EXPECT_EQ(cfg.mode, Mode::direct);
     EXPECT_EQ(parse_cfg(with_required({"--auto-offset-reset", "earliest"})).auto_offset_reset,
               "earliest");
     EXPECT_EQ(parse_cfg({"--brokers", "Embedded", "--topics", "t", "--plugin", "p"}).brokers,
@@ -797,7 +797,7 @@ TEST_F(ConfigFiles, DescribeCommentsOutValuesAConfigFileCannotHold) {
 
 TEST(RunConfigTest, HelpExplainsEveryOptionGroupAndGivesExamples) {
     const std::string help = run_help();
-    // The list of notes/config-keys.md, kept separate from the implementation's table.
+    // The keys as docs/configuration.md lists them, kept apart from the option table on purpose.
     for (const char *key : {"config",
                             "mode",
                             "brokers",

@@ -1,0 +1,57 @@
+// describe(): the effective configuration as a config file, one table row at a time (each
+// row's show function), then the [kafka] and [plugin.NAME] sections.
+#include <regex>
+
+#include "config/options.hpp"
+#include "config/values.hpp"
+
+namespace sluice::config {
+
+namespace {
+
+bool is_secret(const std::string &key) {
+    static const std::regex secret("password|secret|ssl\\.key\\.pem|oauthbearer\\.config",
+                                   std::regex::icase);
+    return std::regex_search(key, secret);
+}
+
+}  // namespace
+
+void detail::Describer::line(std::string_view key, const std::string &value) {
+    // The INI reader cuts a line at '#' and trims values: such a value is shown, but commented
+    // out rather than silently changed.
+    if (value.find_first_of("#\r\n") != std::string::npos || value != trim(value))
+        out_ << "# " << key << ": this value cannot be written in a config file ('#' starts "
+             << "a comment, spaces around it are trimmed): give it on the command line\n# ";
+    out_ << key << " =" << (value.empty() ? "" : " ") << value << "\n";
+}
+
+void detail::Describer::comment(const std::string &text) {
+    out_ << "# " << text << "\n";
+}
+
+void detail::Describer::section(const std::string &name) {
+    out_ << "\n[" << name << "]\n";
+}
+
+std::string describe(const RunConfig &cfg) {
+    detail::Describer out;
+    out.comment("The effective configuration of sluice run; run it with: sluice run --config FILE");
+    for (const detail::OptionSpec &spec : detail::options()) {
+        if (spec.command_line_only()) continue;
+        // Receiver-mode keys mean nothing in direct mode, where they must keep their defaults.
+        if (spec.group == detail::Group::Receiver && cfg.mode != Mode::receiver) continue;
+        spec.show(cfg, out, spec.name);
+    }
+    const auto section = [&out](const std::string &name,
+                                const std::map<std::string, std::string> &settings) {
+        out.section(name);
+        for (const auto &[key, value] : settings)
+            out.line(key, is_secret(key) ? "<redacted>" : value);
+    };
+    if (!cfg.kafka.empty()) section("kafka", cfg.kafka);
+    for (const auto &[plugin, settings] : cfg.plugin_config) section("plugin." + plugin, settings);
+    return out.text();
+}
+
+}  // namespace sluice::config
