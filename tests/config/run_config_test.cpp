@@ -1,5 +1,5 @@
-// Unit tests of host/config: `sluice run`'s command line, config file, validation, --help and
-// describe().
+// Unit tests of host/config through parse_run_args: every key from the command line and from the
+// config file, how the two combine, and the errors each source gives.
 #include "config/run_config.hpp"
 
 #include <gmock/gmock.h>
@@ -9,57 +9,16 @@
 #include <functional>
 #include <regex>
 
-#include "config/plugin_keys.hpp"
-#include "config/values.hpp"
-#include "temp_dir.hpp"
+#include "config_test_helpers.hpp"
 
 namespace sluice::config {
 namespace {
 
 using namespace std::chrono_literals;
+using namespace test_support;
 using ::testing::HasSubstr;
 using ::testing::Not;
 namespace fs = std::filesystem;
-
-// What every valid run needs; tests add to it.
-const std::vector<std::string> kRequired = {"--brokers", "k1:9092",  "--topics",
-                                            "t",         "--plugin", "p"};
-
-ParsedRun parse(std::vector<std::string> args) {
-    args.insert(args.begin(), "run");
-    std::vector<const char *> argv;
-    for (const auto &a : args) argv.push_back(a.c_str());
-    return parse_run_args(static_cast<int>(argv.size()), argv.data());
-}
-
-RunConfig parse_cfg(std::vector<std::string> args) {
-    return parse(std::move(args)).config;
-}
-
-std::vector<std::string> with_required(std::vector<std::string> args) {
-    args.insert(args.end(), kRequired.begin(), kRequired.end());
-    return args;
-}
-
-/// The ConfigError message of parsing `args`, or "" if it parsed.
-std::string error_of(std::vector<std::string> args) {
-    try {
-        parse(std::move(args));
-    } catch (const ConfigError &e) {
-        return e.what();
-    }
-    return "";
-}
-
-class ConfigFiles : public ::testing::Test {
-  protected:
-    std::string write(const std::string &name, const std::string &content) {
-        const std::string path = dir_.file(name);
-        std::ofstream(path) << content;
-        return path;
-    }
-    test::TempDir dir_ = test::temp_dir("sluice-config-test");
-};
 
 // ------------------------------------------------------------------ defaults
 
@@ -431,20 +390,6 @@ TEST_F(ConfigFiles, MisspeltHostKeyInAPluginSectionSaysDidYouMean) {
     EXPECT_EQ(error_of(with_required({"--config", own})), "");
 }
 
-TEST(PluginKeysTest, UndeclaredKeyProblemNamesTheKeyAndTheNearestDeclaredOne) {
-    const std::vector<std::string> declared{"path", "top"};
-    EXPECT_EQ(undeclared_key_problem("wc", {{"top", "1"}, {"on-error", "skip"}}, declared), "");
-    EXPECT_EQ(undeclared_key_problem("wc", {{"tpo", "1"}}, declared),
-              "[plugin.wc] has the key 'tpo', which the plugin does not declare (did you mean "
-              "'top'?)");
-    EXPECT_EQ(undeclared_key_problem("wc", {{"colour", "1"}}, declared),
-              "[plugin.wc] has the key 'colour', which the plugin does not declare");
-    EXPECT_EQ(undeclared_key_problem("wc", {{"x", "1"}}, {}),
-              "[plugin.wc] has the key 'x', which the plugin does not declare");
-    EXPECT_EQ(host_plugin_keys(), (std::vector<std::string>{"on-error", "max-retries",
-                                                            "retry-backoff", "dead-letter-topic"}));
-}
-
 // ------------------------------------------------------------------ errors
 
 TEST_F(ConfigFiles, UnknownKeyInFileNamesFileKeyAndSuggestion) {
@@ -599,20 +544,6 @@ TEST(RunConfigTest, BadTopics) {
               "'^t.*'");
 }
 
-TEST(RunConfigTest, MissingRequiredOptionsSayHowToGiveThem) {
-    EXPECT_EQ(error_of({"--topics", "t", "--plugin", "p"}),
-              "no brokers: give --brokers HOST:PORT[,HOST:PORT...] (or --brokers embedded for an "
-              "in-process test cluster, or --zookeeper to find them there), or brokers = ... in "
-              "the --config file");
-    EXPECT_EQ(error_of({"--brokers", "b:1", "--plugin", "p"}),
-              "no topics: give --topics NAME[,NAME...] (an entry starting with ^ is a regex), or "
-              "topics = ... in the --config file");
-    EXPECT_EQ(error_of({"--brokers", "b:1", "--topics", "t"}),
-              "no plugin: give --plugin NAME (repeat it for a chain, in order), or plugin = NAME "
-              "lines in the --config file");
-    EXPECT_THAT(error_of({}), HasSubstr("no brokers"));
-}
-
 TEST(RunConfigTest, ZooKeeperKeys) {
     // --zookeeper without --brokers: the brokers are discovered there.
     RunConfig c = parse_cfg({"--zookeeper", "127.0.0.1:2181/kafka", "--topics", "t", "--plugin",
@@ -644,198 +575,6 @@ TEST(RunConfigTest, ZooKeeperKeys) {
     EXPECT_THAT(run_help(), HasSubstr("--start-from-zookeeper"));
 }
 
-// ------------------------------------------------------------------ describe, help, example
-
-TEST_F(ConfigFiles, DescribeRoundTripsThroughParseRunArgs) {
-    const std::string file = write("full.ini",
-                                   "[kafka]\nclient.id = x\nsasl.mechanism = PLAIN\n"
-                                   "[plugin.file-sink]\npath = /tmp/o.jsonl\nmode = a b c\n"
-                                   "[plugin.my.dotted]\nk.x = 1\n");
-    const std::vector<std::string> args = {"--config",
-                                           file,
-                                           "--mode",
-                                           "direct",
-                                           "--brokers",
-                                           "k1:9092,k2:9092",
-                                           "--topics",
-                                           "a,^b{1,2}-.*",
-                                           "--group",
-                                           "g",
-                                           "--batch-interval",
-                                           "1500ms",
-                                           "--plugin-dir",
-                                           dir_.file("plugins"),
-                                           "--plugin",
-                                           "file-sink",
-                                           "--plugin",
-                                           "my.dotted",
-                                           "--checkpoint",
-                                           dir_.file("cp"),
-                                           "--auto-offset-reset",
-                                           "earliest",
-                                           "--from-offsets",
-                                           "a:0=1,a:2=3",
-                                           "--from-timestamp",
-                                           "1700000000000",
-                                           "--max-rate-per-partition",
-                                           "7",
-                                           "--max-batch-records",
-                                           "8",
-                                           "--fail-on-data-loss",
-                                           "false",
-                                           "--commit-to-kafka",
-                                           "false",
-                                           "--hot-reload",
-                                           "false",
-                                           "--hot-reload-poll",
-                                           "75ms",
-                                           "--workers",
-                                           "3",
-                                           "--embedded-brokers",
-                                           "2",
-                                           "--embedded-partitions",
-                                           "6",
-                                           "--shutdown-timeout",
-                                           "2m",
-                                           "--max-batches",
-                                           "9",
-                                           "--log-level",
-                                           "trace",
-                                           "-X",
-                                           "acks=all"};
-    const RunConfig original = parse_cfg(args);
-    const std::string text = describe(original);
-    const RunConfig again = parse_cfg({"--config", write("described.ini", text)});
-    EXPECT_EQ(again, original) << text;
-    // A second round gives the same text.
-    EXPECT_EQ(describe(again), text);
-
-    // The defaults round-trip too (absent group, checkpoint, plugin-dir, timestamp).
-    const RunConfig minimal = parse_cfg(kRequired);
-    EXPECT_EQ(parse_cfg({"--config", write("minimal.ini", describe(minimal))}), minimal);
-}
-
-TEST_F(ConfigFiles, ReceiverModeDescribeRoundTrips) {
-    const RunConfig original = parse_cfg({"--mode",
-                                          "receiver",
-                                          "--brokers",
-                                          "k1:9092",
-                                          "--topics",
-                                          "events:3,clicks",
-                                          "--group",
-                                          "g",
-                                          "--plugin",
-                                          "p",
-                                          "--block-interval",
-                                          "150ms",
-                                          "--receiver-max-rate",
-                                          "900",
-                                          "--wal-dir",
-                                          dir_.file("wal"),
-                                          "--wal-fsync",
-                                          "25ms",
-                                          "--wal-max-bytes",
-                                          "2GiB"});
-    EXPECT_EQ(original.topics, (std::vector<std::string>{"events", "clicks"}));
-    EXPECT_EQ(original.topic_threads, (std::map<std::string, int>{{"events", 3}}));
-    EXPECT_EQ(original.wal_max_bytes, 2ull << 30);
-    const std::string text = describe(original);
-    EXPECT_THAT(text, HasSubstr("topics = events:3\n"));
-    EXPECT_THAT(text, HasSubstr("wal-fsync = 25ms\n"));
-    EXPECT_EQ(parse_cfg({"--config", write("receiver.ini", text)}), original) << text;
-    EXPECT_EQ(parse_cfg({"--mode", "receiver", "--brokers", "k", "--topics", "t", "--group", "g",
-                         "--plugin", "p", "--wal-fsync", "BLOCK"})
-                  .wal_fsync_interval,
-              0ms);
-}
-
-TEST(RunConfigTest, ReceiverAndDirectKeysAreCheckedAgainstTheMode) {
-    const std::vector<std::string> receiver = {"--mode",   "receiver", "--brokers", "k",
-                                               "--topics", "t",        "--plugin",  "p"};
-    auto with = [](std::vector<std::string> base, std::vector<std::string> more) {
-        base.insert(base.end(), more.begin(), more.end());
-        return base;
-    };
-    EXPECT_EQ(error_of(receiver),
-              "group: receiver mode needs a consumer group: add --group ID "
-              "(its members split the partitions, and offsets are committed "
-              "to it)");
-    EXPECT_THAT(error_of(with(receiver, {"--group", "g", "--checkpoint", "/cp"})),
-                HasSubstr("checkpoint: is a direct-mode option"));
-    EXPECT_THAT(error_of(with(receiver, {"--group", "g", "--max-rate-per-partition", "5"})),
-                HasSubstr("--receiver-max-rate"));
-    EXPECT_THAT(error_of(with_required({"--wal-dir", "/w"})),
-                HasSubstr("receiver-mode options; add --mode receiver"));
-    EXPECT_THAT(error_of(with_required({"--topics", "t:2"})),
-                HasSubstr("NAME:N (consumer threads) is for --mode receiver"));
-    EXPECT_THAT(error_of(with(receiver, {"--group", "g", "--topics", "t:0"})),
-                HasSubstr("threads of topic t"));
-    EXPECT_THAT(error_of(with(receiver, {"--group", "g", "--wal-fsync", "sometimes"})),
-                HasSubstr("neither 'block' nor a duration"));
-    EXPECT_THAT(error_of(with(receiver, {"--group", "g", "--wal-max-bytes", "12 parsecs"})),
-                HasSubstr("is not a size"));
-}
-
-TEST(RunConfigTest, DescribeMakesPathsAbsoluteAndRedactsSecrets) {
-    RunConfig cfg = parse_cfg(with_required(
-        {"--checkpoint", "rel/cp", "-X", "sasl.password=hunter2", "-X", "sasl.username=me"}));
-    const std::string text = describe(cfg);
-    EXPECT_THAT(text, HasSubstr("checkpoint = " + (fs::current_path() / "rel/cp").string() + "\n"));
-    EXPECT_THAT(text, HasSubstr("sasl.password = <redacted>\n"));
-    EXPECT_THAT(text, HasSubstr("sasl.username = me\n"));
-    EXPECT_THAT(text, Not(HasSubstr("hunter2")));
-}
-
-TEST_F(ConfigFiles, DescribeCommentsOutValuesAConfigFileCannotHold) {
-    const RunConfig cfg = parse_cfg(with_required({"-X", "client.id=a#b", "-X", "x.y=ok"}));
-    const std::string text = describe(cfg);
-    EXPECT_THAT(text, HasSubstr("give it on the command line\n# client.id = a#b\n"));
-    // Read back, the key is absent rather than cut to "a".
-    const RunConfig again = parse_cfg({"--config", write("hash.ini", text)});
-    EXPECT_EQ(again.kafka, (std::map<std::string, std::string>{{"x.y", "ok"}}));
-}
-
-TEST(RunConfigTest, HelpExplainsEveryOptionGroupAndGivesExamples) {
-    const std::string help = run_help();
-    // The keys as docs/configuration.md lists them, kept apart from the option table on purpose.
-    for (const char *key : {"config",
-                            "mode",
-                            "brokers",
-                            "topics",
-                            "group",
-                            "batch-interval",
-                            "plugin-dir",
-                            "plugin",
-                            "checkpoint",
-                            "auto-offset-reset",
-                            "from-offsets",
-                            "from-timestamp",
-                            "max-rate-per-partition",
-                            "max-batch-records",
-                            "fail-on-data-loss",
-                            "commit-to-kafka",
-                            "hot-reload",
-                            "hot-reload-poll",
-                            "workers",
-                            "embedded-brokers",
-                            "embedded-partitions",
-                            "shutdown-timeout",
-                            "max-batches",
-                            "log-level",
-                            "validate",
-                            "help"}) {
-        EXPECT_THAT(help, HasSubstr(std::string("--") + key + " ")) << key;
-    }
-    for (const char *text : {"-X", "[kafka]", "kafka.KEY", "[plugin.NAME]", "bootstrap.servers",
-                             "metadata.broker.list", "\nGeneral:\n", "\nKafka:\n",
-                             "\nDirect mode:\n", "\nCheckpoint:\n", "\nPlugins:\n", "\nLogging:\n",
-                             "500ms", "yes/no", "--brokers embedded", "--config orders.ini"}) {
-        EXPECT_THAT(help, HasSubstr(text));
-    }
-    // Examples come last.
-    EXPECT_GT(help.find("\nExamples:\n"), help.find("\nLogging:\n"));
-}
-
 TEST(RunConfigTest, TheAnnotatedExampleFileParses) {
     const fs::path example = fs::path(SLUICE_SOURCE_DIR) / "host/config/example.ini";
     const ParsedRun parsed = parse({"--config", example.string()});
@@ -849,52 +588,6 @@ TEST(RunConfigTest, TheAnnotatedExampleFileParses) {
     EXPECT_EQ(cfg.kafka.at("fetch.wait.max.ms"), "10");
     EXPECT_EQ(cfg.plugin_config.at("file-sink").at("path"), "/tmp/sluice-example.jsonl");
     EXPECT_EQ(cfg.plugin_config.at("wordcount").at("top"), "10");
-}
-
-// ------------------------------------------------------------------ value parsers
-
-TEST(ValueParsersTest, Durations) {
-    EXPECT_EQ(parse_duration("500ms", "k"), 500ms);
-    EXPECT_EQ(parse_duration("2s", "k"), 2s);
-    EXPECT_EQ(parse_duration(" 1m ", "k"), 1min);
-    EXPECT_EQ(parse_duration("1h", "k"), 1h);
-    EXPECT_EQ(parse_duration("0", "k"), 0ms);
-    EXPECT_EQ(parse_duration("10 s", "k"), 10s);
-    for (const char *bad : {"", "2", "s", "-1s", "1.5s", "2S", "2d", "99999999999999999999ms",
-                            "9223372036854775807h"}) {
-        SCOPED_TRACE(bad);
-        try {
-            parse_duration(bad, "the-key");
-            ADD_FAILURE() << "accepted";
-        } catch (const ConfigError &e) {
-            EXPECT_THAT(e.what(), ::testing::StartsWith("the-key: '"));
-        }
-    }
-    EXPECT_EQ(detail::format_duration(2000ms), "2s");
-    EXPECT_EQ(detail::format_duration(1500ms), "1500ms");
-    EXPECT_EQ(detail::format_duration(120s), "2m");
-    EXPECT_EQ(detail::format_duration(7200s), "2h");
-    EXPECT_EQ(detail::format_duration(0ms), "0s");
-}
-
-TEST(ValueParsersTest, Booleans) {
-    for (const char *yes : {"true", "TRUE", "yes", "On", "1", " true "})
-        EXPECT_TRUE(parse_bool(yes, "k")) << yes;
-    for (const char *no : {"false", "No", "off", "0"}) EXPECT_FALSE(parse_bool(no, "k")) << no;
-    for (const char *bad : {"", "2", "y", "nope"}) EXPECT_THROW(parse_bool(bad, "k"), ConfigError);
-}
-
-TEST(ValueParsersTest, SplitListAndNearest) {
-    EXPECT_EQ(detail::split_list("a, b ,c"), (std::vector<std::string>{"a", "b", "c"}));
-    EXPECT_EQ(detail::split_list("^(a|b),[x,y],c{1,2}"),
-              (std::vector<std::string>{"^(a|b)", "[x,y]", "c{1,2}"}));
-    EXPECT_EQ(detail::split_list(""), std::vector<std::string>{""});
-    EXPECT_EQ(detail::nearest("topic", {"topics", "group"}), "topics");
-    EXPECT_EQ(detail::nearest("LOG_LEVEL", {"log-level", "mode"}), "log-level");
-    EXPECT_EQ(detail::nearest("xyz", {"topics", "group"}), "");
-    // A swap of two neighbouring letters is one slip.
-    EXPECT_EQ(detail::nearest("tpo", {"top", "output"}), "top");
-    EXPECT_EQ(detail::nearest("gorup", {"topics", "group"}), "group");
 }
 
 }  // namespace
