@@ -1,7 +1,9 @@
 // file-sink: the exactly-once sample. Appends every record as one JSON line to
 // `[plugin.file-sink] path` and stores the offsets with the data, atomically,
-// in a sidecar `<path>.offsets`. See README.md for the protocol, the process
-// lock `<path>.lock` and what the sink does on each I/O error.
+// in a sidecar `<path>.offsets`. With `per-partition = true`, path is a directory
+// and each topic-partition has its own `<topic>-<partition>.jsonl`, sidecar and
+// lock. See README.md for the protocol, the process lock `<path>.lock` and what
+// the sink does on each I/O error.
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -18,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -72,6 +75,10 @@ struct PartitionKeyLess {
     }
 };
 using NextOffsets = std::map<PartitionKey, int64_t, PartitionKeyLess>;
+struct PartitionKeyView {
+    std::string_view topic;
+    int32_t partition;
+};
 
 /// What the sidecar holds: the complete length of the data file and the next
 /// offset to write per partition.
@@ -170,14 +177,24 @@ std::string parent_dir(const std::string &path) {
 /// the file does not release it, unlike an fcntl lock.) The kernel drops it when the process
 /// ends, kill -9 included.
 ///
+/// Per partition (`per-partition = true`) the lock is not kept for the life of the process:
+/// each instance holds its own duplicate of the fd (one open file description, one lock) and
+/// closes it when it gives the partition up, so the lock is released once no generation in
+/// this process holds it, and a host that takes the partition over can lock it. Held by
+/// another process, it is then Retry (the other host may be finishing its last batch).
+///
 /// Thread: create (control or reloader thread) and the batch thread; the host never runs
 /// two creates of one plugin at once, which the look-up-then-lock step relies on.
 class ProcessLock {
   public:
-    /// Throws sluice::Fatal when another process holds the lock.
-    explicit ProcessLock(const std::string &data_path)
-        : lock_path_(data_path + ".lock"), pid_(std::to_string(::getpid())) {
+    enum class Scope { process, instance };
+
+    /// Throws sluice::Fatal (Scope::instance: sluice::Retry) when another process holds the
+    /// lock.
+    explicit ProcessLock(const std::string &data_path, Scope scope = Scope::process)
+        : lock_path_(data_path + ".lock"), pid_(std::to_string(::getpid())), scope_(scope) {
         fd_ = find_held();
+        if (fd_ >= 0 && scope_ == Scope::instance) fd_ = ::fcntl(fd_, F_DUPFD_CLOEXEC, 0);
         if (fd_ >= 0) return;
         Fd fd(::open(lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
         if (fd.get() < 0) {
@@ -198,10 +215,22 @@ class ProcessLock {
             }
             // Our own pid here is a process of that number in another pid namespace (another
             // container on the same volume).
+            if (scope_ == Scope::instance) {
+                throw sluice::Retry("file-sink: '" + data_path + "' is in use by another process" +
+                                    (holder.empty() ? "" : " (pid " + holder + ")") + " holding '" +
+                                    lock_path_ + "': retried until it gives the partition up");
+            }
             throw sluice::Fatal("file-sink: '" + data_path + "' is in use by another process" +
                                 (holder.empty() ? "" : " (pid " + holder + ")") + " holding '" +
                                 lock_path_ +
                                 "': stop it, or set [plugin.file-sink] path to another file");
+        }
+        // Per instance, the lock may have been released since a generation of this process
+        // recorded a final error on the file: that record stays (the constructor refuses).
+        if (scope_ == Scope::instance &&
+            read_small(fd.get()).compare(0, pid_.size() + 9, pid_ + "\nfailed: ") == 0) {
+            fd_ = fd.release();
+            return;
         }
         // Ours now: our pid replaces the last holder's, and with it any failure it recorded.
         const std::string line = pid_ + "\n";
@@ -212,6 +241,11 @@ class ProcessLock {
         }
         fd_ = fd.release();
     }
+    ~ProcessLock() {
+        if (scope_ == Scope::instance && fd_ >= 0) ::close(fd_);
+    }
+    ProcessLock(const ProcessLock &) = delete;
+    ProcessLock &operator=(const ProcessLock &) = delete;
 
     /// The final I/O error some generation in this process recorded on the path, or empty.
     std::string recorded_failure() const {
@@ -263,8 +297,9 @@ class ProcessLock {
 
     std::string lock_path_;
     std::string pid_;
+    Scope scope_;
     bool proc_readable_ = true;
-    int fd_ = -1;  // never closed: see the class comment
+    int fd_ = -1;  // Scope::process: never closed (see the class comment)
 };
 
 /// Lifecycle: one per instance. Constructed (create) and destroyed on the
@@ -281,20 +316,14 @@ class ProcessLock {
 /// the directory that claim the batch were fsynced by this instance (durable_id_).
 class FileSink {
   public:
-    // The keys of [plugin.file-sink]: any other key there is refused by the host.
-    static std::vector<sluice::ConfigKey> config_keys() {
-        return {{"path", sluice::ConfigType::path, std::nullopt,
-                 "required: the JSON-lines file to append to (offsets are stored beside it in "
-                 "<path>.offsets, the process lock in <path>.lock)"}};
-    }
-
-    explicit FileSink(sluice::Host &host)
+    FileSink(sluice::Host &host, std::string path,
+             ProcessLock::Scope scope = ProcessLock::Scope::process)
         : host_(host),
-          path_(configured_path(host)),
+          path_(std::move(path)),
           sidecar_path_(path_ + ".offsets"),
           temp_path_(sidecar_path_ + ".tmp"),
           dir_path_(parent_dir(path_)),
-          lock_(path_) {
+          lock_(path_, scope) {
         if (std::string earlier = lock_.recorded_failure(); !earlier.empty()) {
             throw sluice::Fatal("file-sink: not writing to '" + path_ +
                                 "' again in this process after a final I/O error (" + earlier +
@@ -350,11 +379,13 @@ class FileSink {
         ::flock(fd_.get(), LOCK_SH);
     }
 
-    // Thread: batch thread.
-    sluice::Status process(const sluice::Batch &batch) {
-        refuse_after_failure(batch.id());
+    // Thread: batch thread. `records` and `ranges`: the batch's, or (per partition) the
+    // part of them that belongs to this file.
+    template <class Records, class Ranges>
+    sluice::Status process(int64_t batch_id, const Records &records, const Ranges &ranges) {
+        refuse_after_failure(batch_id);
         try {
-            return store(batch);
+            return store(records, ranges);
         } catch (const sluice::Fatal &e) {
             if (failed_.empty()) failed_ = e.what();
             throw;
@@ -379,16 +410,6 @@ class FileSink {
         std::string_view topic;
         int32_t partition;
     };
-
-    static std::string configured_path(sluice::Host &host) {
-        auto path = host.config("path");
-        if (!path || path->empty()) {
-            throw sluice::Fatal(
-                "file-sink: [plugin.file-sink] path is not set: set it to the file to append "
-                "JSON lines to, e.g. path=/var/lib/sluice/events.jsonl");
-        }
-        return std::string(*path);
-    }
 
     /// Once this instance (or another generation in this process) had a final error, every
     /// call fails with it. `batch_id` < 0: not a batch.
@@ -425,13 +446,14 @@ class FileSink {
         fail(what, file, err);
     }
 
-    sluice::Status store(const sluice::Batch &batch) {
+    template <class Records, class Ranges>
+    sluice::Status store(const Records &records, const Ranges &ranges) {
         refresh_if_replaced();
 
         SinkState next_state{state_.length, state_.next};
         std::string lines;
         uint64_t written = 0, skipped = 0;
-        for (const sluice::Record &record : batch.records()) {
+        for (const sluice::Record &record : records) {
             std::string_view topic = record.topic();
             auto found = find(state_.next, topic, record.partition());
             if (found && record.offset() < *found) {
@@ -444,7 +466,7 @@ class FileSink {
         }
         // Everything the batch covers is done once it is stored, even offsets
         // that held no record for us (compaction, a filter upstream).
-        for (const sluice::OffsetRange &r : batch.ranges()) {
+        for (const sluice::OffsetRange &r : ranges) {
             raise(next_state.next, r.topic, r.partition, r.until_offset);
         }
 
@@ -670,7 +692,170 @@ class FileSink {
     std::string failed_;       // the final error; every later call is refused with it
 };
 
+/// The plugin: one FileSink on `path`, or (per-partition = true) one per topic-partition in
+/// the directory `path`, each opened when a batch or resume_offsets first needs it and
+/// closed, with its lock, when the partition is revoked.
+///
+/// Lifecycle and threads: as FileSink's (create and destroy on the control or reloader
+/// thread, process and the assignment hooks on the batch thread, resume_offsets on the
+/// control thread before the first batch; never two calls at once).
+class FileSinkPlugin {
+  public:
+    // The keys of [plugin.file-sink]: any other key there is refused by the host.
+    static std::vector<sluice::ConfigKey> config_keys() {
+        return {{"path", sluice::ConfigType::path, std::nullopt,
+                 "required: the JSON-lines file to append to (offsets are stored beside it in "
+                 "<path>.offsets, the process lock in <path>.lock); with per-partition, the "
+                 "directory of the files"},
+                {"per-partition", sluice::ConfigType::boolean, "false",
+                 "one file per topic-partition, <path>/<topic>-<partition>.jsonl, each with its "
+                 "own .offsets and .lock, so hosts that share the directory stay exactly-once"}};
+    }
+
+    explicit FileSinkPlugin(sluice::Host &host)
+        : host_(host),
+          path_(configured_path(host)),
+          per_partition_(host.config_bool("per-partition", false)) {
+        if (per_partition_) {
+            make_directory();
+        } else {
+            single_.emplace(host_, path_);
+        }
+    }
+
+    // Thread: batch thread.
+    sluice::Status process(const sluice::Batch &batch) {
+        if (!per_partition_) return single_->process(batch.id(), batch.records(), batch.ranges());
+        refuse_after_failure(batch.id());
+        // Each file stores its part of the batch on its own: a crash between two leaves
+        // some partitions stored, and the replay skips those.
+        std::map<PartitionKey, Part, PartitionKeyLess> parts;
+        for (const sluice::OffsetRange &r : batch.ranges())
+            part(parts, r.topic, r.partition).ranges.push_back(r);
+        for (const sluice::Record &rec : batch.records())
+            part(parts, rec.topic(), rec.partition()).records.push_back(rec);
+        for (auto &[key, p] : parts) {
+            try {
+                file(key.topic, key.partition).process(batch.id(), p.records, p.ranges);
+            } catch (const sluice::Fatal &e) {
+                if (failed_.empty()) failed_ = e.what();
+                throw;
+            }
+        }
+        return sluice::Status::ok;
+    }
+
+    // Thread: control thread, before the first batch. A partition without a file has no
+    // offsets (-1) and gets no file yet.
+    sluice::Status resume_offsets(sluice::Span<const sluice::TopicPartition> partitions,
+                                  sluice::Span<int64_t> offsets) {
+        if (!per_partition_) return single_->resume_offsets(partitions, offsets);
+        refuse_after_failure(-1);
+        for (std::size_t i = 0; i < partitions.size(); ++i) {
+            const sluice::TopicPartition &tp = partitions[i];
+            struct stat st {};
+            if (!files_.count(PartitionKey{std::string(tp.topic), tp.partition}) &&
+                ::stat(file_path(tp.topic, tp.partition).c_str(), &st) != 0) {
+                offsets[i] = -1;
+                continue;
+            }
+            file(tp.topic, tp.partition)
+                .resume_offsets(sluice::Span<const sluice::TopicPartition>(&tp, 1),
+                                sluice::Span<int64_t>(&offsets[i], 1));
+        }
+        return sluice::Status::ok;
+    }
+
+    // Thread: batch thread, between batches. Per partition, the files of revoked partitions
+    // are closed and their locks released, so the partition's next owner can lock them.
+    sluice::Status partitions_revoked(sluice::Span<const sluice::TopicPartition> partitions) {
+        for (const sluice::TopicPartition &tp : partitions)
+            files_.erase(PartitionKey{std::string(tp.topic), tp.partition});
+        return sluice::Status::ok;
+    }
+
+  private:
+    struct Part {
+        std::vector<sluice::Record> records;
+        std::vector<sluice::OffsetRange> ranges;
+    };
+    static Part &part(std::map<PartitionKey, Part, PartitionKeyLess> &parts, std::string_view topic,
+                      int32_t partition) {
+        auto it = parts.find(PartitionKeyView{topic, partition});
+        if (it != parts.end()) return it->second;
+        return parts[PartitionKey{std::string(topic), partition}];
+    }
+
+    static std::string configured_path(sluice::Host &host) {
+        auto path = host.config("path");
+        if (!path || path->empty()) {
+            throw sluice::Fatal(
+                "file-sink: [plugin.file-sink] path is not set: set it to the file to append "
+                "JSON lines to, e.g. path=/var/lib/sluice/events.jsonl");
+        }
+        return std::string(*path);
+    }
+
+    std::string file_path(std::string_view topic, int32_t partition) const {
+        return path_ + "/" + std::string(topic) + "-" + std::to_string(partition) + ".jsonl";
+    }
+
+    FileSink &file(std::string_view topic, int32_t partition) {
+        auto it = files_.find(PartitionKeyView{topic, partition});
+        if (it != files_.end()) return *it->second;
+        if (topic.empty() || topic.find('/') != std::string_view::npos || topic == "." ||
+            topic == "..") {
+            throw sluice::Fatal("file-sink: topic '" + std::string(topic) +
+                                "' cannot name a file in '" + path_ + "'");
+        }
+        auto sink = std::make_unique<FileSink>(host_, file_path(topic, partition),
+                                               ProcessLock::Scope::instance);
+        return *files_.emplace(PartitionKey{std::string(topic), partition}, std::move(sink))
+                    .first->second;
+    }
+
+    /// The directory of the files: created if missing (and its parent fsynced, so it
+    /// survives a crash); a path that is not a directory is refused.
+    void make_directory() {
+        struct stat st {};
+        if (::stat(path_.c_str(), &st) == 0) {
+            if (!S_ISDIR(st.st_mode)) {
+                throw sluice::Fatal("file-sink: '" + path_ +
+                                    "' is not a directory: with per-partition = true, "
+                                    "[plugin.file-sink] path names the directory of the files");
+            }
+            return;
+        }
+        if (::mkdir(path_.c_str(), 0755) != 0 && errno != EEXIST) {
+            throw sluice::Fatal("file-sink: cannot create directory '" + path_ +
+                                "': " + errno_text() + ": check [plugin.file-sink] path");
+        }
+        const std::string parent = parent_dir(path_);
+        Fd dir(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (dir.get() < 0 || ::fsync(dir.get()) != 0) {
+            throw sluice::Fatal("file-sink: cannot fsync directory '" + parent +
+                                "': " + errno_text() + ": check the file system");
+        }
+    }
+
+    /// After a final error in one partition's file this instance stores nothing more.
+    void refuse_after_failure(int64_t batch_id) const {
+        if (failed_.empty()) return;
+        throw sluice::Fatal(
+            "file-sink: refusing " +
+            (batch_id < 0 ? std::string("to resume") : "batch " + std::to_string(batch_id)) +
+            " after a final error: " + failed_);
+    }
+
+    sluice::Host &host_;
+    std::string path_;
+    bool per_partition_;
+    std::optional<FileSink> single_;  // the default layout
+    std::map<PartitionKey, std::unique_ptr<FileSink>, PartitionKeyLess> files_;
+    std::string failed_;
+};
+
 }  // namespace
 
-SLUICE_PLUGIN(FileSink, "file-sink", "1.0.0",
+SLUICE_PLUGIN(FileSinkPlugin, "file-sink", "1.0.0",
               "Appends records as JSON lines; offsets stored with the data (exactly once)", 0);

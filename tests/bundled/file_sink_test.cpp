@@ -1,6 +1,7 @@
 // file-sink: the JSON line format and exactly-once output across replays,
 // torn tails and batches cut by a crash; one writer process per path, shared by
-// the generations of a hot reload. (I/O errors: tests/file_sink_durability.)
+// the generations of a hot reload; the per-partition layout (one file per
+// topic-partition, shared by processes). (I/O errors: tests/file_sink_durability.)
 
 #include <dirent.h>
 #include <gtest/gtest.h>
@@ -388,6 +389,190 @@ TEST_F(FileSinkTest, GenerationsInOneProcessShareOneLock) {
     EXPECT_EQ(create_in_child(plugin_, data()).status, SLUICE_FATAL);
     // One fd on the lock file for the process, however many generations came and went.
     EXPECT_EQ(fds_open_on(data() + ".lock"), 1);
+}
+
+class PerPartitionTest : public FileSinkTest {
+  protected:
+    std::string dir() const { return dir_.file("out"); }
+    std::string file(const std::string &topic, int partition) const {
+        return dir() + "/" + topic + "-" + std::to_string(partition) + ".jsonl";
+    }
+    std::unique_ptr<TestInstance> make_pp(TestHost &host) {
+        host.config["path"] = dir();
+        host.config["per-partition"] = "true";
+        auto inst = std::make_unique<TestInstance>(plugin_, host);
+        inst->create_ok();
+        return inst;
+    }
+    /// A batch over several partitions: `n` records from `from` in each of `parts`.
+    static TestBatch multi(int64_t id, int64_t from, int64_t n,
+                           const std::vector<std::pair<std::string, int32_t>> &parts) {
+        TestBatch b;
+        b.id = id;
+        for (const auto &[topic, p] : parts) {
+            b.ranges.push_back({topic, p, from, from + n});
+            for (int64_t o = from; o < from + n; ++o)
+                b.records.push_back(
+                    TestRecord{.topic = topic,
+                               .partition = p,
+                               .offset = o,
+                               .value = topic + std::to_string(p) + "-" + std::to_string(o)});
+        }
+        return b;
+    }
+};
+
+TEST_F(PerPartitionTest, OneFileWithItsOwnOffsetsPerTopicPartition) {
+    TestHost host;
+    auto inst = make_pp(host);
+    TestBatch b = multi(1, 0, 3, {{"t", 0}, {"t", 1}, {"u", 0}});
+    b.ranges.push_back({"t", 2, 5, 9});  // a range without records: its file holds only offsets
+    ASSERT_EQ(inst->process(b).status, SLUICE_OK);
+
+    EXPECT_EQ(offsets_in(read_file(file("t", 0))), (std::vector<int64_t>{0, 1, 2}));
+    EXPECT_EQ(offsets_in(read_file(file("t", 1))), (std::vector<int64_t>{0, 1, 2}));
+    EXPECT_EQ(offsets_in(read_file(file("u", 0))), (std::vector<int64_t>{0, 1, 2}));
+    EXPECT_EQ(read_file(file("t", 2)), "");
+    // The lines are the default layout's, byte for byte.
+    EXPECT_EQ(read_file(file("u", 0)).substr(0, read_file(file("u", 0)).find('\n')),
+              R"({"topic":"u","partition":0,"offset":0,"timestamp":-1,"key":null,)"
+              R"("value":"dTAtMA==","headers":[]})");
+    auto side = nlohmann::json::parse(read_file(file("t", 1) + ".offsets"));
+    EXPECT_EQ(side.at("length"), read_file(file("t", 1)).size());
+    EXPECT_EQ(side.at("offsets"),
+              nlohmann::json::parse(R"([{"topic":"t","partition":1,"next":3}])"));
+    EXPECT_EQ(nlohmann::json::parse(read_file(file("t", 2) + ".offsets")).at("offsets"),
+              nlohmann::json::parse(R"([{"topic":"t","partition":2,"next":9}])"));
+    EXPECT_FALSE(std::filesystem::exists(dir() + ".offsets"));  // no default-layout sidecar
+}
+
+TEST_F(PerPartitionTest, AReplayWritesNothingTwiceAndResumeAnswersPerPartition) {
+    TestHost host;
+    auto inst = make_pp(host);
+    TestBatch b1 = multi(1, 0, 2, {{"t", 0}, {"t", 1}});
+    ASSERT_EQ(inst->process(b1).status, SLUICE_OK);
+    // A crash stored partition 0 of the next batch only: its replay completes partition 1.
+    TestBatch b2 = multi(2, 2, 2, {{"t", 0}});
+    ASSERT_EQ(inst->process(b2).status, SLUICE_OK);
+    inst.reset();
+
+    TestHost host2;
+    auto again = make_pp(host2);
+    TestBatch replay = multi(2, 2, 2, {{"t", 0}, {"t", 1}});
+    replay.flags = SLUICE_BATCH_REPLAY;
+    ASSERT_EQ(again->process(replay).status, SLUICE_OK);
+    EXPECT_EQ(offsets_in(read_file(file("t", 0))), (std::vector<int64_t>{0, 1, 2, 3}));
+    EXPECT_EQ(offsets_in(read_file(file("t", 1))), (std::vector<int64_t>{0, 1, 2, 3}));
+    EXPECT_EQ(host2.metrics["records_skipped"], 2);
+
+    TestHost host3;
+    auto third = make_pp(host3);
+    std::vector<int64_t> offsets;
+    ASSERT_EQ(third->resume_offsets({{"t", 0}, {"t", 1}, {"t", 7}}, offsets).status, SLUICE_OK);
+    EXPECT_EQ(offsets, (std::vector<int64_t>{4, 4, -1}));
+    EXPECT_FALSE(std::filesystem::exists(file("t", 7)));  // asking creates no file
+}
+
+TEST_F(PerPartitionTest, APathThatIsAFileIsAClearCreateError) {
+    write_file(dir(), "");
+    TestHost host;
+    host.config["path"] = dir();
+    host.config["per-partition"] = "yes please";
+    TestInstance bad(plugin_, host);
+    EXPECT_EQ(bad.create().message,
+              "config key 'per-partition' is 'yes please', not a boolean: write true or false");
+    host.config["per-partition"] = "true";
+    TestInstance inst(plugin_, host);
+    CallResult r = inst.create();
+    EXPECT_EQ(r.status, SLUICE_FATAL);
+    EXPECT_EQ(r.message, "file-sink: '" + dir() +
+                             "' is not a directory: with per-partition = true, [plugin.file-sink] "
+                             "path names the directory of the files");
+}
+
+TEST_F(PerPartitionTest, ProcessesThatShareTheDirectoryStayExactlyOnce) {
+    // A child process writes partition 0 and keeps it; ours writes partition 1 meanwhile,
+    // cannot take partition 0 (Retry), and once the child revoked it, replays the child's
+    // batch without writing it twice.
+    int ready[2], go[2], done[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    ASSERT_EQ(::pipe(go), 0);
+    ASSERT_EQ(::pipe(done), 0);
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        TestHost host;
+        auto inst = make_pp(host);
+        TestBatch b = multi(1, 0, 3, {{"t", 0}});
+        const char c = inst->process(b).status == SLUICE_OK ? 'y' : 'n';
+        [[maybe_unused]] auto n = ::write(ready[1], &c, 1);
+        char wait_for;
+        [[maybe_unused]] auto m = ::read(go[0], &wait_for, 1);
+        // Revoked: the file and its lock are given up while the process lives on.
+        std::vector<Padded<sluice_topic_partition_t>> tps(1);
+        tps[0].value.struct_size = sizeof(sluice_topic_partition_t);
+        tps[0].value.topic = "t";
+        tps[0].value.partition = 0;
+        char err[256];
+        const int32_t rc = plugin_.descriptor().partitions_revoked(inst->raw(), &tps[0].value, 1,
+                                                                   sizeof tps[0], err, sizeof err);
+        const char d = rc == SLUICE_OK ? 'y' : 'n';
+        [[maybe_unused]] auto k = ::write(done[1], &d, 1);
+        [[maybe_unused]] auto l = ::read(go[0], &wait_for, 1);
+        ::_exit(0);
+    }
+    char c = 0;
+    ASSERT_EQ(::read(ready[0], &c, 1), 1);
+    ASSERT_EQ(c, 'y');
+
+    TestHost host;
+    auto inst = make_pp(host);
+    TestBatch mine = multi(1, 0, 2, {{"t", 1}});
+    ASSERT_EQ(inst->process(mine).status, SLUICE_OK);
+    TestBatch theirs = multi(1, 0, 3, {{"t", 0}});
+    theirs.flags = SLUICE_BATCH_REPLAY;
+    CallResult busy = inst->process(theirs);
+    EXPECT_EQ(busy.status, SLUICE_RETRY);
+    EXPECT_EQ(busy.message, "file-sink: '" + file("t", 0) + "' is in use by another process (pid " +
+                                std::to_string(child) + ") holding '" + file("t", 0) +
+                                ".lock': retried until it gives the partition up");
+
+    ASSERT_EQ(::write(go[1], "x", 1), 1);
+    ASSERT_EQ(::read(done[0], &c, 1), 1);
+    ASSERT_EQ(c, 'y');
+    ASSERT_EQ(inst->process(theirs).status, SLUICE_OK);  // the child still runs
+    EXPECT_EQ(offsets_in(read_file(file("t", 0))), (std::vector<int64_t>{0, 1, 2}));
+    TestBatch next = multi(2, 3, 1, {{"t", 0}});
+    ASSERT_EQ(inst->process(next).status, SLUICE_OK);
+    EXPECT_EQ(offsets_in(read_file(file("t", 0))), (std::vector<int64_t>{0, 1, 2, 3}));
+
+    ASSERT_EQ(::write(go[1], "x", 1), 1);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    for (int fd : {ready[0], ready[1], go[0], go[1], done[0], done[1]}) ::close(fd);
+}
+
+TEST_F(PerPartitionTest, GenerationsShareEachLockUntilTheLastGivesItUp) {
+    const std::string copy = dir_.file("file-sink-gen2.so");
+    std::filesystem::copy_file(plugin_path(), copy);
+    LoadedPlugin gen2_lib(copy);
+    TestHost host1, host2;
+    auto gen1 = make_pp(host1);
+    TestBatch b1 = multi(1, 0, 2, {{"t", 0}});
+    ASSERT_EQ(gen1->process(b1).status, SLUICE_OK);
+    host2.config["path"] = dir();
+    host2.config["per-partition"] = "true";
+    auto gen2 = std::make_unique<TestInstance>(gen2_lib, host2);
+    gen2->create_ok();
+    TestBatch b2 = multi(2, 2, 2, {{"t", 0}});
+    ASSERT_EQ(gen2->process(b2).status, SLUICE_OK);  // while gen1 holds the partition too
+    gen1.reset();
+    TestBatch b3 = multi(3, 4, 1, {{"t", 0}});
+    ASSERT_EQ(gen2->process(b3).status, SLUICE_OK);
+    EXPECT_EQ(offsets_in(read_file(file("t", 0))), (std::vector<int64_t>{0, 1, 2, 3, 4}));
+    EXPECT_EQ(fds_open_on(file("t", 0) + ".lock"), 1);
+    gen2.reset();
+    EXPECT_EQ(fds_open_on(file("t", 0) + ".lock"), 0);  // released with the last one
 }
 
 }  // namespace

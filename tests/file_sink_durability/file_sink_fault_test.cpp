@@ -359,5 +359,57 @@ TEST_F(FileSinkFaultTest, AFullTmpfsIsRetriedWithNothingPartialAndTheBatchStored
     inst.reset();
 }
 
+TEST_F(FileSinkFaultTest, PerPartitionAFailedFsyncIsFinalForThatFileInThisProcess) {
+    const std::string dir = dir_.file("out");
+    const std::string t0 = dir + "/t-0.jsonl";
+    auto make_pp = [&](TestHost &host) {
+        host.config["path"] = dir;
+        host.config["per-partition"] = "true";
+        auto inst = std::make_unique<TestInstance>(plugin_, host);
+        inst->create_ok();
+        return inst;
+    };
+    auto two_partitions = [](int64_t id, int64_t from) {
+        TestBatch b;
+        b.id = id;
+        for (int32_t p : {0, 1}) {
+            b.ranges.push_back({"t", p, from, from + 2});
+            for (int64_t o = from; o < from + 2; ++o)
+                b.records.push_back(TestRecord{.partition = p, .offset = o, .value = "v"});
+        }
+        return b;
+    };
+    TestHost host;
+    auto inst = make_pp(host);
+    TestBatch b1 = two_partitions(1, 0);
+    ASSERT_EQ(inst->process(b1).status, SLUICE_OK);
+    const std::string stored = read_file(t0);
+
+    inject("op=fsync,path=t-0.jsonl,nth=1,effect=drop");
+    TestBatch b2 = two_partitions(2, 2);
+    CallResult r = inst->process(b2, 2048);
+    EXPECT_EQ(sluice_iofault_fired(), 1u);
+    EXPECT_EQ(r.status, SLUICE_FATAL) << r.message;
+    EXPECT_TRUE(contains(r.message, "cannot fsync '" + t0 + "': EIO")) << r.message;
+    inject("");
+    // The instance refuses every later batch, of any partition.
+    TestBatch b3 = two_partitions(3, 4);
+    CallResult again = inst->process(b3, 2048);
+    EXPECT_EQ(again.status, SLUICE_FATAL);
+    EXPECT_TRUE(contains(again.message, "refusing batch 3")) << again.message;
+    EXPECT_EQ(read_file(t0), stored);
+
+    // Gone, with the lock released: a new instance in this process still does not write
+    // that file again (the failure stays recorded in its lock file).
+    inst.reset();
+    TestHost host2;
+    auto next = make_pp(host2);
+    CallResult refused = next->process(b2, 2048);
+    EXPECT_EQ(refused.status, SLUICE_FATAL);
+    EXPECT_TRUE(contains(refused.message, "not writing to '" + t0 + "' again in this process"))
+        << refused.message;
+    EXPECT_EQ(read_file(t0), stored);
+}
+
 }  // namespace
 }  // namespace sluice::testing
