@@ -251,6 +251,30 @@ std::string render_prometheus(const RunSnapshot &s) {
         }
     }
 
+    if (s.receiver) {
+        const ReceiverSnapshot &r = *s.receiver;
+        one("sluice_receiver_consumer_threads", Type::gauge,
+            "Consumer threads of this process in the group.",
+            static_cast<double>(r.consumer_threads));
+        one("sluice_receiver_assigned_partitions", Type::gauge,
+            "Partitions the group has assigned to this process's consumer threads.",
+            static_cast<double>(r.assigned_partitions));
+        one("sluice_receiver_paused", Type::gauge,
+            "1 while consumption is paused by backpressure (the WAL at wal-max-bytes, or the batch "
+            "queue full without a WAL).",
+            r.paused ? 1.0 : 0.0);
+        one("sluice_receiver_queued_blocks", Type::gauge,
+            "Blocks handed to the batch thread and not yet in a batch.",
+            static_cast<double>(r.queued_blocks));
+        if (r.wal) {
+            one("sluice_wal_bytes", Type::gauge, "Bytes of the write-ahead log's segment files.",
+                static_cast<double>(r.wal_bytes));
+            one("sluice_wal_pending_blocks", Type::gauge,
+                "Blocks in the write-ahead log not yet processed by a batch.",
+                static_cast<double>(r.wal_pending_blocks));
+        }
+    }
+
     if (s.mirror) {
         const MirrorSnapshot &m = *s.mirror;
         one("sluice_zookeeper_mirror_lag_seconds", Type::gauge,

@@ -66,6 +66,17 @@ struct MirrorSnapshot {
     uint64_t sessions = 0;
 };
 
+/// Receiver mode's intake (receiver::ConsumerThread and the WAL), when --mode receiver.
+struct ReceiverSnapshot {
+    uint64_t consumer_threads = 0;
+    uint64_t assigned_partitions = 0;  // held by this process's consumer threads now
+    bool paused = false;               // consumption paused by backpressure (WAL or queue full)
+    bool wal = false;                  // a --wal-dir is in use (the next two are then known)
+    uint64_t wal_bytes = 0;            // segment files on disk
+    uint64_t wal_pending_blocks = 0;   // in the WAL, not yet processed
+    uint64_t queued_blocks = 0;        // handed over to the batch thread, not yet in a batch
+};
+
 /// Lifecycle of the run, as /status reports it.
 enum class RunState { starting, running, stopping };
 const char *to_string(RunState state);
@@ -89,6 +100,7 @@ struct RunSnapshot {
     std::vector<PluginSnapshot> plugins;             // chain order
     std::map<TopicPartition, int64_t> next_offsets;  // committed: the next offset to read
     std::optional<MirrorSnapshot> mirror;
+    std::optional<ReceiverSnapshot> receiver;  // receiver mode only
 
     /// Adds a committed batch to the totals and makes it the last batch.
     void add_batch(const BatchStats &batch);

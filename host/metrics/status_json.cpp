@@ -70,6 +70,19 @@ nlohmann::json status_json(const RunSnapshot &s) {
         partitions.push_back(
             {{"topic", tp.topic}, {"partition", tp.partition}, {"next_offset", offset}});
     out["partitions"] = std::move(partitions);
+    if (s.receiver) {
+        const ReceiverSnapshot &r = *s.receiver;
+        out["receiver"] = {
+            {"consumer_threads", r.consumer_threads},
+            {"assigned_partitions", r.assigned_partitions},
+            {"paused", r.paused},
+            {"queued_blocks", r.queued_blocks},
+            {"wal", r.wal ? json{{"bytes", r.wal_bytes}, {"pending_blocks", r.wal_pending_blocks}}
+                          : json(nullptr)},
+        };
+    } else {
+        out["receiver"] = nullptr;
+    }
     if (s.mirror) {
         const MirrorSnapshot &m = *s.mirror;
         out["zookeeper_mirror"] = {

@@ -190,6 +190,28 @@ TEST(RenderPrometheus, LeavesOutWhatARunDoesNotHave) {
     EXPECT_FALSE(sluice::test::parse_samples(text).empty());
 }
 
+TEST(RenderPrometheus, ReceiverModeShowsItsIntakeAndTheWal) {
+    RunSnapshot s;
+    s.mode = "receiver";
+    s.receiver = ReceiverSnapshot{3, 7, true, true, 4096, 5, 2};
+    const auto samples = sluice::test::parse_samples(render_prometheus(s));
+    EXPECT_EQ(samples.at("sluice_receiver_consumer_threads"), 3);
+    EXPECT_EQ(samples.at("sluice_receiver_assigned_partitions"), 7);
+    EXPECT_EQ(samples.at("sluice_receiver_paused"), 1);
+    EXPECT_EQ(samples.at("sluice_receiver_queued_blocks"), 2);
+    EXPECT_EQ(samples.at("sluice_wal_bytes"), 4096);
+    EXPECT_EQ(samples.at("sluice_wal_pending_blocks"), 5);
+    const nlohmann::json j = status_json(s);
+    EXPECT_EQ(j["receiver"]["paused"], true);
+    EXPECT_EQ(j["receiver"]["wal"]["pending_blocks"], 5);
+    // Without a WAL there are no WAL figures; direct mode has no receiver section at all.
+    s.receiver->wal = false;
+    EXPECT_EQ(render_prometheus(s).find("sluice_wal_"), std::string::npos);
+    EXPECT_TRUE(status_json(s)["receiver"]["wal"].is_null());
+    EXPECT_EQ(render_prometheus(RunSnapshot{}).find("sluice_receiver_"), std::string::npos);
+    EXPECT_TRUE(status_json(RunSnapshot{})["receiver"].is_null());
+}
+
 TEST(StatusJson, CarriesTheSameSnapshot) {
     const nlohmann::json j = status_json(sample_snapshot());
     EXPECT_EQ(j["mode"], "direct");
