@@ -19,6 +19,7 @@
 #include "plugins/plugin_reloader.hpp"
 #include "plugins/plugins_command.hpp"
 #include "stream/direct_stream.hpp"
+#include "stream/exit_codes.hpp"
 #include "stream/receiver_stream.hpp"
 #include "zk/legacy_layout.hpp"
 

@@ -328,20 +328,20 @@ void give_back(RangeTask &t) {
     pr.position = t.range->from_offset;
 }
 
-}  // namespace
+/// A range's records vanished while it was read: reading on would silently skip data.
+DataLossError range_data_loss(const TopicPartition &tp, int64_t requested, int64_t earliest,
+                              const std::string &detail) {
+    return DataLossError(
+        tp, requested, earliest,
+        "data of kafka partition " + tp.to_string() + " is gone: offset " +
+            std::to_string(requested) + " was requested but the earliest offset in the log is " +
+            (earliest >= 0 ? std::to_string(earliest) : std::string("unknown")) + " (" + detail +
+            "; retention, or the mock broker's 5 MiB per-partition limit, removed it): restart "
+            "from an available offset (--auto-offset-reset earliest, --from-offsets) or set "
+            "fail-on-data-loss=false to skip lost ranges");
+}
 
-DataLossError::DataLossError(TopicPartition tp_, int64_t requested_, int64_t earliest_,
-                             const std::string &detail)
-    : std::runtime_error(
-          "data of kafka partition " + tp_.to_string() + " is gone: offset " +
-          std::to_string(requested_) + " was requested but the earliest offset in the log is " +
-          (earliest_ >= 0 ? std::to_string(earliest_) : std::string("unknown")) + " (" + detail +
-          "; retention, or the mock broker's 5 MiB per-partition limit, removed it): restart "
-          "from an available offset (--auto-offset-reset earliest, --from-offsets) or set "
-          "fail-on-data-loss=false to skip lost ranges"),
-      tp(std::move(tp_)),
-      requested(requested_),
-      earliest(earliest_) {}
+}  // namespace
 
 FetchedBatch::~FetchedBatch() {
     for (size_t i = 0; i < record_count_; ++i) rd_kafka_message_destroy(messages_[i]);
@@ -763,8 +763,8 @@ std::unique_ptr<FetchedBatch> DirectReader::fetch(const std::vector<OffsetRange>
     if (loss || failed || aborted || !late.empty()) {
         for (auto &t : tasks) give_back(t);
         if (loss)
-            throw DataLossError(loss->range->topic_partition(), loss->next, loss->loss_earliest,
-                                loss->error);
+            throw range_data_loss(loss->range->topic_partition(), loss->next, loss->loss_earliest,
+                                  loss->error);
         if (failed) throw kafka::KafkaError(failed->error);
         if (aborted) throw FetchAborted("fetch abandoned: stop requested");
         throw FetchTimeout("reading the batch's offset ranges timed out after " +

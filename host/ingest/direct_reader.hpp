@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/data_loss_error.hpp"
 #include "common/types.hpp"
 #include "ingest/fetched_batch.hpp"
 
@@ -19,17 +20,6 @@ namespace sluice::ingest {
 struct Watermarks {
     int64_t low = -1;   // first offset still in the log
     int64_t high = -1;  // next offset to be written
-};
-
-/// A range's records are gone from the log (retention, or the mock's 5 MiB
-/// per-partition limit): reading it would silently skip data.
-class DataLossError : public std::runtime_error {
-  public:
-    DataLossError(TopicPartition tp, int64_t requested, int64_t earliest,
-                  const std::string &detail);
-    TopicPartition tp;
-    int64_t requested = -1;  // the offset the range needed
-    int64_t earliest = -1;   // the low watermark when the loss was seen (-1: unknown)
 };
 
 /// fetch() did not complete every range within its timeout.

@@ -9,7 +9,7 @@
 
 #include "kafka/kafka_conf.hpp"
 #include "plugins/plugin_chain.hpp"
-#include "stream/direct_stream.hpp"
+#include "stream/exit_codes.hpp"
 
 namespace sluice::stream {
 

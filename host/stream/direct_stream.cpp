@@ -162,7 +162,7 @@ DirectStream::BatchOutcome DirectStream::execute(const BatchPlan &plan, bool rep
         } catch (const ingest::FetchTimeout &e) {
             if (abort) return {kExitAbandoned, false};
             spdlog::warn("batch {}: {}; retrying the same ranges", plan.batch_id, e.what());
-        } catch (const ingest::DataLossError &e) {
+        } catch (const DataLossError &e) {
             spdlog::error("batch {}: {}", plan.batch_id, e.what());
             return {kExitDataLoss, false};
         } catch (const std::exception &e) {

@@ -14,6 +14,7 @@
 #include "common/types.hpp"
 #include "config/run_config.hpp"
 #include "metrics/snapshot.hpp"
+#include "stream/exit_codes.hpp"
 #include "stream/offset_planner.hpp"
 
 namespace sluice::checkpoint {
@@ -36,15 +37,6 @@ class Exporter;
 namespace sluice::stream {
 
 class BatchRunner;
-
-/// Exit codes of `sluice run`.
-enum ExitCode : int {
-    kExitOk = 0,
-    kExitFailure = 1,    // a plugin failed fatally, or Kafka/checkpoint trouble
-    kExitUsage = 2,      // bad flags or config
-    kExitDataLoss = 3,   // fail-on-data-loss tripped
-    kExitAbandoned = 4,  // the batch in flight did not finish within shutdown-timeout
-};
 
 /// Runs direct mode until `stop` becomes true or max-batches is reached.
 /// Lifecycle: constructed, run() once, destroyed, all on the control thread,

@@ -4,15 +4,19 @@
 
 namespace sluice::stream {
 
-DataLossError::DataLossError(const TopicPartition &tp_, int64_t position_, int64_t earliest_)
-    : std::runtime_error("data loss on " + tp_.topic + " partition " +
-                         std::to_string(tp_.partition) + ": offsets " + std::to_string(position_) +
-                         ".." + std::to_string(earliest_ - 1) +
-                         " are no longer on the broker (earliest is " + std::to_string(earliest_) +
-                         "); set fail-on-data-loss=false to skip them and continue"),
-      tp(tp_),
-      position(position_),
-      earliest(earliest_) {}
+namespace {
+
+/// fail-on-data-loss=true and a range would start below the low watermark.
+DataLossError planned_data_loss(const TopicPartition &tp, int64_t position, int64_t earliest) {
+    return DataLossError(
+        tp, position, earliest,
+        "data loss on " + tp.topic + " partition " + std::to_string(tp.partition) + ": offsets " +
+            std::to_string(position) + ".." + std::to_string(earliest - 1) +
+            " are no longer on the broker (earliest is " + std::to_string(earliest) +
+            "); set fail-on-data-loss=false to skip them and continue");
+}
+
+}  // namespace
 
 int64_t prefetch_per_partition(const PlanLimits &limits, size_t partitions) {
     int64_t share = 0;
@@ -39,7 +43,7 @@ PlannedRanges plan_ranges(const std::map<TopicPartition, int64_t> &positions,
         const PartitionBounds &b = it->second;
         int64_t from = position;
         if (from < b.low) {
-            if (limits.fail_on_data_loss) throw DataLossError(tp, from, b.low);
+            if (limits.fail_on_data_loss) throw planned_data_loss(tp, from, b.low);
             out.skipped.push_back({tp, from, b.low});
             from = b.low;
         }

@@ -4,10 +4,10 @@
 
 #include <chrono>
 #include <map>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "common/data_loss_error.hpp"
 #include "common/types.hpp"
 
 namespace sluice::stream {
@@ -36,15 +36,6 @@ struct SkippedOffsets {
     int64_t count() const { return until_offset - from_offset; }
 };
 
-/// fail-on-data-loss=true and a range starts below the low watermark.
-class DataLossError : public std::runtime_error {
-  public:
-    DataLossError(const TopicPartition &tp, int64_t position, int64_t earliest);
-    TopicPartition tp;
-    int64_t position;
-    int64_t earliest;
-};
-
 struct PlannedRanges {
     std::vector<OffsetRange> ranges;  // one per partition with bounds, sorted by topic, partition
     std::vector<SkippedOffsets> skipped;
@@ -62,7 +53,8 @@ int64_t prefetch_per_partition(const PlanLimits &limits, size_t partitions);
 /// partition; partitions without bounds are left out. Ranges never go
 /// backwards and never past `high`; rate limits cap each partition at
 /// max(1, rate x interval) records, and max_batch_records shares the total
-/// among partitions in proportion to their backlog.
+/// among partitions in proportion to their backlog. A position below `low`
+/// throws DataLossError when fail_on_data_loss, else is reported in `skipped`.
 PlannedRanges plan_ranges(const std::map<TopicPartition, int64_t> &positions,
                           const std::map<TopicPartition, PartitionBounds> &bounds,
                           const PlanLimits &limits);

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "common/clock.hpp"
+#include "common/human_bytes.hpp"
 #include "ingest/direct_reader.hpp"
 #include "metrics/collect.hpp"
 #include "metrics/exporter.hpp"
@@ -15,7 +16,7 @@
 #include "receiver/consumer_thread.hpp"
 #include "stream/batch_runner.hpp"
 #include "stream/chain_setup.hpp"
-#include "stream/direct_stream.hpp"
+#include "stream/exit_codes.hpp"
 #include "wal/write_ahead_log.hpp"
 #include "zk/offset_mirror.hpp"
 
@@ -29,12 +30,6 @@ using std::chrono::milliseconds;
 constexpr milliseconds kMetadataTimeout{30000};
 // Replayed blocks are grouped into batches of about this many bytes.
 constexpr uint64_t kReplayBatchBytes = 64ull << 20;
-
-std::string human_bytes(uint64_t n) {
-    if (n >= (1ull << 30)) return fmt::format("{:.1f} GiB", n / 1073741824.0);
-    if (n >= (1ull << 20)) return fmt::format("{:.1f} MiB", n / 1048576.0);
-    return fmt::format("{:.1f} KiB", n / 1024.0);
-}
 
 }  // namespace
 

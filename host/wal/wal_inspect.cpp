@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/human_bytes.hpp"
 #include "wal/write_ahead_log.hpp"
 
 namespace sluice::wal {
@@ -39,12 +40,6 @@ struct BlockInfo {
     size_t records;
     size_t bytes;
 };
-
-std::string human_bytes(uint64_t n) {
-    if (n >= (1u << 20)) return fmt::format("{:.1f} MiB", n / 1048576.0);
-    if (n >= 1024) return fmt::format("{:.1f} KiB", n / 1024.0);
-    return fmt::format("{} B", n);
-}
 
 }  // namespace
 
