@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "../../tests/reload/reload_test_support.hpp"
+#include "../../tests/plugins/reload_test_support.hpp"
 #include "plugins/plugin_chain.hpp"
 
 using namespace sluice::plugins;
