@@ -15,7 +15,7 @@ using ::testing::Contains;
 using ::testing::Pair;
 
 std::filesystem::path test_plugin(const std::string &name) {
-    return std::filesystem::path(TEST_PLUGIN_DIR) / (name + ".so");
+    return std::filesystem::path(SDK_TEST_PLUGIN_DIR) / (name + ".so");
 }
 
 TestBatch one_record_batch() {
