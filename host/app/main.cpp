@@ -3,11 +3,9 @@
 #include <cstring>
 #include <string>
 
-#include "app/run_command.hpp"
-#include "kafka/commands.hpp"
-#include "plugins/plugins_command.hpp"
+#include "app/commands.hpp"
+#include "common/batch_allocator.hpp"
 #include "sluice/sluice.h"
-#include "wal/write_ahead_log.hpp"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "unknown"
@@ -50,11 +48,14 @@ int main(int argc, char **argv) {
                     SLUICE_ABI_MINOR);
         return 0;
     }
-    if (command == "run") return sluice::app::run_main(argc - 1, argv + 1);
-    if (command == "produce") return sluice::kafka::produce_main(argc - 1, argv + 1);
-    if (command == "mock-broker") return sluice::kafka::mock_broker_main(argc - 1, argv + 1);
-    if (command == "plugins") return sluice::plugins::plugins_main(argc - 1, argv + 1);
-    if (command == "wal") return sluice::wal::wal_command(argc - 1, argv + 1);
+    if (command == "run") {
+        sluice::tune_allocator_for_batches();  // before any thread: the whole run holds batches
+        return sluice::app::run_command(argc - 1, argv + 1);
+    }
+    if (command == "produce") return sluice::app::produce_command(argc - 1, argv + 1);
+    if (command == "mock-broker") return sluice::app::mock_broker_command(argc - 1, argv + 1);
+    if (command == "plugins") return sluice::app::plugins_command(argc - 1, argv + 1);
+    if (command == "wal") return sluice::app::wal_command(argc - 1, argv + 1);
     std::fprintf(stderr,
                  "sluice: unknown command '%s' (commands: run, produce, mock-broker, plugins, wal; "
                  "see sluice "

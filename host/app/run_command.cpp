@@ -1,4 +1,6 @@
-#include "app/run_command.hpp"
+// `sluice run`: parses the options (config/), owns the signals and the embedded brokers, and
+// runs the stream of the configured mode (stream/).
+#include "app/commands.hpp"
 
 #include <pthread.h>
 #include <signal.h>
@@ -118,7 +120,7 @@ void setup_logging(const std::string &level) {
 
 }  // namespace
 
-int run_main(int argc, char **argv) {
+int run_command(int argc, char **argv) {
     config::ParsedRun parsed;
     try {
         parsed = config::parse_run_args(argc, argv);

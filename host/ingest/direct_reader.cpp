@@ -1,7 +1,6 @@
 #include "ingest/direct_reader.hpp"
 
 #include <librdkafka/rdkafka.h>
-#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -10,13 +9,13 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
-#include <regex>
 #include <set>
 #include <thread>
 
-#include "ingest/broker_waker.hpp"
 #include "ingest/worker_pool.hpp"
+#include "kafka/broker_waker.hpp"
 #include "kafka/kafka_conf.hpp"
+#include "kafka/metadata.hpp"
 #include "kafka/reserved_settings.hpp"
 
 namespace sluice::ingest {
@@ -86,33 +85,11 @@ constexpr int64_t kPullMax = 4096;
 // Records slots allocated up front for one batch (untouched pages cost nothing);
 // beyond it a range spills into a growing vector.
 constexpr int64_t kSlotBudget = int64_t{4} << 20;
-constexpr milliseconds kUnknownTopicWait{5000};
 constexpr int kDataLossWatermarkTimeoutMs = 5000;
 
 int remaining_ms(Clock::time_point deadline) {
     const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
     return static_cast<int>(std::clamp<int64_t>(left, 0, INT32_MAX));
-}
-
-void log_cb(const rd_kafka_t *, int level, const char *facility, const char *message) {
-    const auto lvl = level <= 3   ? spdlog::level::err
-                     : level == 4 ? spdlog::level::warn
-                     : level <= 6 ? spdlog::level::info
-                                  : spdlog::level::debug;
-    spdlog::log(lvl, "librdkafka {}: {}", facility, message);
-}
-
-void error_cb(rd_kafka_t *, int err, const char *reason, void *) {
-    spdlog::warn("kafka: {} ({})", reason,
-                 rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)));
-}
-
-kafka::PartitionListPtr make_list(const std::vector<TopicPartition> &tps, int64_t offset) {
-    kafka::PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(tps.size())));
-    for (const auto &tp : tps)
-        rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset =
-            offset;
-    return list;
 }
 
 bool is_data_loss(rd_kafka_resp_err_t err) {
@@ -355,24 +332,8 @@ FetchedBatch::~FetchedBatch() {
     }
 }
 
-void tune_allocator_for_batches() {
-    static std::once_flag once;
-    std::call_once(once, [] {
-        if (std::getenv("MALLOC_TRIM_THRESHOLD_") || std::getenv("MALLOC_MMAP_THRESHOLD_") ||
-            std::getenv("MALLOC_TOP_PAD_"))
-            return;  // the user tuned glibc malloc: keep their choice
-        // A batch holds all its librdkafka messages and fetch buffers until the
-        // plugins are done; by default glibc then returns that memory to the
-        // kernel and the next batch faults every page in again. Keep it.
-        mallopt(M_MMAP_THRESHOLD, 32 << 20);
-        mallopt(M_TRIM_THRESHOLD, 1 << 30);
-        spdlog::debug("ingest: glibc malloc keeps freed batch memory (trim threshold 1 GiB)");
-    });
-}
-
 DirectReader::DirectReader(ReaderSettings settings)
     : settings_(std::move(settings)), pool_(std::make_unique<WorkerPool>()) {
-    tune_allocator_for_batches();
     if (settings_.brokers.empty()) throw kafka::KafkaError("no Kafka brokers given: set --brokers");
     kafka::ConfPtr conf(rd_kafka_conf_new());
     const std::vector<std::pair<std::string, std::string>> defaults = {
@@ -397,12 +358,12 @@ DirectReader::DirectReader(ReaderSettings settings)
         if (auto error = kafka::direct_reserved_error(key, value)) throw kafka::KafkaError(*error);
         kafka::set_conf(conf.get(), key, value);
     }
-    rd_kafka_conf_set_log_cb(conf.get(), log_cb);
-    rd_kafka_conf_set_error_cb(conf.get(), error_cb);
+    rd_kafka_conf_set_log_cb(conf.get(), kafka::log_to_spdlog);
+    rd_kafka_conf_set_error_cb(conf.get(), kafka::warn_on_error);
 
     client_ = std::make_shared<detail::KafkaClient>();
     client_->rk = kafka::make_handle(RD_KAFKA_CONSUMER, std::move(conf)).release();
-    waker_ = std::make_unique<BrokerWaker>(client_->rk);
+    waker_ = std::make_unique<kafka::BrokerWaker>(client_->rk);
 }
 
 DirectReader::~DirectReader() {
@@ -429,66 +390,7 @@ PartitionReader &DirectReader::reader_for(const TopicPartition &tp) {
 std::vector<TopicPartition> DirectReader::partitions_for(const std::vector<std::string> &topics,
                                                          milliseconds timeout) {
     rd_kafka_poll(client_->rk, 0);
-    if (topics.empty()) throw std::invalid_argument("no topics given: set --topics");
-    std::set<std::string> names;
-    std::vector<std::pair<std::string, std::regex>> patterns;
-    for (const auto &t : topics) {
-        if (t.empty()) throw std::invalid_argument("an empty topic name was given in --topics");
-        if (t[0] != '^') {
-            names.insert(t);
-            continue;
-        }
-        try {
-            patterns.emplace_back(t, std::regex(t, std::regex::ECMAScript));
-        } catch (const std::regex_error &e) {
-            throw std::invalid_argument("topic pattern '" + t + "' is not a valid regex (" +
-                                        e.what() + "): fix --topics");
-        }
-    }
-    const auto start = Clock::now();
-    const auto deadline = start + timeout;
-    const auto unknown_deadline = start + std::min(timeout, milliseconds(kUnknownTopicWait));
-    for (;;) {
-        const rd_kafka_metadata_t *md = nullptr;
-        // all_topics=1: a request for named topics would auto-create them.
-        const rd_kafka_resp_err_t err =
-            rd_kafka_metadata(client_->rk, 1, nullptr, &md, std::max(remaining_ms(deadline), 1));
-        if (err)
-            throw kafka::KafkaError(
-                "cannot get topic metadata from Kafka brokers '" + settings_.brokers + "' within " +
-                std::to_string(timeout.count()) + " ms: " + rd_kafka_err2str(err) +
-                ": check --brokers and that the brokers are up");
-        std::set<TopicPartition> found;
-        std::set<std::string> missing = names;
-        for (int i = 0; i < md->topic_cnt; ++i) {
-            const auto &topic = md->topics[i];
-            if (topic.err || topic.partition_cnt <= 0) continue;
-            const std::string name = topic.topic;
-            bool wanted = names.count(name) > 0;
-            // Like Kafka's pattern subscriptions, patterns skip internal topics.
-            if (!wanted && name.rfind("__", 0) != 0)
-                for (const auto &[text, re] : patterns)
-                    if (std::regex_search(name, re)) wanted = true;
-            if (!wanted) continue;
-            missing.erase(name);
-            for (int p = 0; p < topic.partition_cnt; ++p)
-                found.insert({name, topic.partitions[p].id});
-        }
-        rd_kafka_metadata_destroy(md);
-        if (missing.empty()) return {found.begin(), found.end()};
-        if (Clock::now() >= unknown_deadline) {
-            std::string list;
-            for (const auto &m : missing) list += (list.empty() ? "'" : ", '") + m + "'";
-            throw kafka::KafkaError(
-                "topic " + list + " not found on Kafka brokers '" + settings_.brokers +
-                "' (waited " +
-                std::to_string(
-                    std::chrono::duration_cast<milliseconds>(Clock::now() - start).count()) +
-                " ms): create it or fix --topics");
-        }
-        // Metadata has no change notification: poll while a new topic propagates.
-        std::this_thread::sleep_for(milliseconds(200));
-    }
+    return kafka::partitions_for(client_->rk, settings_.brokers, topics, timeout);
 }
 
 std::map<TopicPartition, Watermarks> DirectReader::cached_watermarks(
@@ -509,105 +411,24 @@ std::map<TopicPartition, Watermarks> DirectReader::cached_watermarks(
 std::map<TopicPartition, Watermarks> DirectReader::query_watermarks(
     const std::vector<TopicPartition> &tps, milliseconds timeout) {
     rd_kafka_poll(client_->rk, 0);
-    std::map<TopicPartition, Watermarks> out;
-    if (tps.empty()) return out;
-    const auto deadline = Clock::now() + timeout;
-    // ListOffsets for every partition at once: timestamp -2 is the earliest
-    // offset, -1 the latest (what rd_kafka_query_watermark_offsets sends one
-    // partition at a time).
-    for (const int64_t which : {int64_t{-2}, int64_t{-1}}) {
-        auto list = make_list(tps, which);
-        const rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(
-            client_->rk, list.get(), std::max(remaining_ms(deadline), 1));
-        if (err)
-            throw kafka::KafkaError("cannot read partition offsets from Kafka brokers '" +
-                                    settings_.brokers + "': " + rd_kafka_err2str(err) +
-                                    ": check --brokers and that the brokers are up");
-        for (int i = 0; i < list->cnt; ++i) {
-            const auto &p = list->elems[i];
-            if (p.err)
-                throw kafka::KafkaError(std::string("cannot read the offsets of ") + p.topic + ":" +
-                                        std::to_string(p.partition) + " from brokers '" +
-                                        settings_.brokers + "': " + rd_kafka_err2str(p.err) +
-                                        ": check that the partition exists");
-            auto &w = out[{p.topic, p.partition}];
-            (which == -2 ? w.low : w.high) = p.offset;
-        }
-    }
-    return out;
+    return kafka::query_watermarks(client_->rk, settings_.brokers, tps, timeout);
 }
 
 std::map<TopicPartition, int64_t> DirectReader::offsets_for_timestamp(
     const std::vector<TopicPartition> &tps, int64_t ts_ms, milliseconds timeout) {
     rd_kafka_poll(client_->rk, 0);
-    std::map<TopicPartition, int64_t> out;
-    if (tps.empty()) return out;
-    if (ts_ms < 0)
-        throw std::invalid_argument("timestamp " + std::to_string(ts_ms) +
-                                    " is negative: give milliseconds since the epoch");
-    auto list = make_list(tps, ts_ms);
-    const rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(
-        client_->rk, list.get(), std::max(static_cast<int>(timeout.count()), 1));
-    const std::string advice = ": use --auto-offset-reset or --from-offsets";
-    if (err)
-        throw kafka::KafkaError("broker returned no offset for timestamp " + std::to_string(ts_ms) +
-                                " (" + rd_kafka_err2str(err) + ")" + advice);
-    for (int i = 0; i < list->cnt; ++i) {
-        const auto &p = list->elems[i];
-        const std::string tp = std::string(p.topic) + ":" + std::to_string(p.partition);
-        if (p.err || p.offset < 0)
-            throw kafka::KafkaError(
-                "broker returned no offset for timestamp " + std::to_string(ts_ms) + " on " + tp +
-                " (" + (p.err ? rd_kafka_err2str(p.err) : "offset " + std::to_string(p.offset)) +
-                "; librdkafka 2.0.2's mock broker does not support it)" + advice);
-        out[{p.topic, p.partition}] = p.offset;
-    }
-    return out;
+    return kafka::offsets_for_timestamp(client_->rk, tps, ts_ms, timeout);
 }
 
 std::map<TopicPartition, int64_t> DirectReader::committed_offsets(
     const std::vector<TopicPartition> &tps, milliseconds timeout) {
     rd_kafka_poll(client_->rk, 0);
-    std::map<TopicPartition, int64_t> out;
-    if (settings_.group.empty() || tps.empty()) return out;
-    auto list = make_list(tps, RD_KAFKA_OFFSET_INVALID);
-    const rd_kafka_resp_err_t err =
-        rd_kafka_committed(client_->rk, list.get(), std::max(static_cast<int>(timeout.count()), 1));
-    if (err)
-        throw kafka::KafkaError("cannot read the committed offsets of group '" + settings_.group +
-                                "' from brokers '" + settings_.brokers +
-                                "': " + rd_kafka_err2str(err) +
-                                ": check --brokers and that the brokers are up");
-    for (int i = 0; i < list->cnt; ++i) {
-        const auto &p = list->elems[i];
-        if (p.err)
-            throw kafka::KafkaError("cannot read the committed offset of group '" +
-                                    settings_.group + "' for " + p.topic + ":" +
-                                    std::to_string(p.partition) + ": " + rd_kafka_err2str(p.err));
-        if (p.offset >= 0) out[{p.topic, p.partition}] = p.offset;
-    }
-    return out;
+    return kafka::committed_offsets(client_->rk, settings_.brokers, settings_.group, tps, timeout);
 }
 
 void DirectReader::commit(const std::vector<OffsetRange> &ranges) {
     rd_kafka_poll(client_->rk, 0);
-    if (settings_.group.empty() || ranges.empty()) return;
-    kafka::PartitionListPtr list(
-        rd_kafka_topic_partition_list_new(static_cast<int>(ranges.size())));
-    for (const auto &r : ranges)
-        rd_kafka_topic_partition_list_add(list.get(), r.topic.c_str(), r.partition)->offset =
-            r.until_offset;
-    const rd_kafka_resp_err_t err = rd_kafka_commit(client_->rk, list.get(), 0);
-    std::string failed;
-    for (int i = 0; i < list->cnt; ++i)
-        if (list->elems[i].err)
-            failed += std::string(failed.empty() ? "" : ", ") + list->elems[i].topic + ":" +
-                      std::to_string(list->elems[i].partition) + " (" +
-                      rd_kafka_err2str(list->elems[i].err) + ")";
-    if (err || !failed.empty())
-        throw kafka::KafkaError("cannot commit offsets to group '" + settings_.group +
-                                "': " + (failed.empty() ? rd_kafka_err2str(err) : failed) +
-                                ": check that the brokers are up; the next batch commits again");
+    kafka::commit_offsets(client_->rk, settings_.group, ranges);
 }
 
 std::unique_ptr<FetchedBatch> DirectReader::fetch(const std::vector<OffsetRange> &ranges,

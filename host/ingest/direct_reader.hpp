@@ -1,6 +1,6 @@
 #pragma once
-// Direct mode's Kafka side (Spark's createDirectStream / KafkaRDD): metadata,
-// watermarks, start offsets, and parallel reads of exact offset ranges.
+// Direct mode's reading (Spark's createDirectStream / KafkaRDD): parallel reads of exact
+// offset ranges, and the metadata queries of kafka/metadata.hpp on the reader's own handle.
 
 #include <atomic>
 #include <chrono>
@@ -14,13 +14,15 @@
 #include "common/data_loss_error.hpp"
 #include "common/types.hpp"
 #include "ingest/fetched_batch.hpp"
+#include "kafka/metadata.hpp"
+
+namespace sluice::kafka {
+class BrokerWaker;
+}
 
 namespace sluice::ingest {
 
-struct Watermarks {
-    int64_t low = -1;   // first offset still in the log
-    int64_t high = -1;  // next offset to be written
-};
+using Watermarks = kafka::Watermarks;
 
 /// fetch() did not complete every range within its timeout.
 class FetchTimeout : public std::runtime_error {
@@ -40,13 +42,6 @@ struct ReaderSettings {
     std::string group;                         // may be empty (then no commits)
     int workers = 0;                           // 0 = min(partitions, 4)
 };
-
-/// Makes glibc malloc keep freed memory instead of returning it to the kernel
-/// (process-wide, once; skipped when the user set MALLOC_* variables). A batch
-/// holds its librdkafka messages until the plugins finish; without this every
-/// batch faults its memory in again, which halves throughput on a VM. Called
-/// by DirectReader's constructor.
-void tune_allocator_for_batches();
 
 /// How far fetch() has got, for the progress reports of a long batch.
 struct FetchProgress {
@@ -121,7 +116,7 @@ class DirectReader {
     std::shared_ptr<detail::KafkaClient> client_;
     std::map<TopicPartition, std::unique_ptr<PartitionReader>> readers_;
     std::unique_ptr<WorkerPool> pool_;
-    std::unique_ptr<class BrokerWaker> waker_;  // last: destroyed first, while client_ lives
+    std::unique_ptr<kafka::BrokerWaker> waker_;  // last: destroyed first, while client_ lives
 };
 
 }  // namespace sluice::ingest

@@ -23,6 +23,11 @@ void log_to_spdlog(const rd_kafka_t *, int level, const char *facility, const ch
                 facility, message);
 }
 
+void warn_on_error(rd_kafka_t *, int err, const char *reason, void *) {
+    spdlog::warn("kafka: {} ({})", reason,
+                 rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)));
+}
+
 ConfPtr make_conf(const std::map<std::string, std::string> &settings) {
     ConfPtr conf(rd_kafka_conf_new());
     rd_kafka_conf_set_log_cb(conf.get(), log_to_spdlog);

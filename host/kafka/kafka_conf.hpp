@@ -51,6 +51,10 @@ int spdlog_level_of(int syslog_level);
 /// its lines have the host's format and level filter instead of librdkafka's own stderr lines.
 void log_to_spdlog(const rd_kafka_t *rk, int level, const char *facility, const char *message);
 
+/// A librdkafka error callback that logs "kafka: REASON (ERR_NAME)" as a warning (the client
+/// retries by itself; a fatal error surfaces from the call that hits it).
+void warn_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque);
+
 /// Builds a librdkafka config from key/value pairs, applied in order, logging through spdlog.
 /// Throws KafkaError "kafka setting 'KEY=VALUE' rejected: REASON".
 ConfPtr make_conf(const std::map<std::string, std::string> &settings);

@@ -1,5 +1,12 @@
 #include "kafka/mock_cluster.hpp"
 
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <exception>
+
 namespace sluice::kafka {
 
 MockCluster::MockCluster(int broker_count) {
@@ -25,6 +32,38 @@ void MockCluster::create_topic(const std::string &topic, int partitions, int rep
     if (err)
         throw KafkaError("cannot create topic '" + topic +
                          "' on the mock cluster: " + rd_kafka_err2str(err));
+}
+
+int serve_mock_cluster(int broker_count, const std::vector<std::pair<std::string, int>> &topics) {
+    // Block the stop signals before librdkafka starts its threads (they inherit
+    // the mask), so that only sigwait below ever sees them.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+    try {
+        MockCluster cluster(broker_count);
+        for (const auto &[name, partitions] : topics) cluster.create_topic(name, partitions);
+        const std::string bootstrap = cluster.bootstrap_servers();
+        std::printf("bootstrap.servers=%s\n", bootstrap.c_str());
+        std::fflush(stdout);
+        spdlog::info(
+            "mock cluster: {} broker(s) at {}, {} topic(s) created; stop with SIGTERM or "
+            "Ctrl-C",
+            broker_count, bootstrap, topics.size());
+        for (const auto &[name, partitions] : topics)
+            spdlog::debug("topic '{}' with {} partition(s)", name, partitions);
+
+        int signal_number = 0;
+        sigwait(&stop_signals, &signal_number);
+        spdlog::info("received signal {}, stopping the mock cluster", signal_number);
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "sluice mock-broker: %s\n", e.what());
+        return 1;
+    }
+    return 0;
 }
 
 }  // namespace sluice::kafka

@@ -8,6 +8,8 @@
 // clang-format on
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "kafka/kafka_conf.hpp"
 
@@ -37,5 +39,11 @@ class MockCluster {
     HandlePtr owner_;  // holds the cluster; not a client itself
     rd_kafka_mock_cluster_t *cluster_ = nullptr;
 };
+
+/// `sluice mock-broker`'s work: serves a cluster of `broker_count` brokers with `topics`
+/// (name, partitions) created, prints `bootstrap.servers=...` as the first line on stdout, and
+/// returns 0 at SIGTERM or SIGINT (1 when the cluster cannot start, with one line on stderr).
+/// Main thread; blocks those signals in the calling thread before librdkafka starts its own.
+int serve_mock_cluster(int broker_count, const std::vector<std::pair<std::string, int>> &topics);
 
 }  // namespace sluice::kafka

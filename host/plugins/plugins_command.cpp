@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -17,16 +16,6 @@ namespace sluice::plugins {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr const char *kUsage =
-    "Usage: sluice plugins DIR [DIR...]\n"
-    "\n"
-    "Lists every .so file in each DIR with its plugin name, version and ABI version, and\n"
-    "whether this sluice would load it (the same checks as `sluice run`: file and directory\n"
-    "permissions, ELF layout, dlopen, entry symbol, ABI negotiation); if not, why. Below a\n"
-    "plugin that declares its [plugin.NAME] keys: each key, its type, default and meaning.\n"
-    "Loading a file runs its initialisers: list only directories you would load from.\n"
-    "Exit code: 0 if every file would load, 1 if one would not, 2 on a usage error.\n";
 
 /// NAME as `--plugin NAME` would find the file: foo.so and libfoo.so are both "foo".
 std::string plugin_name(const fs::path &file) {
@@ -74,19 +63,7 @@ std::vector<std::string> check_chain_plugins(
     return problems;
 }
 
-int plugins_main(int argc, char **argv) {
-    std::vector<fs::path> dirs;
-    for (int i = 1; i < argc; ++i) {
-        if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
-            std::fputs(kUsage, stdout);
-            return 0;
-        }
-        dirs.emplace_back(argv[i]);
-    }
-    if (dirs.empty()) {
-        std::fputs(kUsage, stderr);
-        return 2;
-    }
+int list_plugins(const std::vector<fs::path> &dirs) {
     // The loader's own "loaded plugin" lines would repeat what the table says.
     const auto level = spdlog::get_level();
     spdlog::set_level(spdlog::level::warn);

@@ -1,6 +1,6 @@
 #pragma once
-// `sluice plugins DIR...`: what each plugin file in a directory is, and whether it would load;
-// and the same check for the chain of `sluice run --validate`.
+// What `sluice plugins DIR...` reports (each plugin file of a directory, and whether it would
+// load) and the same check for the chain of `sluice run --validate`.
 
 #include <filesystem>
 #include <map>
@@ -9,10 +9,11 @@
 
 namespace sluice::plugins {
 
-/// argv[0] is "plugins". Prints one line per .so (file, name, version, ABI, would load or why
-/// not) to stdout. Exit code: 0 when every file would load, 1 when one would not, 2 on usage.
+/// `sluice plugins DIR...`'s work (the command line: host/app/plugins_command.cpp). Prints one
+/// line per .so of each dir (file, name, version, ABI, would load or why not) to stdout. Exit
+/// code: 0 when every file would load, 1 when one would not, 2 when a dir is not a directory.
 /// Thread: the main thread; loads each file (running its initialisers) and unloads it again.
-int plugins_main(int argc, char **argv);
+int list_plugins(const std::vector<std::filesystem::path> &dirs);
 
 /// `sluice run --validate`: finds, loads and negotiates each plugin of `plugins` in `dirs`, as a
 /// run would, without creating it, and checks its [plugin.NAME] settings against the keys it

@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "common/clock.hpp"
-#include "ingest/broker_waker.hpp"
+#include "kafka/broker_waker.hpp"
 #include "wal/write_ahead_log.hpp"
 
 namespace sluice::receiver {
@@ -68,7 +68,7 @@ ConsumerThread::ConsumerThread(ConsumerSettings settings) : settings_(std::move(
     rk_ = kafka::make_handle(RD_KAFKA_CONSUMER, std::move(c));
     rd_kafka_poll_set_consumer(rk_.get());
     queue_.reset(rd_kafka_queue_get_consumer(rk_.get()));
-    waker_ = std::make_unique<ingest::BrokerWaker>(rk_.get());
+    waker_ = std::make_unique<kafka::BrokerWaker>(rk_.get());
 
     kafka::PartitionListPtr topics(rd_kafka_topic_partition_list_new(1));
     rd_kafka_topic_partition_list_add(topics.get(), settings_.topic.c_str(), RD_KAFKA_PARTITION_UA);

@@ -25,7 +25,7 @@ namespace sluice::wal {
 class WriteAheadLog;
 }
 
-namespace sluice::ingest {
+namespace sluice::kafka {
 class BrokerWaker;
 }
 
@@ -91,7 +91,7 @@ class ConsumerThread {
     std::string name_;
     kafka::HandlePtr rk_;
     kafka::QueuePtr queue_;
-    std::unique_ptr<ingest::BrokerWaker> waker_;  // destroyed before rk_
+    std::unique_ptr<kafka::BrokerWaker> waker_;  // destroyed before rk_
     std::thread thread_;
     std::atomic<bool> stop_{false};
     std::atomic<uint64_t> records_{0};

@@ -8,7 +8,7 @@
 
 #include "common/clock.hpp"
 #include "common/human_bytes.hpp"
-#include "ingest/direct_reader.hpp"
+#include "kafka/metadata.hpp"
 #include "metrics/collect.hpp"
 #include "metrics/exporter.hpp"
 #include "plugins/plugin_chain.hpp"
@@ -245,15 +245,10 @@ int ReceiverStream::run(const std::atomic<bool> &stop, const std::atomic<bool> &
     // 1. The ZooKeeper mirror knows every partition of the topics from the start (Burrow
     // counts the nodes); which ones this process owns follows the group.
     if (!config_.zookeeper.empty()) {
-        ingest::ReaderSettings probe_settings;
-        probe_settings.brokers = bootstrap_;
-        probe_settings.kafka = config_.kafka;
         std::map<TopicPartition, int64_t> start;
-        {
-            ingest::DirectReader probe(probe_settings);
-            for (const auto &tp : probe.partitions_for(config_.topics, kMetadataTimeout))
-                start[tp] = -1;
-        }
+        for (const auto &tp :
+             kafka::partitions_for(bootstrap_, config_.kafka, config_.topics, kMetadataTimeout))
+            start[tp] = -1;
         zk::MirrorSettings mirror;
         mirror.zookeeper = {config_.zookeeper, config_.zookeeper_auth};
         mirror.group = config_.group;

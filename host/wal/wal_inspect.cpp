@@ -1,4 +1,4 @@
-// `sluice wal inspect DIR`: a read-only look at a receiver's write-ahead log.
+// `sluice wal inspect DIR`'s work: a read-only look at a receiver's write-ahead log.
 
 #include <fmt/format.h>
 
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/human_bytes.hpp"
+#include "wal/wal_inspect.hpp"
 #include "wal/write_ahead_log.hpp"
 
 namespace sluice::wal {
@@ -20,18 +21,6 @@ namespace sluice::wal {
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr const char *kUsage =
-    "Usage: sluice wal inspect DIR [--blocks]\n"
-    "\n"
-    "Prints what a receiver-mode write-ahead log (the wal-dir of `sluice run --mode receiver`)\n"
-    "holds: its segments, the blocks in them, the offsets they cover, and which blocks are\n"
-    "pending replay (appended but never processed: the next start replays them first).\n"
-    "Nothing is changed: a torn tail is reported, not cut (the next `sluice run` cuts it).\n"
-    "\n"
-    "  --blocks   list every block, not only the per-partition summary\n"
-    "\n"
-    "Exit status: 0 readable, 1 corrupt or unreadable, 2 usage error.\n";
 
 struct BlockInfo {
     uint64_t id;
@@ -43,42 +32,7 @@ struct BlockInfo {
 
 }  // namespace
 
-int wal_command(int argc, const char *const argv[]) {
-    // argv[0] is "wal".
-    std::vector<std::string> args(argv + 1, argv + argc);
-    bool list_blocks = false;
-    std::string dir;
-    if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-        std::cout << kUsage;
-        return args.empty() ? 2 : 0;
-    }
-    if (args[0] != "inspect") {
-        std::cerr << "sluice wal: unknown subcommand '" << args[0]
-                  << "'; the only one is `inspect` (see `sluice wal --help`)\n";
-        return 2;
-    }
-    for (size_t i = 1; i < args.size(); ++i) {
-        if (args[i] == "--blocks") {
-            list_blocks = true;
-        } else if (args[i] == "--help" || args[i] == "-h") {
-            std::cout << kUsage;
-            return 0;
-        } else if (args[i].starts_with("-")) {
-            std::cerr << "sluice wal inspect: unknown option '" << args[i]
-                      << "' (see `sluice wal --help`)\n";
-            return 2;
-        } else if (dir.empty()) {
-            dir = args[i];
-        } else {
-            std::cerr << "sluice wal inspect: one directory only (got '" << dir << "' and '"
-                      << args[i] << "')\n";
-            return 2;
-        }
-    }
-    if (dir.empty()) {
-        std::cerr << "sluice wal inspect: name the WAL directory: sluice wal inspect DIR\n";
-        return 2;
-    }
+int inspect_wal(const std::string &dir, bool list_blocks) {
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) {
         std::cerr << "sluice wal inspect: " << dir

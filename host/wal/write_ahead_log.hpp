@@ -155,8 +155,4 @@ class WriteAheadLog {
 /// short read throws WalError naming the file, never returns a short buffer.
 std::string read_segment_file(const std::filesystem::path &path);
 
-/// `sluice wal inspect DIR [--blocks]`: prints the segments, blocks, offsets covered and what
-/// is pending replay, without changing anything. Returns the exit code.
-int wal_command(int argc, const char *const argv[]);
-
 }  // namespace sluice::wal

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "common/batch_allocator.hpp"
 #include "ingest/direct_reader.hpp"
 #include "kafka/mock_cluster.hpp"
 #include "test_producer.hpp"
@@ -142,8 +143,8 @@ int main(int argc, char **argv) {
     const int repeats = argc > 3 ? std::stoi(argv[3]) : 2;
     g_workers = argc > 4 ? std::stoi(argv[4]) : 0;
     spdlog::set_level(spdlog::level::warn);
-    // Same allocator settings for both sides (DirectReader applies them anyway).
-    ingest::tune_allocator_for_batches();
+    // Same allocator settings for both sides, as `sluice run` applies them.
+    tune_allocator_for_batches();
     kafka::MockCluster cluster(1);
     const std::string topic = "bench";
     cluster.create_topic(topic, partitions);

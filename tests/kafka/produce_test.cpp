@@ -25,7 +25,7 @@ using namespace sluice::test;
 
 namespace {
 
-// The record format documented in host/kafka/produce_cmd.cpp, rebuilt here
+// The record format documented in host/kafka/load_generator.cpp, rebuilt here
 // independently so that a change on either side shows.
 std::string seq20(std::uint64_t seq) {
     std::string digits = std::to_string(seq);

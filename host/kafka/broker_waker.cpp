@@ -1,8 +1,8 @@
-#include "ingest/broker_waker.hpp"
+#include "kafka/broker_waker.hpp"
 
 #include <memory>
 
-namespace sluice::ingest {
+namespace sluice::kafka {
 
 BrokerWaker::BrokerWaker(rd_kafka_t *rk) : rk_(rk), thread_([this] { loop(); }) {}
 
@@ -47,4 +47,4 @@ void BrokerWaker::loop() {
     }
 }
 
-}  // namespace sluice::ingest
+}  // namespace sluice::kafka

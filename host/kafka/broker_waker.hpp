@@ -11,7 +11,7 @@
 
 #include "common/types.hpp"
 
-namespace sluice::ingest {
+namespace sluice::kafka {
 
 /// librdkafka 2.0.2 stops fetching a partition whose queue holds
 /// queued.min.messages, and re-checks only when its broker thread next wakes:
@@ -19,7 +19,8 @@ namespace sluice::ingest {
 /// (2.2 added fetch.queue.backoff.ms for this). When every partition is in
 /// that state, nothing wakes it and the next batch waits. A ListOffsets request
 /// through each leader wakes its thread, so poke() sends one, off the batch
-/// thread. Lifecycle: owned by DirectReader; its thread is joined in the
+/// thread. Used by direct mode's reader and by receiver mode's consumer threads.
+/// Lifecycle: owned by its handle's user; its thread is joined in the
 /// destructor; `rk` must outlive it.
 class BrokerWaker {
   public:
@@ -43,4 +44,4 @@ class BrokerWaker {
     std::thread thread_;
 };
 
-}  // namespace sluice::ingest
+}  // namespace sluice::kafka

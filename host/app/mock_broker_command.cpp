@@ -1,5 +1,5 @@
-// `sluice mock-broker`: librdkafka's mock cluster as a standalone process, so
-// that other processes (tests, kcat, Burrow, `sluice run`) can talk to it.
+// `sluice mock-broker`: the command line of kafka::serve_mock_cluster (librdkafka's mock cluster
+// as a standalone process that tests, kcat, Burrow and `sluice run` can talk to).
 #include <pthread.h>
 #include <signal.h>
 
@@ -15,13 +15,14 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "app/commands.hpp"
+#include "app/usage.hpp"
 #include "common/logging.hpp"
-#include "kafka/commands.hpp"
 #include "kafka/mock_cluster.hpp"
 
 namespace po = boost::program_options;
 
-namespace sluice::kafka {
+namespace sluice::app {
 namespace {
 
 const char *const kMockBrokerHelp =
@@ -33,11 +34,6 @@ const char *const kMockBrokerHelp =
     "created is auto-created with 4 partitions. Each partition keeps only about 5 MiB (older\n"
     "records are dropped silently) and nothing survives a restart.\n"
     "\n";
-
-/// A command-line mistake: reported as one line, exit code 2.
-struct UsageError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
 
 struct TopicSpec {
     std::string name;
@@ -72,15 +68,9 @@ TopicSpec parse_topic_spec(const std::string &spec) {
     return out;
 }
 
-spdlog::level::level_enum parse_log_level(const std::string &name) {
-    if (auto level = log_level_from_name(name)) return *level;
-    throw UsageError("--log-level '" + name +
-                     "' is unknown: use trace, debug, info, warn, error or off");
-}
-
 }  // namespace
 
-int mock_broker_main(int argc, char **argv) {
+int mock_broker_command(int argc, char **argv) {
     int broker_count = 1;
     std::vector<std::string> topic_args;
     std::string log_level = "info";
@@ -93,7 +83,7 @@ int mock_broker_main(int argc, char **argv) {
         "log-level", po::value<std::string>(&log_level)->default_value("info"),
         "trace|debug|info|warn|error|off (logs go to stderr)");
 
-    std::vector<TopicSpec> topics;
+    std::vector<std::pair<std::string, int>> topics;
     spdlog::level::level_enum level = spdlog::level::info;
     try {
         po::variables_map vm;
@@ -109,7 +99,10 @@ int mock_broker_main(int argc, char **argv) {
         if (broker_count < 1 || broker_count > 64)
             throw UsageError("--brokers " + std::to_string(broker_count) +
                              " is out of range: use 1 to 64");
-        for (const auto &arg : topic_args) topics.push_back(parse_topic_spec(arg));
+        for (const auto &arg : topic_args) {
+            const TopicSpec spec = parse_topic_spec(arg);
+            topics.emplace_back(spec.name, spec.partitions);
+        }
         level = parse_log_level(log_level);
     } catch (const po::error &e) {
         std::fprintf(stderr, "sluice mock-broker: %s (see sluice mock-broker --help)\n", e.what());
@@ -120,35 +113,7 @@ int mock_broker_main(int argc, char **argv) {
     }
     use_stderr_logger(level);
 
-    // Block the stop signals before librdkafka starts its threads (they inherit
-    // the mask), so that only sigwait below ever sees them.
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-
-    try {
-        MockCluster cluster(broker_count);
-        for (const auto &topic : topics) cluster.create_topic(topic.name, topic.partitions);
-        const std::string bootstrap = cluster.bootstrap_servers();
-        std::printf("bootstrap.servers=%s\n", bootstrap.c_str());
-        std::fflush(stdout);
-        spdlog::info(
-            "mock cluster: {} broker(s) at {}, {} topic(s) created; stop with SIGTERM or "
-            "Ctrl-C",
-            broker_count, bootstrap, topics.size());
-        for (const auto &topic : topics)
-            spdlog::debug("topic '{}' with {} partition(s)", topic.name, topic.partitions);
-
-        int signal_number = 0;
-        sigwait(&stop_signals, &signal_number);
-        spdlog::info("received signal {}, stopping the mock cluster", signal_number);
-    } catch (const std::exception &e) {
-        std::fprintf(stderr, "sluice mock-broker: %s\n", e.what());
-        return 1;
-    }
-    return 0;
+    return kafka::serve_mock_cluster(broker_count, topics);
 }
 
-}  // namespace sluice::kafka
+}  // namespace sluice::app

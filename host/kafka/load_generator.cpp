@@ -1,4 +1,4 @@
-// `sluice produce`: a load generator whose records can be verified by a reader.
+// `sluice produce`'s work: a load generator whose records can be verified by a reader.
 //
 // Record format (the tests and benchmarks rely on it):
 //   value  = 20-digit zero-padded decimal sequence number, one space, then filler
@@ -6,74 +6,36 @@
 //   key    = null when --key-size is 0; else the 20-digit sequence number cut to its
 //            last --key-size digits, or padded with '-' up to --key-size;
 //   headers h0..h{N-1}, each with the decimal sequence number as value.
+#include "kafka/load_generator.hpp"
+
 #include <signal.h>
 
 #include <algorithm>
 #include <atomic>
-#include <boost/program_options.hpp>
 #include <charconv>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
-#include <iostream>
 #include <memory>
-#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "common/logging.hpp"
-#include "kafka/commands.hpp"
 #include "kafka/kafka_conf.hpp"
 
-namespace po = boost::program_options;
 using Clock = std::chrono::steady_clock;
 
 namespace sluice::kafka {
 namespace {
 
-const char *const kProduceHelp =
-    "Usage: sluice produce --brokers B --topic T --count N [options]\n"
-    "\n"
-    "Writes N verifiable records to topic T (acks=all, idempotent) and prints a summary line\n"
-    "on stdout: topic=T records=N acked=N failed=0 MB=... seconds=... records/s=... MB/s=...\n"
-    "(MB = 10^6 bytes of keys and values acknowledged). A progress line goes to stderr about\n"
-    "once a second. Exit 0 only if every record sent was acknowledged; 1 if any failed or the\n"
-    "brokers could not be reached; 2 for a command-line mistake. SIGINT/SIGTERM stops\n"
-    "producing, waits (at most 10 s) for what is queued, prints the summary; a second signal\n"
-    "stops waiting.\n"
-    "\n"
-    "Each value starts with a 20-digit sequence number and a space (00000000000000000042 ),\n"
-    "padded with filler to --value-size; keys are the sequence number cut or '-'-padded to\n"
-    "--key-size; headers are h0..hN-1 with the sequence number as value.\n"
-    "\n";
-
 constexpr std::size_t kSeqDigits = 20;
-constexpr std::size_t kMinValueSize = kSeqDigits + 1;
+static_assert(kMinValueSize == kSeqDigits + 1);
 constexpr int kDefaultMessageTimeoutMs = 30000;
 constexpr int kMaxConnectWaitMs = 10000;
 constexpr int kMaxInterruptFlushMs = 10000;
-
-struct UsageError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
-struct ProduceOptions {
-    std::string brokers;
-    std::string topic;
-    std::uint64_t count = 0;
-    double rate = 0;
-    std::size_t value_size = 100;
-    std::size_t key_size = 0;
-    int headers = 0;
-    std::string compression = "none";
-    std::vector<std::pair<std::string, std::string>> kafka_settings;  // -X, in order
-    spdlog::level::level_enum log_level = spdlog::level::info;
-};
 
 /// Delivery outcome counters. Updated by the delivery-report callback, which
 /// librdkafka runs inside rd_kafka_poll() on the producing (main) thread.
@@ -104,67 +66,6 @@ void install_stop_handlers() {
 
 bool stop_requested() {
     return g_stop_signals.load(std::memory_order_relaxed) > 0;
-}
-
-spdlog::level::level_enum parse_log_level(const std::string &name) {
-    if (auto level = log_level_from_name(name)) return *level;
-    throw UsageError("--log-level '" + name +
-                     "' is unknown: use trace, debug, info, warn, error or off");
-}
-
-/// Returns nullopt after printing help.
-std::optional<ProduceOptions> parse_options(int argc, char **argv) {
-    ProduceOptions opts;
-    std::string log_level;
-    std::vector<std::string> settings;
-    po::options_description desc("Options");
-    desc.add_options()("help,h", "print this help and exit")(
-        "brokers", po::value<std::string>(&opts.brokers)->required(),
-        "bootstrap servers, host:port,...")(
-        "topic", po::value<std::string>(&opts.topic)->required(), "topic to write to")(
-        "count", po::value<std::uint64_t>(&opts.count)->required(),
-        "records to write; 0 = until SIGINT/SIGTERM")(
-        "rate", po::value<double>(&opts.rate)->default_value(0),
-        "records/s; 0 = as fast as possible")(
-        "value-size", po::value<std::size_t>(&opts.value_size)->default_value(100),
-        "bytes per value, at least 21")(
-        "key-size", po::value<std::size_t>(&opts.key_size)->default_value(0),
-        "bytes per key; 0 = null key")("headers", po::value<int>(&opts.headers)->default_value(0),
-                                       "headers per record (h0..hN-1)")(
-        "compression", po::value<std::string>(&opts.compression)->default_value("none"),
-        "none|gzip|snappy|lz4|zstd")(
-        "kafka-setting,X", po::value<std::vector<std::string>>(&settings)->composing(),
-        "key=value passed to librdkafka, repeatable (e.g. -X message.timeout.ms=5000)")(
-        "log-level", po::value<std::string>(&log_level)->default_value("info"),
-        "trace|debug|info|warn|error|off (logs go to stderr)");
-
-    po::variables_map vm;
-    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
-    if (vm.count("help")) {
-        std::cout << kProduceHelp << desc
-                  << "\nExample:\n  sluice produce --brokers 127.0.0.1:9092 --topic events "
-                     "--count 1000000 --key-size 16 --compression lz4\n";
-        return std::nullopt;
-    }
-    po::notify(vm);
-
-    if (opts.value_size < kMinValueSize)
-        throw UsageError("--value-size " + std::to_string(opts.value_size) +
-                         " is too small: each value starts with a 20-digit sequence number and a "
-                         "space, so use at least 21");
-    if (!(opts.rate >= 0)) throw UsageError("--rate must be 0 (unlimited) or a positive number");
-    if (opts.headers < 0 || opts.headers > 1000)
-        throw UsageError("--headers " + std::to_string(opts.headers) +
-                         " is out of range: use 0 to 1000");
-    if (opts.topic.empty()) throw UsageError("--topic must not be empty");
-    for (const auto &s : settings) {
-        const auto eq = s.find('=');
-        if (eq == std::string::npos || eq == 0)
-            throw UsageError("-X '" + s + "' is not key=value (e.g. -X linger.ms=10)");
-        opts.kafka_settings.emplace_back(s.substr(0, eq), s.substr(eq + 1));
-    }
-    opts.log_level = parse_log_level(log_level);
-    return opts;
 }
 
 void write_seq_digits(std::uint64_t seq, char *out) {
@@ -423,21 +324,7 @@ RunResult run_producer(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const ProduceOptio
 
 }  // namespace
 
-int produce_main(int argc, char **argv) {
-    ProduceOptions opts;
-    try {
-        auto parsed = parse_options(argc, argv);
-        if (!parsed) return 0;
-        opts = std::move(*parsed);
-    } catch (const po::error &e) {
-        std::fprintf(stderr, "sluice produce: %s (see sluice produce --help)\n", e.what());
-        return 2;
-    } catch (const UsageError &e) {
-        std::fprintf(stderr, "sluice produce: %s\n", e.what());
-        return 2;
-    }
-    use_stderr_logger(opts.log_level);
-
+int produce(const ProduceOptions &opts) {
     DeliveryStats stats;
     HandlePtr rk;
     TopicPtr rkt;
