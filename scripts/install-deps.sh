@@ -4,8 +4,8 @@
 set -euo pipefail
 
 build_pkgs=(g++ cmake make pkg-config librdkafka-dev libssl-dev libboost-dev libboost-program-options-dev
-            libzookeeper-mt-dev libspdlog-dev nlohmann-json3-dev libpq-dev)
-test_pkgs=(libgtest-dev libgmock-dev kcat zookeeper burrow  # zookeeper pulls a JRE
+            libzookeeper-mt-dev libspdlog-dev nlohmann-json3-dev help2man libpq-dev)
+test_pkgs=(libgtest-dev libgmock-dev kcat zookeeper burrow dpkg-dev  # zookeeper pulls a JRE
            clang-14 libclang-rt-14-dev  # libFuzzer, for the WAL fuzz target
            postgresql-15)  # the server the postgres-sink tests start
 bench_pkgs=(kcat time postgresql-15)  # the server bench/postgres_sink.sh starts
