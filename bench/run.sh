@@ -5,6 +5,8 @@
 # another, each from the beginning. Prints records/s, MB/s and peak RSS (medians).
 # --receiver compares receiver mode instead: the plain loop, direct mode, and receiver
 # mode with the WAL off, on with wal-fsync=block and on with group commit.
+# --postgres runs bench/postgres_sink.sh with the other arguments (postgres-sink into a
+# local PostgreSQL 15, beside noop and psql \copy).
 # See docs/benchmarks.md for what is measured and how to read it.
 #
 # Usage: bench/run.sh [--records N] [--partitions P] [--compression lz4|none]
@@ -46,9 +48,10 @@ receiver_batch_interval=200ms
 group_commit=50ms
 
 usage() {
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
+[[ "${1:-}" == --postgres ]] && { shift; exec bench/postgres_sink.sh "$@"; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --records) records=$2; shift 2 ;;
