@@ -1,18 +1,13 @@
 // `sluice mock-broker`: the command line of kafka::serve_mock_cluster (librdkafka's mock cluster
 // as a standalone process that tests, kcat, Burrow and `sluice run` can talk to).
-#include <pthread.h>
-#include <signal.h>
 
 #include <boost/program_options.hpp>
 #include <charconv>
 #include <cstdio>
-#include <exception>
 #include <iostream>
-#include <memory>
 #include <string>
 #include <vector>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "app/commands.hpp"
@@ -85,7 +80,7 @@ int mock_broker_command(int argc, char **argv) {
 
     std::vector<std::pair<std::string, int>> topics;
     spdlog::level::level_enum level = spdlog::level::info;
-    try {
+    const auto parse = [&] {
         po::variables_map vm;
         po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
         if (vm.count("help")) {
@@ -93,7 +88,7 @@ int mock_broker_command(int argc, char **argv) {
             std::cout << desc
                       << "\nExample:\n  sluice mock-broker --brokers 3 --topic events:8 "
                          "--topic audit:1\n";
-            return 0;
+            return false;
         }
         po::notify(vm);
         if (broker_count < 1 || broker_count > 64)
@@ -104,13 +99,9 @@ int mock_broker_command(int argc, char **argv) {
             topics.emplace_back(spec.name, spec.partitions);
         }
         level = parse_log_level(log_level);
-    } catch (const po::error &e) {
-        std::fprintf(stderr, "sluice mock-broker: %s (see sluice mock-broker --help)\n", e.what());
-        return 2;
-    } catch (const UsageError &e) {
-        std::fprintf(stderr, "sluice mock-broker: %s\n", e.what());
-        return 2;
-    }
+        return true;
+    };
+    if (auto exit_code = parse_command_line("mock-broker", parse)) return *exit_code;
     use_stderr_logger(level);
 
     return kafka::serve_mock_cluster(broker_count, topics);

@@ -97,17 +97,12 @@ std::optional<Parsed> parse_options(int argc, char **argv) {
 
 int produce_command(int argc, char **argv) {
     Parsed parsed;
-    try {
+    const auto parse = [&] {
         auto result = parse_options(argc, argv);
-        if (!result) return 0;
-        parsed = std::move(*result);
-    } catch (const po::error &e) {
-        std::fprintf(stderr, "sluice produce: %s (see sluice produce --help)\n", e.what());
-        return 2;
-    } catch (const UsageError &e) {
-        std::fprintf(stderr, "sluice produce: %s\n", e.what());
-        return 2;
-    }
+        if (result) parsed = std::move(*result);
+        return result.has_value();
+    };
+    if (auto exit_code = parse_command_line("produce", parse)) return *exit_code;
     use_stderr_logger(parsed.log_level);
     return kafka::produce(parsed.options);
 }
