@@ -20,9 +20,10 @@
 #include "kafka/mock_cluster.hpp"
 #include "plugins/plugin_reloader.hpp"
 #include "plugins/plugins_command.hpp"
-#include "stream/direct_stream.hpp"
+#include "stream/direct_mode.hpp"
 #include "stream/exit_codes.hpp"
-#include "stream/receiver_stream.hpp"
+#include "stream/receiver_mode.hpp"
+#include "stream/run_loop.hpp"
 #include "zk/legacy_layout.hpp"
 
 namespace sluice::app {
@@ -164,12 +165,13 @@ int run_command(int argc, char **argv) {
                 "sluice produce --brokers {} --topic {} --count 1000",
                 bootstrap, bootstrap, cfg.topics.front());
         }
-        if (cfg.mode == config::Mode::receiver) {
-            stream::ReceiverStream receiver(std::move(cfg), bootstrap);
-            return receiver.run(shutdown.stop(), shutdown.abort());
-        }
-        stream::DirectStream direct(std::move(cfg), bootstrap);
-        return direct.run(shutdown.stop(), shutdown.abort());
+        std::unique_ptr<stream::BatchSource> mode;
+        if (cfg.mode == config::Mode::receiver)
+            mode = std::make_unique<stream::ReceiverMode>();
+        else
+            mode = std::make_unique<stream::DirectMode>();
+        stream::RunLoop loop(std::move(cfg), bootstrap, std::move(mode));
+        return loop.run(shutdown.stop(), shutdown.abort());
     } catch (const std::exception &e) {
         spdlog::error("{}", e.what());
         return stream::kExitFailure;

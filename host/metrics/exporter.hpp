@@ -25,7 +25,7 @@ class MetricsError : public std::runtime_error {
 ///
 /// Lifecycle: the constructor binds the address (throws MetricsError) and starts the HTTP
 /// thread; stop() or the destructor closes the listener and the open connections and joins the
-/// thread. Owned by the run loop (DirectStream, the receiver-mode loop) for the whole run.
+/// thread. Owned by the run loop (stream::RunLoop) for the whole run.
 /// Threads: publish() and latest() from any thread (in practice the batch thread); requests
 /// are served on the exporter's own thread, one at a time.
 class Exporter {

@@ -1,0 +1,363 @@
+#include "stream/receiver_mode.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+
+#include "common/clock.hpp"
+#include "common/human_bytes.hpp"
+#include "kafka/metadata.hpp"
+#include "plugins/plugin_chain.hpp"
+#include "receiver/block_queue.hpp"
+#include "receiver/consumer_thread.hpp"
+#include "wal/write_ahead_log.hpp"
+#include "zk/offset_mirror.hpp"
+
+namespace sluice::stream {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr milliseconds kMetadataTimeout{30000};
+// Replayed blocks are grouped into batches of about this many bytes.
+constexpr uint64_t kReplayBatchBytes = 64ull << 20;
+
+}  // namespace
+
+ReceiverMode::ReceiverMode() = default;
+
+ReceiverMode::~ReceiverMode() {
+    // Consumer threads first: they push to the queue and append to the WAL.
+    for (auto &r : receivers_) r->stop();
+    receivers_.clear();
+}
+
+void ReceiverMode::open(RunLoop &loop) {
+    const config::RunConfig &config = loop.config();
+    queue_ = std::make_unique<receiver::BlockQueue>();
+    if (!config.wal_dir.empty()) {
+        wal::WalOptions options;
+        options.dir = config.wal_dir;
+        options.fsync_interval = config.wal_fsync_interval;
+        options.max_bytes = config.wal_max_bytes;
+        // Segments must be able to roll (and be deleted) well before the WAL is full.
+        options.segment_bytes =
+            std::clamp<uint64_t>(config.wal_max_bytes / 8, 256u << 10, 64ull << 20);
+        wal_ = std::make_unique<wal::WriteAheadLog>(options);
+    } else {
+        spdlog::warn(
+            "receiver mode without wal-dir: offsets are auto-committed as records are read, so a "
+            "crash loses the records read but not yet processed; set wal-dir for no loss");
+    }
+}
+
+std::map<TopicPartition, int64_t> ReceiverMode::mirror_start(RunLoop &loop,
+                                                             zk::MirrorSettings &settings) {
+    // The ZooKeeper mirror knows every partition of the topics from the start (Burrow counts
+    // the nodes); which ones this process owns follows the group (set_owned).
+    const config::RunConfig &config = loop.config();
+    std::map<TopicPartition, int64_t> start;
+    for (const auto &tp :
+         kafka::partitions_for(loop.bootstrap(), config.kafka, config.topics, kMetadataTimeout))
+        start[tp] = -1;
+    // The thread count of each topic (NAME:N; a bare name is one thread).
+    for (const auto &topic : config.topics) {
+        auto found = config.topic_threads.find(topic);
+        settings.topic_threads[topic] = found == config.topic_threads.end() ? 1 : found->second;
+    }
+    return start;
+}
+
+StartOutcome ReceiverMode::start(RunLoop &loop, const std::atomic<bool> &abort) {
+    if (auto *mirror = loop.mirror()) mirror->set_owned({});
+    // Replay: blocks in the WAL never marked processed, before any new data.
+    if (wal_ && !replay_wal(loop, abort)) {
+        if (wal_->failed()) return {false, report_wal_failure()};
+        spdlog::error("replay of the WAL failed; the blocks stay pending for the next start");
+        return {false, exit_code_};
+    }
+    // Then the receivers, and a batch every interval.
+    start_receivers(loop);
+    first_due_ = Clock::now() + loop.config().batch_interval;
+    return {};
+}
+
+BatchOutcome ReceiverMode::step(RunLoop &loop, Clock::time_point due, const std::atomic<bool> &,
+                                const std::atomic<bool> &abort) {
+    // A failed step keeps exit_code_ as it was when the WAL failed (the latched error decides
+    // the exit code at the end), and hands the loop a code that stops it.
+    if (wal_ && wal_->failed()) return {kExitFailure, false};
+    bool failed = false;
+    for (const auto &r : receivers_) {
+        if (std::string why = r->failure(); !why.empty()) {
+            if (!wal_ || !wal_->failed())  // else reported once, at the end
+                spdlog::error(
+                    "{} failed: {}; stopping (what is in the WAL is replayed on the "
+                    "next start)",
+                    r->name(), why);
+            exit_code_ = kExitFailure;
+            failed = true;
+        }
+    }
+    if (failed || !drain(loop, queue_->take_all(), due, abort, true))
+        return {exit_code_ != kExitOk ? exit_code_ : kExitFailure, false};
+    return {kExitOk, true};
+}
+
+int ReceiverMode::finish(RunLoop &loop, int, bool failed, const std::atomic<bool> &abort) {
+    // Receivers seal, store and commit what they read, leave the group; the blocks they hand
+    // over are the last batch (unless the shutdown was abandoned or a batch failed).
+    stop_receivers();
+    auto rest = queue_->take_all();
+    if (!failed && !abort) {
+        const bool had_blocks = std::any_of(rest.begin(), rest.end(), [](const auto &item) {
+            return item.kind == receiver::ReceiverItem::Kind::block;
+        });
+        if (had_blocks) spdlog::info("processing what the receivers read before stopping");
+        drain(loop, std::move(rest), Clock::now(), abort, false);
+    } else if (abort && exit_code_ == kExitOk) {
+        exit_code_ = kExitAbandoned;
+    }
+    if (exit_code_ == kExitAbandoned)
+        spdlog::warn("abandoned the blocks not yet processed at shutdown; {}",
+                     wal_ ? "they are in the WAL and replayed on the next start"
+                          : "without a WAL they are lost if their offsets were auto-committed");
+    if (!owned_.empty()) loop.chain().partitions_revoked({owned_.begin(), owned_.end()});
+    receivers_.clear();
+    return exit_code_;
+}
+
+int ReceiverMode::final_exit_code(int exit_code) {
+    if (wal_ && wal_->failed()) return report_wal_failure();
+    return exit_code;
+}
+
+void ReceiverMode::start_receivers(const RunLoop &loop) {
+    const config::RunConfig &config = loop.config();
+    const std::string &bootstrap = loop.bootstrap();
+    for (const auto &topic : config.topics) {
+        auto found = config.topic_threads.find(topic);
+        const int threads = found == config.topic_threads.end() ? 1 : found->second;
+        for (int i = 0; i < threads; ++i) {
+            receiver::ConsumerSettings s;
+            s.brokers = bootstrap;
+            s.kafka = config.kafka;
+            s.group = config.group;
+            s.topic = topic;
+            s.index = i;
+            s.block_interval = config.block_interval;
+            s.max_rate = config.receiver_max_rate;
+            s.auto_offset_reset = config.auto_offset_reset;
+            s.wal = wal_.get();
+            s.queue = queue_.get();
+            if (wal_) {
+                s.next_block_id = [w = wal_.get()] { return w->allocate_block_id(); };
+            } else {
+                s.next_block_id = [this] { return next_block_id_.fetch_add(1); };
+            }
+            receivers_.push_back(std::make_unique<receiver::ConsumerThread>(std::move(s)));
+        }
+    }
+    for (auto &r : receivers_) r->start();
+    spdlog::info(
+        "receiver mode on {}: group '{}', {} consumer threads, block interval {} ms, {}", bootstrap,
+        config.group, receivers_.size(), config.block_interval.count(),
+        wal_ ? fmt::format("WAL {} (fsync {})", config.wal_dir.string(),
+                           config.wal_fsync_interval.count() == 0
+                               ? std::string("every block")
+                               : fmt::format("every {} ms", config.wal_fsync_interval.count()))
+             : std::string("no WAL (auto-commit)"));
+}
+
+void ReceiverMode::stop_receivers() {
+    for (auto &r : receivers_) r->stop();
+    for (auto &r : receivers_) r->join();
+}
+
+BatchOutcome ReceiverMode::execute(RunLoop &loop, std::vector<std::unique_ptr<wal::Block>> blocks,
+                                   bool replay, Clock::time_point scheduled,
+                                   const std::atomic<bool> &abort, const Planned *planned) {
+    const auto started = Clock::now();
+    // Ranges in order of first appearance; a partition's blocks come in offset order (one
+    // thread reads it at a time) but may not touch (a rebalance in between).
+    std::vector<OffsetRange> ranges;
+    std::map<TopicPartition, size_t> index;
+    size_t record_count = 0;
+    uint64_t bytes = 0;
+    for (const auto &b : blocks) {
+        record_count += b->records.size();
+        bytes += b->bytes();
+        auto [it, fresh] = index.try_emplace(b->tp, ranges.size());
+        if (fresh) {
+            ranges.push_back(b->range());
+        } else {
+            auto &r = ranges[it->second];
+            r.from_offset = std::min(r.from_offset, b->from_offset);
+            r.until_offset = std::max(r.until_offset, b->until_offset);
+        }
+    }
+    std::vector<sluice_record_t> records;
+    records.reserve(record_count);
+    for (const auto &b : blocks)
+        records.insert(records.end(), b->records.begin(), b->records.end());
+
+    // The id is spent once planned: a replay after a crash reuses it for exactly these blocks
+    // (the batch_id promise of sluice.h), so a later batch never gets it.
+    const int64_t batch_id = planned ? planned->batch_id : next_batch_id_++;
+    const int64_t batch_time_ms = planned ? planned->batch_time_ms : wall_ms();
+    std::vector<uint64_t> ids;
+    ids.reserve(blocks.size());
+    for (const auto &b : blocks) ids.push_back(b->id);
+    if (wal_ && !planned) {
+        try {
+            // An empty batch has nothing to replay: its done mark, written first, is enough
+            // to spend the id (one fsync, as before plans existed).
+            if (ids.empty())
+                wal_->mark_done(batch_id, ids);
+            else
+                wal_->plan_batch(batch_id, batch_time_ms, ids);
+        } catch (const wal::WalError &) {
+            return {kExitFailure, false};  // latched: run() reports it
+        }
+    }
+    const bool done_already = !planned && ids.empty();
+    ReadyBatch batch{
+        batch_id,       batch_time_ms,
+        replay,         &ranges,
+        records.data(), records.size(),
+        bytes,          scheduled,
+        started,        fmt::format("{} blocks, {} partitions", blocks.size(), ranges.size())};
+    return loop.process(batch, abort, [&]() -> BatchOutcome {
+        if (wal_ && !done_already) {
+            try {
+                wal_->mark_done(batch_id, ids);
+            } catch (const wal::WalError &) {
+                // Nothing of this batch reaches ZooKeeper; the next start replays it (same id).
+                return {kExitFailure, false};
+            }
+        }
+        return {kExitOk, true};
+    });
+}
+
+std::string ReceiverMode::batch_suffix() const {
+    if (!wal_) return {};
+    return fmt::format(", WAL {} ({} blocks pending)", human_bytes(wal_->disk_bytes()),
+                       wal_->pending_blocks());
+}
+
+bool ReceiverMode::drain(RunLoop &loop, std::deque<receiver::ReceiverItem> items,
+                         Clock::time_point due, const std::atomic<bool> &abort, bool allow_empty) {
+    std::vector<std::unique_ptr<wal::Block>> blocks;
+    bool ran = false;
+    auto flush = [&]() {
+        if (blocks.empty() && (ran || !allow_empty)) return true;
+        auto outcome = execute(loop, std::move(blocks), false, due, abort);
+        blocks.clear();
+        ran = true;
+        if (!outcome.committed) exit_code_ = outcome.exit_code;
+        return outcome.committed;
+    };
+    for (auto &item : items) {
+        switch (item.kind) {
+            case receiver::ReceiverItem::Kind::block:
+                blocks.push_back(std::move(item.block));
+                break;
+            case receiver::ReceiverItem::Kind::assigned: {
+                owned_.insert(item.tps.begin(), item.tps.end());
+                if (auto r = loop.chain().partitions_assigned(item.tps); !r.ok()) {
+                    spdlog::error("plugin {} refused its partitions: {}", r.plugin, r.message);
+                    exit_code_ = kExitFailure;
+                    return false;
+                }
+                if (auto *mirror = loop.mirror()) mirror->set_owned({owned_.begin(), owned_.end()});
+                break;
+            }
+            case receiver::ReceiverItem::Kind::revoked: {
+                // The blocks received before the revocation are processed first, so the
+                // plugins see them before the partition closes.
+                if (!blocks.empty() && !flush()) return false;
+                for (const auto &tp : item.tps) owned_.erase(tp);
+                if (auto r = loop.chain().partitions_revoked(item.tps); !r.ok())
+                    spdlog::warn("plugin {} failed its partitions_revoked: {}", r.plugin,
+                                 r.message);
+                if (auto *mirror = loop.mirror()) mirror->set_owned({owned_.begin(), owned_.end()});
+                break;
+            }
+        }
+    }
+    return flush();
+}
+
+int ReceiverMode::report_wal_failure() {
+    // One line for the whole run: the consumer threads and the batch thread all fail with this
+    // same error once it is latched, and none of them logs it.
+    spdlog::error("{}", wal_->failure());
+    exit_code_ = kExitFailure;
+    return exit_code_;
+}
+
+bool ReceiverMode::replay_wal(RunLoop &loop, const std::atomic<bool> &abort) {
+    wal::Recovery recovery = wal_->take_recovery();
+    next_batch_id_ = recovery.last_batch_id + 1;
+    size_t replay_records = 0, replay_blocks = recovery.pending.size();
+    for (const auto &b : recovery.pending) replay_records += b->records.size();
+    for (const auto &batch : recovery.planned) {
+        replay_blocks += batch.blocks.size();
+        for (const auto &b : batch.blocks) replay_records += b->records.size();
+    }
+    spdlog::info(
+        "wal {}: {} segments, {} blocks already processed, {} blocks ({} records) to replay{}{}",
+        loop.config().wal_dir.string(), recovery.segments, recovery.blocks_done, replay_blocks,
+        replay_records,
+        recovery.planned.empty()
+            ? std::string()
+            : fmt::format(" ({} planned batches replayed as they were)", recovery.planned.size()),
+        recovery.torn_entries ? fmt::format("; cut a torn tail of {} bytes from {}",
+                                            recovery.torn_bytes, recovery.torn_segment)
+                              : std::string());
+    if (recovery.pending.empty() && recovery.planned.empty()) return true;
+
+    std::set<TopicPartition> tps;
+    for (const auto &b : recovery.pending) tps.insert(b->tp);
+    for (const auto &batch : recovery.planned)
+        for (const auto &b : batch.blocks) tps.insert(b->tp);
+    const std::vector<TopicPartition> replayed(tps.begin(), tps.end());
+    if (auto r = loop.chain().partitions_assigned(replayed); !r.ok()) {
+        spdlog::error("plugin {} refused its partitions: {}", r.plugin, r.message);
+        exit_code_ = kExitFailure;
+        return false;
+    }
+    auto run = [&](std::vector<std::unique_ptr<wal::Block>> blocks, const Planned *planned) {
+        auto outcome = execute(loop, std::move(blocks), true, Clock::now(), abort, planned);
+        if (!outcome.committed) exit_code_ = outcome.exit_code;
+        return outcome.committed;
+    };
+    bool ok = true;
+    // First the batches that were planned when the last run stopped: the same id, time and
+    // blocks, in id order (a plugin may have seen them, and keys its output by the id).
+    for (auto &batch : recovery.planned) {
+        const Planned planned{batch.batch_id, batch.batch_time_ms};
+        if (!(ok = run(std::move(batch.blocks), &planned))) break;
+    }
+    // Then the blocks no batch was planned for, regrouped under new ids.
+    std::vector<std::unique_ptr<wal::Block>> batch;
+    uint64_t batch_bytes = 0;
+    for (auto &b : recovery.pending) {
+        if (!ok) break;
+        batch_bytes += b->bytes();
+        batch.push_back(std::move(b));
+        if (batch_bytes >= kReplayBatchBytes) {
+            ok = run(std::move(batch), nullptr);
+            batch.clear();
+            batch_bytes = 0;
+        }
+    }
+    if (ok && !batch.empty()) ok = run(std::move(batch), nullptr);
+    loop.chain().partitions_revoked(replayed);
+    return ok;
+}
+
+}  // namespace sluice::stream

@@ -1,0 +1,121 @@
+#include "stream/run_loop.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "common/clock.hpp"
+#include "metrics/collect.hpp"
+#include "metrics/exporter.hpp"
+#include "plugins/plugin_chain.hpp"
+#include "stream/batch_runner.hpp"
+#include "stream/chain_setup.hpp"
+#include "zk/offset_mirror.hpp"
+
+namespace sluice::stream {
+
+RunLoop::RunLoop(config::RunConfig config, std::string bootstrap_servers,
+                 std::unique_ptr<BatchSource> source)
+    : config_(std::move(config)),
+      bootstrap_(std::move(bootstrap_servers)),
+      source_(std::move(source)) {}
+
+RunLoop::~RunLoop() {
+    source_.reset();  // first: its threads push to queues and logs the loop outlives
+}
+
+void RunLoop::publish_metrics(metrics::RunState state) {
+    metrics::publish_run(exporter_.get(), metrics_, state, *chain_, mirror_.get());
+}
+
+void RunLoop::start_mirror() {
+    if (config_.zookeeper.empty()) return;
+    if (config_.group.empty()) {
+        spdlog::warn("--zookeeper without --group: no offsets are mirrored to ZooKeeper");
+        return;
+    }
+    zk::MirrorSettings settings;
+    settings.zookeeper = {config_.zookeeper, config_.zookeeper_auth};
+    settings.group = config_.group;
+    const auto start = source_->mirror_start(*this, settings);
+    mirror_ = std::make_unique<zk::OffsetMirror>(std::move(settings), start);
+    spdlog::info("mirroring the offsets of group '{}' to ZooKeeper {} as consumer {}",
+                 config_.group, config_.zookeeper, mirror_->consumer_id());
+}
+
+BatchOutcome RunLoop::run_chain(const ReadyBatch &batch, const std::atomic<bool> &abort) {
+    BatchView view = make_batch_view(batch.batch_id, batch.batch_time_ms, batch.replay,
+                                     *batch.ranges, batch.records, batch.record_count);
+    RunVerdict verdict = runner_->run(view.batch, abort);
+    return {verdict.commit ? kExitOk : verdict.exit_code, verdict.commit};
+}
+
+void RunLoop::record(const ReadyBatch &batch) {
+    const auto &ranges = *batch.ranges;
+    // Only queues them: never waits for ZooKeeper.
+    if (mirror_ && !ranges.empty()) mirror_->publish(ranges);
+    ++batches_done_;
+    total_records_ += batch.record_count;
+    const double processing_ms = ms_since(batch.started);
+    const double delay_ms = std::max(
+        0.0, std::chrono::duration<double, std::milli>(batch.started - batch.scheduled).count());
+    metrics_.add_batch({batch.batch_id, batch.batch_time_ms, batch.replay, batch.record_count,
+                        batch.bytes, processing_ms / 1000.0, delay_ms / 1000.0});
+    metrics_.last_batch_committed_ms = wall_ms();
+    metrics::fill_offsets(metrics_, ranges);
+    publish_metrics(metrics::RunState::running);
+    spdlog::info(
+        "batch {}{}: {} records, {:.2f} MB, {}, processing {:.0f} ms, scheduling delay {:.0f} "
+        "ms{}",
+        batch.batch_id, batch.replay ? " (replay)" : "", batch.record_count,
+        static_cast<double>(batch.bytes) / 1e6, batch.detail, processing_ms, delay_ms,
+        source_->batch_suffix());
+}
+
+int RunLoop::run(const std::atomic<bool> &stop, const std::atomic<bool> &abort) {
+    // First, so that a port in use fails the run before Kafka is even asked.
+    metrics_.start_time_ms = wall_ms();
+    metrics_.mode = source_->mode();
+    if (!config_.metrics_address.empty()) {
+        exporter_ = std::make_unique<metrics::Exporter>(config_.metrics_address);
+        exporter_->publish(metrics_);  // state "starting" while Kafka and the plugins open
+    }
+    chain_ = build_chain(config_);
+    runner_ = std::make_unique<BatchRunner>(*chain_, config_, bootstrap_);
+    source_->open(*this);
+    start_mirror();
+    const StartOutcome started = source_->start(*this, abort);
+    if (!started.started) return started.exit_code;
+    publish_metrics(metrics::RunState::running);
+
+    // Batches are due at first_due + k * interval; a batch that starts late reports the
+    // lateness as its scheduling delay.
+    int exit_code = started.exit_code;
+    bool failed = exit_code != kExitOk;
+    auto due = source_->first_due();
+    while (exit_code == kExitOk && !stop &&
+           (config_.max_batches == 0 || batches_done_ < config_.max_batches)) {
+        while (!stop && Clock::now() < due)
+            std::this_thread::sleep_for(
+                std::min<Clock::duration>(due - Clock::now(), std::chrono::milliseconds(50)));
+        if (stop) break;
+        const BatchOutcome outcome = source_->step(*this, due, stop, abort);
+        if (!outcome.committed && outcome.exit_code == kExitOk) continue;  // nothing planned
+        if (!outcome.committed) {
+            exit_code = outcome.exit_code;
+            failed = true;
+            break;
+        }
+        due += config_.batch_interval;
+    }
+
+    exit_code = source_->finish(*this, exit_code, failed, abort);
+    publish_metrics(metrics::RunState::stopping);
+    mirror_.reset();  // writes the last offsets (bounded wait), ends the ZooKeeper session
+    if (exporter_) exporter_->stop();  // joins the HTTP thread
+    spdlog::info("stopped after {} batches, {} records", batches_done_, total_records_);
+    return source_->final_exit_code(exit_code);
+}
+
+}  // namespace sluice::stream
