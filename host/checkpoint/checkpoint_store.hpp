@@ -4,6 +4,7 @@
 // rules: host/checkpoint/README.md.
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -13,8 +14,11 @@
 
 namespace sluice::checkpoint {
 
-/// The on-disk format this code reads and writes (metadata and every entry).
-inline constexpr int kFormatVersion = 1;
+/// The on-disk format this code writes (metadata and every entry). Version 2 stores, per batch,
+/// only the ranges that moved since a base snapshot of every partition's position (bases/);
+/// version 1 stored every range of every batch. This code reads both.
+inline constexpr int kFormatVersion = 2;
+inline constexpr int kOldestReadableVersion = 1;
 
 /// A checkpoint that cannot be opened, read or written. what() is one line
 /// naming the directory (or file) and the way out.
@@ -60,7 +64,20 @@ class CheckpointStore {
     const std::filesystem::path &dir() const { return dir_; }
 
   private:
+    /// Every partition's position after batch `id` (its until offsets), in plan order: an
+    /// entry based on it lists only the ranges that are not [position, position).
+    struct Base {
+        int64_t id = -1;
+        std::vector<OffsetRange> positions;  // from_offset == until_offset == the position
+    };
+
     void write_entry(const char *sub, const BatchPlan &plan, const char *what);
+    /// The entry's payload; may write a new base first. `base_id`: the base it refers to (-1).
+    std::string encode_entry(const BatchPlan &plan, int64_t &base_id);
+    void prune_bases();
+
+    std::optional<Base> base_;                // the base new entries refer to
+    std::map<int64_t, int64_t> entry_bases_;  // retained entry id -> its base id (-1: none)
 
     std::filesystem::path dir_;
     std::string failed_;  // the first write error, once one happened

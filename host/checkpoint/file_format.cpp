@@ -58,7 +58,7 @@ DecodedFrame decode_frame(std::string_view bytes) {
         f.problem = "no sluice-checkpoint header line";
         return f;
     }
-    if (f.version != kFormatVersion) {
+    if (f.version < kOldestReadableVersion || f.version > kFormatVersion) {
         f.status = Status::kUnknownVersion;
         f.problem = fmt::format("format version {}", f.version);
         return f;

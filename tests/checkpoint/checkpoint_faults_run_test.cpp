@@ -12,6 +12,7 @@
 
 #include "checkpoint/checkpoint_store.hpp"
 #include "e2e_helpers.hpp"
+#include "host_run.hpp"
 #include "iofault_env.hpp"
 #include "mock_broker_process.hpp"
 #include "receiver_helpers.hpp"
@@ -34,12 +35,7 @@ struct Scenario {
     std::string checkpoint = dir.file("checkpoint");
 
     Scenario() {
-        std::vector<RecordToProduce> records;
-        for (int p = 0; p < kPartitions; ++p)
-            for (int i = 0; i < kPerPartition; ++i)
-                records.push_back(
-                    {p, "k" + std::to_string(i), "v" + std::to_string(p * 10000 + i), {}});
-        produce_records(broker.bootstrap_servers(), "ckfault", records);
+        produce_numbered(broker.bootstrap_servers(), "ckfault", kPartitions, 0, kPerPartition);
         write_text(dir.file("run.ini"), "[plugin.file-sink]\npath = " + sink + "\n");
     }
 
@@ -69,9 +65,8 @@ struct Scenario {
 
     /// Runs with `rules` until the host stops by itself.
     ExitStatus run_faulty(const std::string &rules) {
-        ChildProcess host(
-            args(), {dir.file("faulty.err"), true, iofault_env(rules, dir.file("faults.log"))});
-        auto status = host.wait(60s);
+        const auto status = run_until_stopped_by_fault(args(), rules, dir.file("faulty.err"),
+                                                       dir.file("faults.log"));
         if (!status) throw std::runtime_error("the host did not stop after the fault");
         // What the operator sees: the error lines of the run.
         std::istringstream log(read_file(dir.file("faulty.err")));
@@ -83,22 +78,14 @@ struct Scenario {
 
     /// Runs without faults until the sink holds everything, then stops it with SIGTERM.
     void catch_up() {
-        ChildProcess host(args(), {dir.file("final.err"), true});
         const size_t want = kPartitions * kPerPartition;
-        ASSERT_TRUE(wait_until([&] { return read_sink(sink).size() >= want; }, 60s))
-            << read_file(dir.file("final.err"));
-        host.send_signal(SIGTERM);
-        auto status = host.wait(30s);
-        ASSERT_TRUE(status);
-        EXPECT_EQ(status->code, 0) << read_file(dir.file("final.err"));
+        ASSERT_TRUE(run_until(
+            args(), dir.file("final.err"), [&] { return read_sink(sink).size() >= want; }, 60s));
     }
 
     void expect_exactly_once() {
         const auto expected = consume_all(broker.bootstrap_servers(), "ckfault");
-        const Tally t = tally(read_sink(sink), expected);
-        EXPECT_EQ(t.missing, 0u);
-        EXPECT_EQ(t.duplicated, 0u);
-        EXPECT_EQ(t.wrong_value, 0u);
+        EXPECT_TRUE(exactly_once(read_sink(sink), expected));
         EXPECT_EQ(
             committed_offsets(broker.bootstrap_servers(), "ckfault-job", "ckfault", kPartitions),
             std::vector<int64_t>(kPartitions, kPerPartition));

@@ -11,6 +11,7 @@
 #include <map>
 
 #include "checkpoint/checkpoint_store.hpp"
+#include "directory_snapshot.hpp"
 #include "iofault.h"
 #include "temp_dir.hpp"
 
@@ -18,22 +19,11 @@ namespace sluice::checkpoint {
 namespace {
 
 namespace fs = std::filesystem;
+using sluice::test::directory_snapshot;
 using ::testing::HasSubstr;
 
 BatchPlan plan(int64_t id) {
     return {id, 1'700'000'000'000 + id, {{"orders", 0, id * 10, id * 10 + 10}}};
-}
-
-std::map<std::string, std::string> snapshot(const fs::path &root) {
-    std::map<std::string, std::string> files;
-    for (const auto &e : fs::recursive_directory_iterator(root)) {
-        std::ifstream in(e.path(), std::ios::binary);
-        files[fs::relative(e.path(), root).string()] =
-            e.is_directory()
-                ? "<dir>"
-                : std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    }
-    return files;
 }
 
 std::string error_of(const std::function<void()> &f) {
@@ -120,7 +110,7 @@ TEST_F(CheckpointIoErrors, AFailedReadAtStartIsAnErrorAndChangesNothing) {
         }
         store.write_offsets(plan(4));
     }
-    const auto before = snapshot(dir_);
+    const auto before = directory_snapshot(dir_);
     {
         arm("op=read,path=/commits/3");
         const std::string error = error_of([&] {
@@ -132,7 +122,7 @@ TEST_F(CheckpointIoErrors, AFailedReadAtStartIsAnErrorAndChangesNothing) {
         EXPECT_THAT(error, HasSubstr((dir_ / "commits" / "3").string()));
         sluice_iofault_configure(nullptr);
     }
-    EXPECT_EQ(snapshot(dir_), before);
+    EXPECT_EQ(directory_snapshot(dir_), before);
     CheckpointStore store(dir_);
     const RecoveredState state = store.recover();  // a read error is not a torn file
     ASSERT_TRUE(state.last_committed);

@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -84,7 +86,7 @@ TEST(FileFormatTest, Crc32cKnownAnswer) {
 TEST(FileFormatTest, FrameRoundTripAndDamage) {
     std::string payload = R"({"batch_id":3})";
     std::string file = encode_frame(payload);
-    EXPECT_THAT(file, ::testing::StartsWith("sluice-checkpoint 1 "));
+    EXPECT_THAT(file, ::testing::StartsWith("sluice-checkpoint 2 "));  // the current format
     auto ok = decode_frame(file);
     ASSERT_EQ(ok.status, DecodedFrame::Status::kOk) << ok.problem;
     EXPECT_EQ(ok.payload, payload);
@@ -99,9 +101,13 @@ TEST(FileFormatTest, FrameRoundTripAndDamage) {
         flipped[i] ^= 0x01;
         EXPECT_EQ(decode_frame(flipped).status, DecodedFrame::Status::kCorrupt) << "byte " << i;
     }
-    auto v2 = decode_frame("sluice-checkpoint 2 00000000 0 some-future-field\n");
-    EXPECT_EQ(v2.status, DecodedFrame::Status::kUnknownVersion);
-    EXPECT_EQ(v2.version, 2);
+    auto v3 = decode_frame("sluice-checkpoint 3 00000000 0 some-future-field\n");
+    EXPECT_EQ(v3.status, DecodedFrame::Status::kUnknownVersion);
+    EXPECT_EQ(v3.version, 3);
+    // Format 1 (written by sluice before format 2) is still read.
+    const std::string v1 = "sluice-checkpoint 1 " + fmt::format("{:08x}", crc32c(payload)) + " " +
+                           std::to_string(payload.size()) + "\n" + payload;
+    EXPECT_EQ(decode_frame(v1).status, DecodedFrame::Status::kOk);
 }
 
 TEST_F(CheckpointStoreTest, FreshDirectoryIsCreatedAndEmpty) {
@@ -111,8 +117,9 @@ TEST_F(CheckpointStoreTest, FreshDirectoryIsCreatedAndEmpty) {
     EXPECT_FALSE(state.last_committed);
     EXPECT_FALSE(state.pending);
     EXPECT_TRUE(state.warnings.empty());
-    EXPECT_EQ(names_in(dir_), (std::set<std::string>{"commits", "lock", "metadata", "offsets"}));
-    EXPECT_THAT(read_bytes(dir_ / "metadata"), HasSubstr("\"format_version\":1"));
+    EXPECT_EQ(names_in(dir_),
+              (std::set<std::string>{"bases", "commits", "lock", "metadata", "offsets"}));
+    EXPECT_THAT(read_bytes(dir_ / "metadata"), HasSubstr("\"format_version\":2"));
 }
 
 TEST_F(CheckpointStoreTest, RoundTripSurvivesReopen) {
@@ -217,16 +224,16 @@ TEST_F(CheckpointStoreTest, EntryUnderAnotherBatchNameIsSkipped) {
 
 TEST_F(CheckpointStoreTest, UnknownEntryVersionIsAnErrorAndChangesNothing) {
     run_batches(/*committed=*/1, /*planned=*/2);
-    write_bytes(dir_ / "commits" / "3", "sluice-checkpoint 2 0badf00d 2\n{}");
+    write_bytes(dir_ / "commits" / "3", "sluice-checkpoint 3 0badf00d 2\n{}");
     write_bytes(dir_ / "offsets" / "1.tmp", "half a write");
     auto before = snapshot(dir_);
 
     try {
         CheckpointStore store(dir_);
-        FAIL() << "opened a checkpoint holding a version 2 entry";
+        FAIL() << "opened a checkpoint holding a version 3 entry";
     } catch (const CheckpointError &e) {
         std::string what = e.what();
-        EXPECT_THAT(what, HasSubstr("format version 2"));
+        EXPECT_THAT(what, HasSubstr("format version 3"));
         EXPECT_THAT(what, HasSubstr((dir_ / "commits" / "3").string()));
         EXPECT_THAT(what, HasSubstr("newer sluice"));
         EXPECT_EQ(what.find('\n'), std::string::npos);
