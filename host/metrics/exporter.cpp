@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "metrics/health.hpp"
 #include "metrics/prometheus.hpp"
 #include "metrics/status_json.hpp"
 
@@ -122,12 +123,21 @@ struct Exporter::Impl {
                    status_json(*snapshot())
                            .dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
                        "\n");
+        } else if (target == "/healthz" || target == "/readyz") {
+            const auto s = snapshot();
+            const HealthVerdict v =
+                target == "/healthz" ? liveness(*s, now_ms()) : readiness(*s, now_ms());
+            answer(v.ok ? http::status::ok : http::status::service_unavailable,
+                   "text/plain; charset=utf-8", v.reason + "\n");
+            response.set(http::field::cache_control, "no-store");
         } else if (target == "/") {
             answer(http::status::ok, "text/plain; charset=utf-8",
-                   "sluice\n  /metrics  Prometheus text format 0.0.4\n  /status   JSON\n");
+                   "sluice\n  /metrics  Prometheus text format 0.0.4\n  /status   JSON\n"
+                   "  /healthz  200 while the batch loop makes progress, else 503\n"
+                   "  /readyz   200 while it reads partitions with its plugins, else 503\n");
         } else {
             answer(http::status::not_found, "text/plain; charset=utf-8",
-                   "not found: try /metrics or /status\n");
+                   "not found: try /metrics, /status, /healthz or /readyz\n");
         }
         response.prepare_payload();
         return response;

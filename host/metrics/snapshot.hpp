@@ -86,8 +86,9 @@ const char *to_string(RunState state);
 struct RunSnapshot {
     std::string mode = "direct";  // "direct" or "receiver"
     RunState state = RunState::starting;
-    int64_t start_time_ms = 0;    // Unix ms
-    int64_t published_at_ms = 0;  // Unix ms; set by Exporter::publish()
+    int64_t start_time_ms = 0;      // Unix ms
+    int64_t batch_interval_ms = 0;  // the configured interval (0 = unknown), for /healthz
+    int64_t published_at_ms = 0;    // Unix ms; set by Exporter::publish()
 
     uint64_t batches = 0;
     uint64_t replayed_batches = 0;

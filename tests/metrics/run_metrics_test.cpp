@@ -6,8 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include "e2e_helpers.hpp"
+#include "host_run.hpp"
 #include "metrics_http.hpp"
-#include "mock_broker_process.hpp"
+#include "mock_broker_suite.hpp"
 #include "sluice_command.hpp"
 
 namespace sluice::test {
@@ -16,17 +17,13 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
-class RunMetrics : public ::testing::Test {
-  protected:
-    static void SetUpTestSuite() { broker_ = new MockBrokerProcess({{"metered", 3}}); }
-    static void TearDownTestSuite() { delete broker_; }
+class RunMetrics : public MockBrokerSuite<RunMetrics> {
+  public:
+    static std::vector<MockTopic> mock_topics() { return {{"metered", 3}}; }
 
+  protected:
     static void produce(const std::vector<int> &per_partition) {
-        std::vector<RecordToProduce> records;
-        for (int p = 0; p < static_cast<int>(per_partition.size()); ++p)
-            for (int i = 0; i < per_partition[p]; ++i)
-                records.push_back({p, std::nullopt, "value " + std::to_string(i), {}});
-        produce_records(broker_->bootstrap_servers(), "metered", records);
+        MockBrokerSuite::produce("metered", per_partition, "value ");
     }
 
     /// Scrapes /metrics until `pred` holds for the samples (or timeout); the last samples.
@@ -51,9 +48,7 @@ class RunMetrics : public ::testing::Test {
     }
 
     TempDir dir_ = temp_dir("sluice-metrics-run");
-    static MockBrokerProcess *broker_;
 };
-MockBrokerProcess *RunMetrics::broker_ = nullptr;
 
 TEST_F(RunMetrics, CountersGrowWithTheRecordsProducedAndStatusIsJson) {
     produce({100, 100, 100});
@@ -62,10 +57,9 @@ TEST_F(RunMetrics, CountersGrowWithTheRecordsProducedAndStatusIsJson) {
                "plugin = noop\nplugin = file-sink\n[plugin.file-sink]\npath = " + sink + "\n");
     const std::string log = dir_.file("host.log");
     ChildProcess host(
-        sluice_argv({"run", "--config", dir_.file("run.ini"), "--brokers",
-                     broker_->bootstrap_servers(), "--topics", "metered", "--batch-interval",
-                     "200ms", "--auto-offset-reset", "earliest", "--metrics-address", "127.0.0.1:0",
-                     "-X", "fetch.wait.max.ms=10"}),
+        sluice_argv({"run", "--config", dir_.file("run.ini"), "--brokers", bootstrap(), "--topics",
+                     "metered", "--batch-interval", "200ms", "--auto-offset-reset", "earliest",
+                     "--metrics-address", "127.0.0.1:0", "-X", "fetch.wait.max.ms=10"}),
         ChildProcess::Options{log, false});
     int port = 0;
     ASSERT_TRUE(wait_until([&] { return (port = logged_metrics_port(log)) != 0; }, 30s))
@@ -128,10 +122,7 @@ TEST_F(RunMetrics, CountersGrowWithTheRecordsProducedAndStatusIsJson) {
     EXPECT_TRUE(j["zookeeper_mirror"].is_null());
 
     // SIGTERM: the run ends cleanly and the endpoint goes with it.
-    host.send_signal(SIGTERM);
-    const auto exit = host.wait(30s);
-    ASSERT_TRUE(exit);
-    EXPECT_EQ(exit->code, 0) << read_file(log);
+    ASSERT_TRUE(stops_cleanly(host, log));
     EXPECT_FALSE(http_get("127.0.0.1", port, "/metrics", 2s));
 }
 
@@ -140,8 +131,8 @@ TEST_F(RunMetrics, APortInUseStopsTheRunWithOneClearLine) {
     boost::asio::io_context io;
     boost::asio::ip::tcp::acceptor holder(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
     const std::string address = "127.0.0.1:" + std::to_string(holder.local_endpoint().port());
-    const auto result = run_sluice({"run", "--brokers", broker_->bootstrap_servers(), "--topics",
-                                    "metered", "--plugin", "noop", "--metrics-address", address});
+    const auto result = run_sluice({"run", "--brokers", bootstrap(), "--topics", "metered",
+                                    "--plugin", "noop", "--metrics-address", address});
     EXPECT_EQ(result.status.code, 1) << result.err;
     EXPECT_THAT(result.err,
                 HasSubstr("--metrics-address " + address + ": the port is already in use"));
@@ -149,8 +140,8 @@ TEST_F(RunMetrics, APortInUseStopsTheRunWithOneClearLine) {
 }
 
 TEST_F(RunMetrics, ABadAddressIsAConfigError) {
-    const auto result = run_sluice({"run", "--brokers", broker_->bootstrap_servers(), "--topics",
-                                    "metered", "--plugin", "noop", "--metrics-address", "9100"});
+    const auto result = run_sluice({"run", "--brokers", bootstrap(), "--topics", "metered",
+                                    "--plugin", "noop", "--metrics-address", "9100"});
     EXPECT_EQ(result.status.code, 2) << result.err;
     EXPECT_THAT(result.err,
                 HasSubstr("sluice run: --metrics-address: '9100' has no port: write HOST:PORT"));

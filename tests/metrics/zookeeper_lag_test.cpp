@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "e2e_helpers.hpp"
+#include "host_run.hpp"
 #include "metrics_http.hpp"
 #include "mock_broker_process.hpp"
 #include "sluice_command.hpp"
@@ -79,10 +80,7 @@ TEST(MirrorLagMetric, IsExposedAndGrowsWhileZooKeeperIsAway) {
         << "lag " << value(samples, "sluice_zookeeper_mirror_lag_seconds") << "\n"
         << read_file(log);
 
-    host.send_signal(SIGTERM);
-    const auto exit = host.wait(30s);
-    ASSERT_TRUE(exit);
-    EXPECT_EQ(exit->code, 0) << read_file(log);
+    ASSERT_TRUE(stops_cleanly(host, log));
 }
 
 }  // namespace
