@@ -24,6 +24,7 @@ void fill_plugins(RunSnapshot &snapshot, const plugins::PluginChain &chain) {
         p.errors = m.errors;
         p.retries = m.retries;
         p.seconds = m.seconds;
+        p.call_seconds = m.call_seconds;
         p.custom = m.custom;
         if (const char *version = instance.library().descriptor().version) p.version = version;
         if (auto reload = chain.reload_status(slot)) {

@@ -30,6 +30,8 @@ const char *type_name(TextWriter::Type type) {
             return "counter";
         case TextWriter::Type::gauge:
             return "gauge";
+        case TextWriter::Type::histogram:
+            return "histogram";
         case TextWriter::Type::untyped:
             break;
     }
@@ -98,6 +100,27 @@ void TextWriter::family(std::string_view name, Type type, std::string_view help)
     out_ += '\n';
 }
 
+void TextWriter::histogram(std::string_view name, const Labels &labels, const Histogram &h) {
+    if (family_.empty() || name != family_)
+        throw std::invalid_argument("histogram '" + std::string(name) + "' outside its family ('" +
+                                    family_ + "')");
+    const std::string family = family_;
+    // The suffixed series belong to the family; sample() checks names against it.
+    family_ = family + "_bucket";
+    for (size_t i = 0; i <= Histogram::kBounds.size(); ++i) {
+        Labels with_le = labels;
+        with_le.emplace_back("le", i < Histogram::kBounds.size()
+                                       ? format_value(Histogram::kBounds[i])
+                                       : std::string("+Inf"));
+        sample(family_, with_le, static_cast<double>(h.cumulative(i)));
+    }
+    family_ = family + "_sum";
+    sample(family_, labels, h.sum());
+    family_ = family + "_count";
+    sample(family_, labels, static_cast<double>(h.count()));
+    family_ = family;
+}
+
 void TextWriter::sample(std::string_view name, const Labels &labels, double value) {
     if (family_.empty() || name != family_)
         throw std::invalid_argument("sample '" + std::string(name) + "' outside its family ('" +
@@ -146,6 +169,15 @@ std::string render_prometheus(const RunSnapshot &s) {
         static_cast<double>(s.bytes));
     one("sluice_batch_processing_seconds_total", Type::counter,
         "Time spent processing committed batches (read, plugins, commit).", s.processing_seconds);
+    w.family("sluice_batch_processing_time_seconds", Type::histogram,
+             "Processing time of each committed batch (read, plugins, commit; Spark's processing "
+             "time).");
+    w.histogram("sluice_batch_processing_time_seconds", {}, s.processing_time);
+    w.family("sluice_batch_delay_seconds", Type::histogram,
+             "Per committed batch: how late it started after its due time (kind=scheduling) and "
+             "that plus its processing time (kind=total), as Spark's streaming tab shows them.");
+    w.histogram("sluice_batch_delay_seconds", {{"kind", "scheduling"}}, s.scheduling_delay);
+    w.histogram("sluice_batch_delay_seconds", {{"kind", "total"}}, s.total_delay);
     if (s.last_batch) {
         const BatchStats &b = *s.last_batch;
         one("sluice_last_batch_id", Type::gauge, "Id of the last committed batch.",
@@ -208,6 +240,11 @@ std::string render_prometheus(const RunSnapshot &s) {
                 w.sample(f.name, {{"plugin", p.plugin}, {"slot", std::to_string(p.slot)}},
                          f.value(p));
         }
+        w.family("sluice_plugin_call_seconds", Type::histogram,
+                 "Time of each process_batch call of the instance serving the slot.");
+        for (const PluginSnapshot &p : s.plugins)
+            w.histogram("sluice_plugin_call_seconds",
+                        {{"plugin", p.plugin}, {"slot", std::to_string(p.slot)}}, p.call_seconds);
         // Summed by plugin name: the labels the issue of record (and dashboards) use.
         std::map<std::string, std::array<uint64_t, 3>> reloads;
         for (const PluginSnapshot &p : s.plugins) {

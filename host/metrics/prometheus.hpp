@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/histogram.hpp"
 #include "metrics/snapshot.hpp"
 
 namespace sluice::metrics {
@@ -33,7 +34,7 @@ bool valid_label_name(std::string_view name);
 /// samples of a family right after its family() call. Not thread-safe; a local value.
 class TextWriter {
   public:
-    enum class Type { counter, gauge, untyped };
+    enum class Type { counter, gauge, histogram, untyped };
 
     /// Starts a family. Throws std::invalid_argument for an illegal name.
     void family(std::string_view name, Type type, std::string_view help);
@@ -41,6 +42,9 @@ class TextWriter {
     /// std::invalid_argument for an illegal label name or a sample outside its family.
     void sample(std::string_view name, const Labels &labels, double value);
     void sample(std::string_view name, double value) { sample(name, {}, value); }
+    /// A histogram family's samples for one label set: NAME_bucket{le=...} (cumulative, up
+    /// to +Inf), NAME_sum and NAME_count.
+    void histogram(std::string_view name, const Labels &labels, const Histogram &h);
 
     const std::string &text() const { return out_; }
 

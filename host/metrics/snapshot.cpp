@@ -20,6 +20,9 @@ void RunSnapshot::add_batch(const BatchStats &batch) {
     records += batch.records;
     bytes += batch.bytes;
     processing_seconds += batch.processing_seconds;
+    processing_time.observe(batch.processing_seconds);
+    scheduling_delay.observe(batch.scheduling_delay_seconds);
+    total_delay.observe(batch.scheduling_delay_seconds + batch.processing_seconds);
     last_batch = batch;
 }
 

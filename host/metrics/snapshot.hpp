@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/histogram.hpp"
 #include "common/types.hpp"
 
 namespace sluice::metrics {
@@ -54,6 +55,7 @@ struct PluginSnapshot {
     uint64_t errors = 0;
     uint64_t retries = 0;
     double seconds = 0;
+    Histogram call_seconds;                // time of each process_batch call
     std::map<std::string, double> custom;  // the plugin's own counters and gauges
 };
 
@@ -95,6 +97,10 @@ struct RunSnapshot {
     uint64_t records = 0;
     uint64_t bytes = 0;
     double processing_seconds = 0;  // sum over batches
+    // Distributions over the committed batches (add_batch observes them).
+    Histogram processing_time;   // read + plugins + commit
+    Histogram scheduling_delay;  // how late each batch started
+    Histogram total_delay;       // scheduling delay + processing time (Spark's total delay)
     std::optional<BatchStats> last_batch;
     int64_t last_batch_committed_ms = 0;  // Unix ms when the last batch was committed
 

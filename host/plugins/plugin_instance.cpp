@@ -148,8 +148,10 @@ ChainResult PluginInstance::process_batch(const sluice_batch_t &batch) {
     auto start = std::chrono::steady_clock::now();
     int32_t code =
         lib_->descriptor().process_batch(instance_, &batch, error_.data(), error_.size());
-    metrics_.seconds +=
+    const double took =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    metrics_.seconds += took;
+    metrics_.call_seconds.observe(took);
     in_process_ = false;
     emitted_.seal();
     metrics_.batches++;

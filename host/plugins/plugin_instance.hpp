@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/histogram.hpp"
 #include "plugins/emit_buffer.hpp"
 #include "plugins/plugin_loader.hpp"
 
@@ -24,6 +25,7 @@ struct PluginMetrics {
     uint64_t retries = 0;        // calls that returned RETRY
     uint64_t dead_lettered = 0;  // records of its failed batches produced to its dead-letter topic
     double seconds = 0;          // time spent inside process_batch
+    Histogram call_seconds;      // the same, call by call
     std::map<std::string, double> custom;  // from the host API's metric(): counters add, gauges set
 };
 

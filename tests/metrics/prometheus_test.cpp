@@ -171,7 +171,13 @@ TEST(RenderPrometheus, ShowsRunPartitionPluginAndMirrorMetrics) {
         ASSERT_TRUE(samples.count(name)) << name << " missing from:\n" << text;
         EXPECT_DOUBLE_EQ(samples.at(name), value) << name;
     }
-    EXPECT_EQ(samples.size(), expected.size()) << text;
+    // Besides the histograms (their own test below), nothing else is exposed.
+    size_t plain = 0;
+    for (const auto &[name, value] : samples)
+        plain += name.rfind("sluice_batch_processing_time_seconds_", 0) != 0 &&
+                 name.rfind("sluice_batch_delay_seconds_", 0) != 0 &&
+                 name.rfind("sluice_plugin_call_seconds_", 0) != 0;
+    EXPECT_EQ(plain, expected.size()) << text;
     // Each family is announced once, with its type, before its samples.
     EXPECT_THAT(text, HasSubstr("# TYPE sluice_records_total counter\nsluice_records_total 150\n"));
     EXPECT_THAT(text, HasSubstr("# TYPE sluice_plugin_generation gauge\n"));
@@ -253,6 +259,40 @@ TEST(ListenAddressTest, ParsesHostPortAndRefusesTheRest) {
             EXPECT_THAT(e.what(), HasSubstr("write HOST:PORT"));
         }
     }
+}
+
+}  // namespace
+}  // namespace sluice::metrics
+
+namespace sluice::metrics {
+namespace {
+
+TEST(RenderPrometheus, HistogramsOfProcessingTimeDelaysAndPluginCalls) {
+    RunSnapshot s;
+    s.add_batch({0, 1, false, 10, 100, 0.004, 0.0});  // 4 ms, on time
+    s.add_batch({1, 2, false, 10, 100, 0.2, 0.03});   // 200 ms, 30 ms late
+    s.add_batch({2, 3, false, 10, 100, 70.0, 1.0});   // a minute and more
+    PluginSnapshot p;
+    p.plugin = "noop";
+    p.call_seconds.observe(0.0005);
+    p.call_seconds.observe(0.02);
+    s.plugins.push_back(p);
+    const std::string text = render_prometheus(s);
+    const auto samples = sluice::test::parse_samples(text);
+    EXPECT_THAT(text, HasSubstr("# TYPE sluice_batch_processing_time_seconds histogram\n"));
+    EXPECT_EQ(samples.at(R"(sluice_batch_processing_time_seconds_bucket{le="0.005"})"), 1);
+    EXPECT_EQ(samples.at(R"(sluice_batch_processing_time_seconds_bucket{le="0.25"})"), 2);
+    EXPECT_EQ(samples.at(R"(sluice_batch_processing_time_seconds_bucket{le="60"})"), 2);
+    EXPECT_EQ(samples.at(R"(sluice_batch_processing_time_seconds_bucket{le="120"})"), 3);
+    EXPECT_EQ(samples.at(R"(sluice_batch_processing_time_seconds_bucket{le="+Inf"})"), 3);
+    EXPECT_EQ(samples.at("sluice_batch_processing_time_seconds_count"), 3);
+    EXPECT_NEAR(samples.at("sluice_batch_processing_time_seconds_sum"), 70.204, 1e-9);
+    EXPECT_EQ(samples.at(R"(sluice_batch_delay_seconds_bucket{kind="scheduling",le="0.001"})"), 1);
+    EXPECT_EQ(samples.at(R"(sluice_batch_delay_seconds_bucket{kind="scheduling",le="0.05"})"), 2);
+    EXPECT_EQ(samples.at(R"(sluice_batch_delay_seconds_bucket{kind="total",le="0.25"})"), 2);
+    EXPECT_EQ(samples.at(R"(sluice_plugin_call_seconds_bucket{plugin="noop",slot="0",le="0.001"})"),
+              1);
+    EXPECT_EQ(samples.at(R"(sluice_plugin_call_seconds_count{plugin="noop",slot="0"})"), 2);
 }
 
 }  // namespace
