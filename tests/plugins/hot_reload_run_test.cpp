@@ -102,8 +102,7 @@ TEST(HotReloadRun, FiftySwapsUnderLoadLoseAndDuplicateNothing) {
     const double swap_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-    producer.send_signal(SIGTERM);
-    auto produced = producer.wait(20s);
+    auto produced = stop_gracefully(producer, 20s);
     ASSERT_TRUE(produced);
     ASSERT_EQ(produced->code, 0);
 
@@ -114,8 +113,7 @@ TEST(HotReloadRun, FiftySwapsUnderLoadLoseAndDuplicateNothing) {
     ASSERT_TRUE(rt::wait_until(
         [&] { return static_cast<int64_t>(read_sink(out_dir).size()) >= total; }, 30s))
         << rt::read_text(host_err);
-    host.send_signal(SIGTERM);
-    auto status = host.wait(20s);
+    auto status = stop_gracefully(host, 20s);
     ASSERT_TRUE(status);
     EXPECT_EQ(status->code, 0) << rt::read_text(host_err);
 

@@ -159,8 +159,7 @@ TEST_F(RejectedDeployRun, RolledBackVersionIsVisibleAndARestartKeepsServingTheGo
     EXPECT_GT(p["last_rejected"]["time_ms"].get<int64_t>(), 0);
     EXPECT_EQ(p["reloads"]["rolled_back"], 1);
 
-    host->send_signal(SIGTERM);
-    auto exit = host->wait(30s);
+    auto exit = stop_gracefully(*host, 30s);
     ASSERT_TRUE(exit);
     ASSERT_EQ(exit->code, 0) << rt::read_text(log1);
 
@@ -195,8 +194,7 @@ TEST_F(RejectedDeployRun, RolledBackVersionIsVisibleAndARestartKeepsServingTheGo
     produce(5);
     ASSERT_TRUE(rt::wait_until([&] { return reloads(metrics(port2), "swapped") == 1; }, 30s))
         << rt::read_text(log2);
-    host->send_signal(SIGTERM);
-    exit = host->wait(30s);
+    exit = stop_gracefully(*host, 30s);
     ASSERT_TRUE(exit);
     EXPECT_EQ(exit->code, 0) << rt::read_text(log2);
 }

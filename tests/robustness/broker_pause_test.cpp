@@ -7,6 +7,7 @@
 #include <map>
 
 #include "e2e_helpers.hpp"
+#include "host_run.hpp"
 #include "mock_broker_process.hpp"
 #include "sluice_command.hpp"
 #include "temp_dir.hpp"
@@ -46,10 +47,7 @@ TEST(BrokerPause, HostRidesOutAnUnresponsiveBroker) {
     produce(500);
     EXPECT_TRUE(wait_until([&] { return read_sink(sink).size() >= 1000; }, 60s))
         << read_file(dir.file("host.err"));
-    host.send_signal(SIGTERM);
-    auto status = host.wait(30s);
-    ASSERT_TRUE(status);
-    EXPECT_EQ(status->code, 0) << read_file(dir.file("host.err"));
+    ASSERT_TRUE(stops_cleanly(host, dir.file("host.err")));
 
     const auto expected = consume_all(broker.bootstrap_servers(), "pause");
     const auto written = read_sink(sink);

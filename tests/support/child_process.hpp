@@ -254,4 +254,12 @@ class ChildProcess {
     std::optional<ExitStatus> status_;
 };
 
+/// Stops the child as an operator does: one SIGTERM (a second would abandon the batch in
+/// flight), then waits up to timeout for it to end. nullopt: still running after timeout.
+inline std::optional<ExitStatus> stop_gracefully(
+    ChildProcess &child, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    child.send_signal(SIGTERM);
+    return child.wait(timeout);
+}
+
 }  // namespace sluice::test

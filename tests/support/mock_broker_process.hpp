@@ -70,8 +70,7 @@ class MockBrokerProcess {
 
     /// SIGTERM, then wait; SIGKILL when it has not exited within timeout.
     ExitStatus stop(std::chrono::milliseconds timeout = std::chrono::milliseconds(10000)) {
-        process_.send_signal(SIGTERM);
-        if (auto status = process_.wait(timeout)) return *status;
+        if (auto status = stop_gracefully(process_, timeout)) return *status;
         process_.send_signal(SIGKILL);
         return process_.wait(std::chrono::milliseconds(10000)).value_or(ExitStatus{});
     }

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "e2e_helpers.hpp"
+#include "host_run.hpp"
 #include "mock_broker_process.hpp"
 #include "sluice_command.hpp"
 #include "zk/zk_client.hpp"
@@ -112,10 +113,7 @@ TEST(ZooKeeperOutage, BatchesKeepFlowingAndTheMirrorConvergesAfterRestart) {
     EXPECT_EQ(committed_offsets(broker.bootstrap_servers(), "outage-group", "outage", kPartitions),
               std::vector<int64_t>(kPartitions, expected));
 
-    host.send_signal(SIGTERM);
-    const auto status = host.wait(30s);
-    ASSERT_TRUE(status);
-    EXPECT_EQ(status->code, 0) << read_file(host_log);
+    ASSERT_TRUE(stops_cleanly(host, host_log));
 }
 
 }  // namespace

@@ -1,0 +1,105 @@
+#pragma once
+// Steps the end-to-end and robustness tests take with a `sluice run` child: stop it cleanly,
+// kill it with SIGKILL at a chosen moment, run it until a condition holds and stop it, run it
+// with I/O faults injected until it stops, check that what it wrote holds each record once.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "child_process.hpp"
+#include "e2e_helpers.hpp"
+#include "iofault_env.hpp"
+#include "receiver_helpers.hpp"
+#include "sluice_command.hpp"
+
+namespace sluice::test {
+
+/// stop_gracefully(), and success only when the host then exited with code 0 within timeout;
+/// a failure says how it ended and shows the log at log_path.
+/// Use: ASSERT_TRUE(stops_cleanly(host, log)).
+inline ::testing::AssertionResult stops_cleanly(
+    ChildProcess &host, const std::string &log_path,
+    std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    const auto status = stop_gracefully(host, timeout);
+    if (!status)
+        return ::testing::AssertionFailure()
+               << "still running " << timeout.count() << " ms after SIGTERM\n"
+               << read_file(log_path);
+    if (status->code != 0)
+        return ::testing::AssertionFailure() << status->describe() << "\n" << read_file(log_path);
+    return ::testing::AssertionSuccess();
+}
+
+/// One cycle of a kill -9 test: what became of a host started and killed with SIGKILL.
+struct KilledRun {
+    bool was_running = false;  // still running when the SIGKILL was due
+    std::optional<ExitStatus> status;
+    std::string log;  // its stderr
+
+    /// The SIGKILL ended it (it had not exited by itself).
+    bool killed() const { return was_running && status && status->signal == SIGKILL; }
+    std::string describe() const {
+        return (status ? status->describe() : std::string("still running after SIGKILL")) + "\n" +
+               log;
+    }
+};
+
+/// Starts `argv` with its stderr to log_path, lets it run for `life`, then kills it with
+/// SIGKILL (when it is still running) and reaps it.
+inline KilledRun run_then_kill9(const std::vector<std::string> &argv, const std::string &log_path,
+                                std::chrono::milliseconds life) {
+    KilledRun run;
+    ChildProcess host(argv, {log_path, true});
+    std::this_thread::sleep_for(life);
+    run.was_running = host.running();
+    if (run.was_running) host.send_signal(SIGKILL);
+    run.status = host.wait(std::chrono::seconds(10));
+    run.log = read_file(log_path);
+    return run;
+}
+
+/// Starts `argv` (stderr to log_path, `env` over the test's), waits until `done` holds, then
+/// stops it cleanly (stops_cleanly). A failure names which step failed and shows the log.
+/// Use: ASSERT_TRUE(run_until(args, log, [&] { ... }, 60s)).
+inline ::testing::AssertionResult run_until(const std::vector<std::string> &argv,
+                                            const std::string &log_path,
+                                            const std::function<bool()> &done,
+                                            std::chrono::milliseconds timeout,
+                                            std::vector<std::string> env = {}) {
+    ChildProcess host(argv, {log_path, true, std::move(env)});
+    if (!wait_until(done, timeout))
+        return ::testing::AssertionFailure() << "not done within " << timeout.count() << " ms\n"
+                                             << read_file(log_path);
+    return stops_cleanly(host, log_path);
+}
+
+/// Starts `argv` (stderr to log_path) with the I/O faults `rules` injected (iofault_env: each
+/// fault fired is a line in fired_path) and waits for it to stop by itself. nullopt: still
+/// running after timeout (it is then killed).
+inline std::optional<ExitStatus> run_until_stopped_by_fault(
+    const std::vector<std::string> &argv, const std::string &rules, const std::string &log_path,
+    const std::string &fired_path, std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+    ChildProcess host(argv, {log_path, true, iofault_env(rules, fired_path)});
+    return host.wait(timeout);
+}
+
+/// Every record of `expected` is in `written` exactly once and with its value (tally()).
+/// Use: EXPECT_TRUE(exactly_once(read_sink(sink), consume_all(bootstrap, topic))).
+inline ::testing::AssertionResult exactly_once(const std::vector<ConsumedRecord> &written,
+                                               const std::vector<ConsumedRecord> &expected) {
+    const Tally t = tally(written, expected);
+    if (t.missing == 0 && t.duplicated == 0 && t.wrong_value == 0)
+        return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure()
+           << "of " << expected.size() << " records, " << t.missing << " missing, " << t.duplicated
+           << " duplicated, " << t.wrong_value << " with another value";
+}
+
+}  // namespace sluice::test
