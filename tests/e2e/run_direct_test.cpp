@@ -10,7 +10,8 @@
 #include <sstream>
 
 #include "e2e_helpers.hpp"
-#include "mock_broker_process.hpp"
+#include "host_run.hpp"
+#include "mock_broker_suite.hpp"
 #include "sluice_command.hpp"
 #include "temp_dir.hpp"
 
@@ -19,32 +20,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
-MockBrokerProcess *broker = nullptr;
-
-class RunDirect : public ::testing::Test {
+class RunDirect : public MockBrokerSuite<RunDirect> {
   public:
-    static void SetUpTestSuite() {
-        broker = new MockBrokerProcess({{"earliest", 4},
-                                        {"latest", 2},
-                                        {"explicit", 2},
-                                        {"rate", 2},
-                                        {"multi_a", 2},
-                                        {"multi_b", 1},
-                                        {"bytes", 1},
-                                        {"loss", 1},
-                                        {"restart", 3},
-                                        {"grouped", 2},
-                                        {"signals", 1},
-                                        {"misc", 1}});
-    }
-    static void TearDownTestSuite() {
-        delete broker;
-        broker = nullptr;
+    static std::vector<MockTopic> mock_topics() {
+        return {{"earliest", 4}, {"latest", 2},  {"explicit", 2}, {"rate", 2},
+                {"multi_a", 2},  {"multi_b", 1}, {"bytes", 1},    {"loss", 1},
+                {"restart", 3},  {"grouped", 2}, {"signals", 1},  {"misc", 1}};
     }
 
   protected:
-    std::string bootstrap() const { return broker->bootstrap_servers(); }
-
     void produce(const std::string &topic, int count, std::vector<std::string> extra = {}) {
         std::vector<std::string> args{"produce", "--brokers", bootstrap(),           "--topic",
                                       topic,     "--count",   std::to_string(count), "--key-size",
@@ -137,10 +121,7 @@ TEST_F(RunDirect, LatestStartsAfterWhatIsAlreadyThere) {
     produce("latest", 50);
     EXPECT_TRUE(wait_until([&] { return read_sink(sink).size() >= 50; }, 30s))
         << read_file(dir_.file("host.err"));
-    host.send_signal(SIGTERM);
-    auto status = host.wait(20s);
-    ASSERT_TRUE(status);
-    EXPECT_EQ(status->code, 0) << read_file(dir_.file("host.err"));
+    ASSERT_TRUE(stops_cleanly(host, dir_.file("host.err"), 20s));
     auto records = read_sink(sink);
     EXPECT_EQ(records.size(), 50u);
     for (const auto &rec : records) EXPECT_GE(rec.offset, before[rec.partition].high);
@@ -311,8 +292,7 @@ TEST_F(RunDirect, SigtermFinishesTheBatchAndExitsZero) {
     ASSERT_TRUE(wait_until(
         [&] { return read_file(dir_.file("host.err")).find("batch 2:") != std::string::npos; },
         30s));
-    host.send_signal(SIGTERM);
-    auto status = host.wait(15s);
+    auto status = stop_gracefully(host, 15s);
     ASSERT_TRUE(status);
     EXPECT_EQ(status->code, 0);
     const auto err = read_file(dir_.file("host.err"));

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "e2e_helpers.hpp"
-#include "mock_broker_process.hpp"
+#include "mock_broker_suite.hpp"
 #include "sluice_command.hpp"
 #include "temp_dir.hpp"
 
@@ -21,31 +21,16 @@ using namespace std::chrono_literals;
 
 namespace {
 
-MockBrokerProcess *broker = nullptr;
-
 constexpr int kRecords = 5;
 
-class ErrorPolicyRun : public ::testing::Test {
+class ErrorPolicyRun : public MockBrokerSuite<ErrorPolicyRun> {
   public:
-    static void SetUpTestSuite() {
-        broker = new MockBrokerProcess({{"retry_ok", 1},
-                                        {"exhausted", 1},
-                                        {"skip_code", 1},
-                                        {"dlq_in", 1},
-                                        {"dlq_out", 2},
-                                        {"dlq_fail", 1},
-                                        {"stopped", 1},
-                                        {"fatal", 1},
-                                        {"unknown", 1}});
-    }
-    static void TearDownTestSuite() {
-        delete broker;
-        broker = nullptr;
+    static std::vector<MockTopic> mock_topics() {
+        return {{"retry_ok", 1}, {"exhausted", 1}, {"skip_code", 1}, {"dlq_in", 1}, {"dlq_out", 2},
+                {"dlq_fail", 1}, {"stopped", 1},   {"fatal", 1},     {"unknown", 1}};
     }
 
   protected:
-    std::string bootstrap() const { return broker->bootstrap_servers(); }
-
     /// kRecords records "v0".."v4" with keys "k0".. on partition 0.
     void produce_plain(const std::string &topic) {
         std::vector<RecordToProduce> records;

@@ -4,7 +4,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,6 +15,7 @@
 #include <thread>
 
 #include "child_process.hpp"
+#include "loopback_tcp.hpp"
 #include "temp_dir.hpp"
 
 namespace sluice::test {
@@ -96,25 +96,7 @@ class ZooKeeperServer {
     std::string srvr() const { return four_letter("srvr"); }
 
     std::string four_letter(const std::string &command) const {
-        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) return "";
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_port = htons(static_cast<uint16_t>(port_));
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        std::string out;
-        if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0 &&
-            ::write(fd, command.data(), command.size()) == static_cast<ssize_t>(command.size())) {
-            char buf[4096];
-            pollfd pfd{fd, POLLIN, 0};
-            while (::poll(&pfd, 1, 2000) > 0) {
-                const ssize_t n = ::read(fd, buf, sizeof buf);
-                if (n <= 0) break;
-                out.append(buf, static_cast<size_t>(n));
-            }
-        }
-        ::close(fd);
-        return out;
+        return tcp_exchange(port_, command, 2000);
     }
 
     /// A loopback TCP port nobody listens on right now.

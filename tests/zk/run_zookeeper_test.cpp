@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "e2e_helpers.hpp"
-#include "mock_broker_process.hpp"
+#include "mock_broker_suite.hpp"
 #include "sluice_command.hpp"
 #include "zk/zk_client.hpp"
 #include "zk_e2e.hpp"
@@ -19,27 +19,15 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
-class RunWithZooKeeper : public ::testing::Test {
+class RunWithZooKeeper : public MockBrokerAndZooKeeperSuite<RunWithZooKeeper> {
+  public:
+    static std::vector<MockTopic> mock_topics() { return {{"burrowed", 3}, {"imported", 3}}; }
+
   protected:
-    static void SetUpTestSuite() {
-        zookeeper_ = new ZooKeeperServer();
-        broker_ = new MockBrokerProcess({{"burrowed", 3}, {"imported", 3}});
-    }
-    static void TearDownTestSuite() {
-        delete broker_;
-        delete zookeeper_;
-    }
     static zk::ZkClient observer() {
         zk::ZkSettings s;
-        s.connect = zookeeper_->connect_string();
+        s.connect = zookeeper().connect_string();
         return zk::ZkClient(s);
-    }
-    static void produce(const std::string &topic, const std::vector<int> &per_partition) {
-        std::vector<RecordToProduce> records;
-        for (int p = 0; p < static_cast<int>(per_partition.size()); ++p)
-            for (int i = 0; i < per_partition[p]; ++i)
-                records.push_back({p, std::nullopt, "v" + std::to_string(i), {}});
-        produce_records(broker_->bootstrap_servers(), topic, records);
     }
     static std::vector<std::string> run_args(const std::string &topic, const std::string &group,
                                              const std::string &zookeeper) {
@@ -61,11 +49,7 @@ class RunWithZooKeeper : public ::testing::Test {
     }
 
     TempDir dir_ = temp_dir("sluice-zk-run");
-    static ZooKeeperServer *zookeeper_;
-    static MockBrokerProcess *broker_;
 };
-ZooKeeperServer *RunWithZooKeeper::zookeeper_ = nullptr;
-MockBrokerProcess *RunWithZooKeeper::broker_ = nullptr;
 
 /// Burrow's current_lag per partition of `topic`, or empty while it has none.
 std::map<int, int64_t> burrow_lag(const BurrowProcess &burrow, const std::string &group,
@@ -82,7 +66,7 @@ std::map<int, int64_t> burrow_lag(const BurrowProcess &burrow, const std::string
 }
 
 TEST_F(RunWithZooKeeper, BurrowSeesTheExactLagThenZeroOnceCaughtUp) {
-    const std::string zk_connect = zookeeper_->connect_string() + "/kafka";
+    const std::string zk_connect = zookeeper().connect_string() + "/kafka";
     const std::string group = "burrow-group";
     produce("burrowed", {30, 40, 50});
 
@@ -90,7 +74,7 @@ TEST_F(RunWithZooKeeper, BurrowSeesTheExactLagThenZeroOnceCaughtUp) {
     {
         ChildProcess host(sluice_argv([&] {
                               auto a = run_args("burrowed", group, zk_connect);
-                              a.insert(a.end(), {"--brokers", broker_->bootstrap_servers()});
+                              a.insert(a.end(), {"--brokers", bootstrap()});
                               return a;
                           }()),
                           ChildProcess::Options{dir_.file("host1.log"), true});
@@ -107,13 +91,12 @@ TEST_F(RunWithZooKeeper, BurrowSeesTheExactLagThenZeroOnceCaughtUp) {
             30s))
             << read_file(dir_.file("host1.log"));
         EXPECT_EQ(zk.children("/kafka/consumers/burrow-group/ids").size(), 1u);
-        host.send_signal(SIGTERM);
-        ASSERT_TRUE(host.wait(30s));
+        ASSERT_TRUE(stop_gracefully(host, 30s));
     }
 
     // 2. The producer goes on, then pauses: Burrow must show exactly what was
     //    produced since, per partition.
-    BurrowProcess burrow(broker_->bootstrap_servers(), zookeeper_->connect_string(), "/kafka",
+    BurrowProcess burrow(bootstrap(), zookeeper().connect_string(), "/kafka",
                          ZooKeeperServer::free_port());
     produce("burrowed", {7, 0, 13});
     std::string raw;
@@ -127,7 +110,7 @@ TEST_F(RunWithZooKeeper, BurrowSeesTheExactLagThenZeroOnceCaughtUp) {
     // 3. The host starts again (from the group's Kafka offsets) and catches up.
     ChildProcess host(sluice_argv([&] {
                           auto a = run_args("burrowed", group, zk_connect);
-                          a.insert(a.end(), {"--brokers", broker_->bootstrap_servers()});
+                          a.insert(a.end(), {"--brokers", bootstrap()});
                           return a;
                       }()),
                       ChildProcess::Options{dir_.file("host2.log"), true});
@@ -137,14 +120,13 @@ TEST_F(RunWithZooKeeper, BurrowSeesTheExactLagThenZeroOnceCaughtUp) {
         << "Burrow answered: " << raw << "\nhost log:\n"
         << read_file(dir_.file("host2.log"));
     std::cerr << "Burrow lag once caught up: " << raw << "\n";
-    host.send_signal(SIGTERM);
-    EXPECT_TRUE(host.wait(30s));
+    EXPECT_TRUE(stop_gracefully(host, 30s));
 }
 
 TEST_F(RunWithZooKeeper, DiscoversBrokersAndImportsLegacyOffsets) {
     auto zk = observer();
     zk.ensure_path("/legacy/brokers/ids");
-    const std::string bootstrap = broker_->bootstrap_servers();
+    const std::string bootstrap = RunWithZooKeeper::bootstrap();
     ASSERT_EQ(zk.create("/legacy/brokers/ids/0",
                         nlohmann::json{{"endpoints", {"PLAINTEXT://" + bootstrap}},
                                        {"host", nullptr},
@@ -161,11 +143,11 @@ TEST_F(RunWithZooKeeper, DiscoversBrokersAndImportsLegacyOffsets) {
               zk::ZkResult::ok);
     produce("imported", {20, 20, 20});
 
-    auto args = run_args("imported", "migrated", zookeeper_->connect_string() + "/legacy");
+    auto args = run_args("imported", "migrated", zookeeper().connect_string() + "/legacy");
     args.insert(args.end(), {"--start-from-zookeeper", "true", "--max-batches", "3"});
     const auto r = run_sluice(args, 60s);
     ASSERT_EQ(r.status.code, 0) << r.err;
-    EXPECT_THAT(r.err, HasSubstr("brokers from ZooKeeper " + zookeeper_->connect_string() +
+    EXPECT_THAT(r.err, HasSubstr("brokers from ZooKeeper " + zookeeper().connect_string() +
                                  "/legacy: " + bootstrap));
     EXPECT_THAT(r.err, HasSubstr("start imported:0 at offset 5 (ZooKeeper "
                                  "/consumers/migrated/offsets)"));
@@ -179,7 +161,7 @@ TEST_F(RunWithZooKeeper, DiscoversBrokersAndImportsLegacyOffsets) {
 
     // Without registrations: a clear error.
     const auto none = run_sluice(
-        run_args("imported", "migrated", zookeeper_->connect_string() + "/nothing"), 60s);
+        run_args("imported", "migrated", zookeeper().connect_string() + "/nothing"), 60s);
     EXPECT_EQ(none.status.code, 1);
     EXPECT_THAT(none.err, HasSubstr("no Kafka broker is registered under /nothing/brokers/ids"));
 }

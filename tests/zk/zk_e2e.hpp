@@ -1,44 +1,44 @@
 #pragma once
-// Shared by the end-to-end ZooKeeper tests: Burrow as a child process and a
-// minimal HTTP GET for its API.
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
+// Shared by the end-to-end ZooKeeper tests: a suite fixture with a mock broker and a ZooKeeper,
+// Burrow as a child process and a minimal HTTP GET for its API.
 
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "child_process.hpp"
+#include "loopback_tcp.hpp"
+#include "mock_broker_suite.hpp"
 #include "temp_dir.hpp"
+#include "zookeeper_server.hpp"
 
 namespace sluice::test {
 
+/// MockBrokerSuite with a private ZooKeeper as well: started before the broker, stopped after it.
+template <class Fixture>
+class MockBrokerAndZooKeeperSuite : public MockBrokerSuite<Fixture> {
+  public:
+    static void SetUpTestSuite() {
+        zookeeper_ = std::make_unique<ZooKeeperServer>();
+        MockBrokerSuite<Fixture>::SetUpTestSuite();
+    }
+    static void TearDownTestSuite() {
+        MockBrokerSuite<Fixture>::TearDownTestSuite();
+        zookeeper_.reset();
+    }
+
+  protected:
+    static ZooKeeperServer &zookeeper() { return *zookeeper_; }
+
+  private:
+    static inline std::unique_ptr<ZooKeeperServer> zookeeper_;
+};
+
 /// The body of GET http://127.0.0.1:port/path, or "" when there is no answer.
 inline std::string http_get(int port, const std::string &path) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return "";
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    std::string response;
-    const std::string request =
-        "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0 &&
-        ::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
-        char buf[8192];
-        pollfd pfd{fd, POLLIN, 0};
-        while (::poll(&pfd, 1, 3000) > 0) {
-            const ssize_t n = ::read(fd, buf, sizeof buf);
-            if (n <= 0) break;
-            response.append(buf, static_cast<size_t>(n));
-        }
-    }
-    ::close(fd);
+    const std::string response = tcp_exchange(
+        port, "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", 3000);
     const auto body = response.find("\r\n\r\n");
     return body == std::string::npos ? "" : response.substr(body + 4);
 }
