@@ -11,7 +11,7 @@
 #include <regex>
 
 #include "e2e_helpers.hpp"
-#include "mock_broker_process.hpp"
+#include "mock_broker_suite.hpp"
 #include "receiver_helpers.hpp"
 #include "sluice_command.hpp"
 #include "temp_dir.hpp"
@@ -23,27 +23,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-MockBrokerProcess *broker = nullptr;
-
-class RunReceiver : public ::testing::Test {
+class RunReceiver : public MockBrokerSuite<RunReceiver> {
   public:
-    static void SetUpTestSuite() {
-        broker = new MockBrokerProcess({{"rin", 4},
-                                        {"rone", 1},
-                                        {"rrate", 1},
-                                        {"rnowal", 2},
-                                        {"rreplay", 1},
-                                        {"rsameid", 2},
-                                        {"rcorrupt", 1}});
-    }
-    static void TearDownTestSuite() {
-        delete broker;
-        broker = nullptr;
+    static std::vector<MockTopic> mock_topics() {
+        return {{"rin", 4},     {"rone", 1},    {"rrate", 1},   {"rnowal", 2},
+                {"rreplay", 1}, {"rsameid", 2}, {"rcorrupt", 1}};
     }
 
   protected:
-    std::string bootstrap() const { return broker->bootstrap_servers(); }
-
     void produce(const std::string &topic, int count) {
         auto r = run_sluice({"produce", "--brokers", bootstrap(), "--topic", topic, "--count",
                              std::to_string(count), "--key-size", "8"},
@@ -65,7 +52,10 @@ class RunReceiver : public ::testing::Test {
                              "\n[plugin.print-offsets]\noutput = " + offsets + "\n");
         return path;
     }
-    static std::vector<std::string> with_flaky(std::vector<std::string> args) {
+    /// `args` with the chain `chain` (default: flaky first) instead of its --plugin arguments.
+    static std::vector<std::string> with_flaky(std::vector<std::string> args,
+                                               const std::vector<std::string> &chain = {
+                                                   "flaky", "print-offsets", "file-sink"}) {
         for (size_t i = 0; i + 1 < args.size();) {
             if (args[i] == "--plugin")
                 args.erase(args.begin() + static_cast<ptrdiff_t>(i),
@@ -74,41 +64,25 @@ class RunReceiver : public ::testing::Test {
                 ++i;
         }
         args.insert(args.end(),
-                    {"--plugin-dir", FLAKY_PLUGIN_DIR, "--plugin-dir", SLUICE_PLUGIN_OUTPUT_DIR,
-                     "--plugin", "flaky", "--plugin", "print-offsets", "--plugin", "file-sink"});
+                    {"--plugin-dir", FLAKY_PLUGIN_DIR, "--plugin-dir", SLUICE_PLUGIN_OUTPUT_DIR});
+        for (const auto &plugin : chain) args.insert(args.end(), {"--plugin", plugin});
         return args;
     }
 
     /// Receiver-mode arguments with the mock-cluster timings of DESIGN.md.
     std::vector<std::string> run_args(const std::string &topics, const std::string &group,
                                       const std::string &cfg, std::vector<std::string> extra) {
-        std::vector<std::string> args{"run",
-                                      "--mode",
-                                      "receiver",
-                                      "--config",
-                                      cfg,
-                                      "--brokers",
-                                      bootstrap(),
-                                      "--topics",
-                                      topics,
-                                      "--group",
-                                      group,
-                                      "--plugin",
-                                      "print-offsets",
-                                      "--plugin",
-                                      "file-sink",
-                                      "--auto-offset-reset",
-                                      "earliest",
-                                      "--block-interval",
-                                      "100ms",
-                                      "-X",
-                                      "fetch.wait.max.ms=10",
-                                      "-X",
-                                      "session.timeout.ms=6000"};
-        if (std::find(extra.begin(), extra.end(), "--batch-interval") == extra.end())
-            args.insert(args.end(), {"--batch-interval", "300ms"});
-        args.insert(args.end(), extra.begin(), extra.end());
-        return args;
+        ReceiverArgs run{.brokers = bootstrap(),
+                         .topics = topics,
+                         .group = group,
+                         .plugins = {"print-offsets", "file-sink"},
+                         .config = cfg};
+        run.block_interval = "100ms";
+        const bool own_interval =
+            std::find(extra.begin(), extra.end(), "--batch-interval") != extra.end();
+        run.batch_interval = own_interval ? "" : "300ms";
+        run.extra = std::move(extra);
+        return run.args();
     }
 
     TempDir dir_ = temp_dir("sluice-receiver");
@@ -126,8 +100,7 @@ TEST_F(RunReceiver, RecordsFlowInOrderPerPartitionAndTheThreadMapIsHonoured) {
         {dir_.file("host.err"), true});
     ASSERT_TRUE(wait_until([&] { return read_sink(sink).size() >= 2300; }, 60s))
         << read_file(dir_.file("host.err"));
-    host.send_signal(SIGTERM);
-    auto status = host.wait(30s);
+    auto status = stop_gracefully(host, 30s);
     ASSERT_TRUE(status);
     const std::string log = read_file(dir_.file("host.err"));
     EXPECT_EQ(status->code, 0) << log;
@@ -203,8 +176,7 @@ TEST_F(RunReceiver, WithoutAWalTheGroupAutoCommitsAndTheRiskIsLogged) {
                       {dir_.file("host.err"), true});
     ASSERT_TRUE(wait_until([&] { return read_sink(sink).size() >= 500; }, 60s))
         << read_file(dir_.file("host.err"));
-    host.send_signal(SIGTERM);
-    auto status = host.wait(30s);
+    auto status = stop_gracefully(host, 30s);
     ASSERT_TRUE(status);
     const std::string log = read_file(dir_.file("host.err"));
     EXPECT_EQ(status->code, 0) << log;
@@ -239,8 +211,7 @@ TEST_F(RunReceiver, BlocksOfAFailedBatchStayInTheWalAndAreReplayedFirst) {
         {dir_.file("host.err"), true});
     ASSERT_TRUE(wait_until([&] { return read_sink(sink).size() >= 400; }, 60s))
         << read_file(dir_.file("host.err"));
-    host.send_signal(SIGTERM);
-    ASSERT_TRUE(host.wait(30s));
+    ASSERT_TRUE(stop_gracefully(host, 30s));
     const std::string log = read_file(dir_.file("host.err"));
     EXPECT_THAT(log, HasSubstr("to replay"));
     EXPECT_THAT(log, HasSubstr("(replay)"));
@@ -260,16 +231,9 @@ TEST_F(RunReceiver, ABatchReplayedFromTheWalKeepsItsIdTimeAndRanges) {
     produce("rsameid", 600);
     const auto sink = dir_.file("sink.jsonl"), offsets = dir_.file("offsets.txt");
     const auto wal = dir_.file("wal");
-    auto args = run_args("rsameid", "sameid", flaky_config(sink, offsets), {"--wal-dir", wal});
-    for (size_t i = 0; i + 1 < args.size();)
-        if (args[i] == "--plugin")
-            args.erase(args.begin() + static_cast<ptrdiff_t>(i),
-                       args.begin() + static_cast<ptrdiff_t>(i) + 2);
-        else
-            ++i;
-    args.insert(args.end(),
-                {"--plugin-dir", FLAKY_PLUGIN_DIR, "--plugin-dir", SLUICE_PLUGIN_OUTPUT_DIR,
-                 "--plugin", "print-offsets", "--plugin", "flaky", "--plugin", "file-sink"});
+    auto args =
+        with_flaky(run_args("rsameid", "sameid", flaky_config(sink, offsets), {"--wal-dir", wal}),
+                   {"print-offsets", "flaky", "file-sink"});
     auto failed = run_sluice(args, 60s);
     ASSERT_EQ(failed.status.code, 1) << failed.err;
     // The failed batch: the last one print-offsets saw (flaky fails the first with records).
@@ -291,8 +255,7 @@ TEST_F(RunReceiver, ABatchReplayedFromTheWalKeepsItsIdTimeAndRanges) {
         {dir_.file("host.err"), true});
     ASSERT_TRUE(wait_until([&] { return read_sink(sink).size() >= 600; }, 60s))
         << read_file(dir_.file("host.err"));
-    host.send_signal(SIGTERM);
-    ASSERT_TRUE(host.wait(30s));
+    ASSERT_TRUE(stop_gracefully(host, 30s));
     const std::string again = read_file(offsets);
     EXPECT_EQ(again.substr(0, again.find('\n')), failed_line)
         << "the replay is not the batch that failed (id, time, record count)\n"

@@ -14,9 +14,11 @@
 #include <regex>
 #include <sstream>
 
+#include "directory_snapshot.hpp"
 #include "e2e_helpers.hpp"
+#include "host_run.hpp"
 #include "iofault_env.hpp"
-#include "mock_broker_process.hpp"
+#include "mock_broker_suite.hpp"
 #include "receiver_helpers.hpp"
 #include "sluice_command.hpp"
 #include "temp_dir.hpp"
@@ -28,8 +30,6 @@ using ::testing::MatchesRegex;
 namespace fs = std::filesystem;
 
 namespace {
-
-MockBrokerProcess *broker = nullptr;
 
 /// The log lines at level error (the format is "DATE TIME LEVEL message").
 std::vector<std::string> error_lines(const std::string &log) {
@@ -44,59 +44,25 @@ std::vector<std::string> error_lines(const std::string &log) {
     return out;
 }
 
-/// File name -> bytes of every file in `dir`, recursively.
-std::map<std::string, std::string> tree(const fs::path &dir) {
-    std::map<std::string, std::string> out;
-    for (const auto &e : fs::recursive_directory_iterator(dir))
-        out[fs::relative(e.path(), dir).string()] = e.is_regular_file() ? read_file(e.path()) : "/";
-    return out;
-}
-
-class ReceiverWalIoError : public ::testing::Test {
+class ReceiverWalIoError : public MockBrokerSuite<ReceiverWalIoError> {
   public:
-    static void SetUpTestSuite() {
-        broker =
-            new MockBrokerProcess({{"iofsync", 4}, {"ioshort", 4}, {"iodir", 2}, {"ioread", 2}});
-    }
-    static void TearDownTestSuite() {
-        delete broker;
-        broker = nullptr;
+    static std::vector<MockTopic> mock_topics() {
+        return {{"iofsync", 4}, {"ioshort", 4}, {"iodir", 2}, {"ioread", 2}};
     }
 
   protected:
-    std::string bootstrap() const { return broker->bootstrap_servers(); }
-
     std::vector<std::string> run_args(const std::string &topics, const std::string &group,
                                       std::vector<std::string> extra) {
         const std::string cfg = dir_.file("run.ini");
         write_text(cfg, "[plugin.file-sink]\npath = " + sink_ + "\n");
-        std::vector<std::string> args{"run",
-                                      "--mode",
-                                      "receiver",
-                                      "--brokers",
-                                      bootstrap(),
-                                      "--topics",
-                                      topics,
-                                      "--group",
-                                      group,
-                                      "--config",
-                                      cfg,
-                                      "--plugin",
-                                      "file-sink",
-                                      "--wal-dir",
-                                      wal_,
-                                      "--auto-offset-reset",
-                                      "earliest",
-                                      "--batch-interval",
-                                      "200ms",
-                                      "--block-interval",
-                                      "50ms",
-                                      "-X",
-                                      "fetch.wait.max.ms=10",
-                                      "-X",
-                                      "session.timeout.ms=6000"};
-        args.insert(args.end(), extra.begin(), extra.end());
-        return args;
+        return ReceiverArgs{.brokers = bootstrap(),
+                            .topics = topics,
+                            .group = group,
+                            .plugins = {"file-sink"},
+                            .config = cfg,
+                            .wal_dir = wal_,
+                            .extra = std::move(extra)}
+            .args();
     }
 
     /// A host run with `rules` injected: must stop by itself with exit code 1 and exactly one
@@ -105,11 +71,8 @@ class ReceiverWalIoError : public ::testing::Test {
                                              const std::string &rules,
                                              const std::string &expected) {
         const std::string log_path = dir_.file("faulty.err"), fired = dir_.file("fired.log");
-        ChildProcess host(sluice_argv(args), {log_path, true, iofault_env(rules, fired)});
-        auto status = host.wait(60s);
+        const auto status = run_until_stopped_by_fault(sluice_argv(args), rules, log_path, fired);
         if (!status) {
-            host.send_signal(SIGKILL);
-            host.wait(10s);
             ADD_FAILURE() << "the host did not stop after the injected fault (" << rules
                           << "); fired: " << read_file(fired) << "\n"
                           << read_file(log_path);
@@ -136,9 +99,7 @@ class ReceiverWalIoError : public ::testing::Test {
         const std::string log_path = dir_.file("recovery.err");
         ChildProcess host(sluice_argv(args), {log_path, true});
         wait_until([&] { return tally(read_sink(sink_), expected).missing == 0; }, 60s);
-        host.send_signal(SIGTERM);
-        auto status = host.wait(30s);
-        EXPECT_TRUE(status && status->code == 0) << read_file(log_path);
+        EXPECT_TRUE(stops_cleanly(host, log_path));
         const Tally t = tally(read_sink(sink_), expected);
         EXPECT_EQ(t.wrong_value, 0u);
         std::printf("%s: produced %zu, missing after the restart %zu, duplicated %zu\n",
@@ -236,7 +197,7 @@ TEST_F(ReceiverWalIoError, AFailedReadAtStartChangesNothing) {
         std::ofstream tail(segments.back(), std::ios::binary | std::ios::app);
         tail << std::string(64, '\0');
     }
-    const auto before = tree(wal_);
+    const auto before = directory_snapshot(wal_);
 
     const std::string fired = dir_.file("read-fired.log"), log_path = dir_.file("read.err");
     {
@@ -252,7 +213,8 @@ TEST_F(ReceiverWalIoError, AFailedReadAtStartChangesNothing) {
     EXPECT_THAT(errors[0], MatchesRegex("wal: cannot read " + wal_ +
                                         "/[0-9]{20}\\.wal: Input/output error; nothing was "
                                         "changed"));
-    EXPECT_EQ(tree(wal_), before) << "a failed read at start changed the WAL directory";
+    EXPECT_EQ(directory_snapshot(wal_), before)
+        << "a failed read at start changed the WAL directory";
 
     EXPECT_EQ(recover_and_count_missing(args, "ioread", kRecords), 0u);
 }

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "e2e_helpers.hpp"
+#include "host_run.hpp"
 #include "mock_broker_process.hpp"
 #include "receiver_helpers.hpp"
 #include "sluice_command.hpp"
@@ -58,21 +59,13 @@ TEST(Kill9Direct, FileSinkHoldsEveryRecordExactlyOnce) {
     std::printf("kill9: seed %u\n", seed);
     int killed_mid_run = 0, replays = 0, resumed = 0;
     for (int cycle = 0; cycle < kCycles; ++cycle) {
-        ChildProcess host(sluice_argv(run_args), {dir.file("host.err"), true});
-        std::this_thread::sleep_for(std::chrono::milliseconds(life_ms(rng)));
-        if (host.running()) {
-            host.send_signal(SIGKILL);
-            ++killed_mid_run;
-        }
-        auto status = host.wait(10s);
-        ASSERT_TRUE(status);
-        const auto log = read_file(dir.file("host.err"));
-        if (log.find("replaying batch") != std::string::npos) ++replays;
-        if (log.find("checkpoint ") != std::string::npos) ++resumed;
-        if (status->signal != SIGKILL)
-            FAIL() << "host exited by itself in cycle " << cycle << ": " << status->describe()
-                   << "\n"
-                   << read_file(dir.file("host.err"));
+        const KilledRun r = run_then_kill9(sluice_argv(run_args), dir.file("host.err"),
+                                           std::chrono::milliseconds(life_ms(rng)));
+        if (r.was_running) ++killed_mid_run;
+        if (r.log.find("replaying batch") != std::string::npos) ++replays;
+        if (r.log.find("checkpoint ") != std::string::npos) ++resumed;
+        if (!r.killed())
+            FAIL() << "host exited by itself in cycle " << cycle << ": " << r.describe();
     }
     auto produced = producer.wait(120s);
     ASSERT_TRUE(produced);
@@ -90,13 +83,9 @@ TEST(Kill9Direct, FileSinkHoldsEveryRecordExactlyOnce) {
     // A last, undisturbed run catches up; then SIGTERM stops it cleanly.
     const auto expected = consume_all(broker.bootstrap_servers(), "crash");
     ASSERT_EQ(expected.size(), static_cast<size_t>(kRecords));
-    ChildProcess host(sluice_argv(run_args), {dir.file("final.err"), true});
-    ASSERT_TRUE(wait_until([&] { return read_sink(sink).size() >= expected.size(); }, 90s))
-        << read_file(dir.file("final.err"));
-    host.send_signal(SIGTERM);
-    auto status = host.wait(30s);
-    ASSERT_TRUE(status);
-    EXPECT_EQ(status->code, 0) << read_file(dir.file("final.err"));
+    ASSERT_TRUE(run_until(
+        sluice_argv(run_args), dir.file("final.err"),
+        [&] { return read_sink(sink).size() >= expected.size(); }, 90s));
 
     const auto written = read_sink(sink);
     const Tally t = tally(written, expected);

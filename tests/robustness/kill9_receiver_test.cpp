@@ -11,6 +11,7 @@
 #include <regex>
 
 #include "e2e_helpers.hpp"
+#include "host_run.hpp"
 #include "mock_broker_process.hpp"
 #include "receiver_helpers.hpp"
 #include "sluice_command.hpp"
@@ -28,36 +29,15 @@ TEST(Kill9Receiver, WalKeepsEveryRecordAcrossCrashes) {
     const auto cfg = dir.file("run.ini");
     write_text(cfg, "[plugin.file-sink]\npath = " + sink +
                         "\n[plugin.print-offsets]\noutput = " + offsets + "\n");
-    // A short session timeout: the mock keeps a killed member in the group until it expires.
-    const std::vector<std::string> run_args{"run",
-                                            "--mode",
-                                            "receiver",
-                                            "--brokers",
-                                            broker.bootstrap_servers(),
-                                            "--topics",
-                                            "rcrash:2",
-                                            "--group",
-                                            "crash",
-                                            "--config",
-                                            cfg,
-                                            "--plugin",
-                                            "print-offsets",
-                                            "--plugin",
-                                            "file-sink",
-                                            "--wal-dir",
-                                            dir.file("wal"),
-                                            "--auto-offset-reset",
-                                            "earliest",
-                                            "--batch-interval",
-                                            "200ms",
-                                            "--block-interval",
-                                            "50ms",
-                                            "-X",
-                                            "fetch.wait.max.ms=10",
-                                            "-X",
-                                            "session.timeout.ms=3000",
-                                            "-X",
-                                            "heartbeat.interval.ms=500"};
+    ReceiverArgs run{.brokers = broker.bootstrap_servers(),
+                     .topics = "rcrash:2",
+                     .group = "crash",
+                     .plugins = {"print-offsets", "file-sink"},
+                     .config = cfg,
+                     .wal_dir = dir.file("wal")};
+    run.session_timeout_ms = 3000;  // the mock keeps a killed member until its session expires
+    run.heartbeat_interval_ms = 500;
+    const auto run_args = run.args();
 
     ChildProcess producer(
         sluice_argv({"produce", "--brokers", broker.bootstrap_servers(), "--topic", "rcrash",
@@ -74,18 +54,12 @@ TEST(Kill9Receiver, WalKeepsEveryRecordAcrossCrashes) {
     size_t replayed_blocks = 0;
     static const std::regex to_replay(R"((\d+) blocks \((\d+) records\) to replay)");
     for (int cycle = 0; cycle < kCycles; ++cycle) {
-        const auto log_path = dir.file("host" + std::to_string(cycle) + ".err");
-        ChildProcess host(sluice_argv(run_args), {log_path, true});
-        std::this_thread::sleep_for(std::chrono::milliseconds(life_ms(rng)));
-        const bool was_running = host.running();
-        if (was_running) host.send_signal(SIGKILL);
-        auto status = host.wait(10s);
-        ASSERT_TRUE(status);
-        const std::string log = read_file(log_path);
-        if (!was_running || status->signal != SIGKILL)
-            FAIL() << "host exited by itself in cycle " << cycle << ": " << status->describe()
-                   << "\n"
-                   << log;
+        const KilledRun r =
+            run_then_kill9(sluice_argv(run_args), dir.file("host" + std::to_string(cycle) + ".err"),
+                           std::chrono::milliseconds(life_ms(rng)));
+        if (!r.killed())
+            FAIL() << "host exited by itself in cycle " << cycle << ": " << r.describe();
+        const std::string &log = r.log;
         ++killed;
         std::smatch m;
         if (std::regex_search(log, m, to_replay) && std::stoul(m[1]) > 0) {
@@ -102,18 +76,9 @@ TEST(Kill9Receiver, WalKeepsEveryRecordAcrossCrashes) {
     // A last, undisturbed run replays what is pending and catches up; SIGTERM stops it.
     const auto expected = consume_all(broker.bootstrap_servers(), "rcrash");
     ASSERT_EQ(expected.size(), static_cast<size_t>(kRecords));
-    ChildProcess host(sluice_argv(run_args), {dir.file("final.err"), true});
-    ASSERT_TRUE(wait_until(
-        [&] {
-            const Tally t = tally(read_sink(sink), expected);
-            return t.missing == 0;
-        },
-        120s))
-        << read_file(dir.file("final.err"));
-    host.send_signal(SIGTERM);
-    auto status = host.wait(30s);
-    ASSERT_TRUE(status);
-    EXPECT_EQ(status->code, 0) << read_file(dir.file("final.err"));
+    ASSERT_TRUE(run_until(
+        sluice_argv(run_args), dir.file("final.err"),
+        [&] { return tally(read_sink(sink), expected).missing == 0; }, 120s));
 
     const auto written = read_sink(sink);
     const Tally t = tally(written, expected);

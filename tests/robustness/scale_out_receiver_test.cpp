@@ -35,35 +35,15 @@ TEST(ScaleOutReceiver, TwoProcessesSplitThePartitionsAndAKilledOnesMoveWithoutLo
         write_text(cfg, "[plugin.file-sink]\npath = " + dir.file(name + ".jsonl") +
                             "\n[plugin.print-offsets]\noutput = " + dir.file(name + ".ranges") +
                             "\n");
-        return sluice_argv({"run",
-                            "--mode",
-                            "receiver",
-                            "--brokers",
-                            broker.bootstrap_servers(),
-                            "--topics",
-                            "rscale",
-                            "--group",
-                            "scale",
-                            "--config",
-                            cfg,
-                            "--plugin",
-                            "print-offsets",
-                            "--plugin",
-                            "file-sink",
-                            "--wal-dir",
-                            dir.file(name + "-wal"),
-                            "--auto-offset-reset",
-                            "earliest",
-                            "--batch-interval",
-                            "200ms",
-                            "--block-interval",
-                            "50ms",
-                            "-X",
-                            "fetch.wait.max.ms=10",
-                            "-X",
-                            "session.timeout.ms=3000",
-                            "-X",
-                            "heartbeat.interval.ms=500"});
+        ReceiverArgs run{.brokers = broker.bootstrap_servers(),
+                         .topics = "rscale",
+                         .group = "scale",
+                         .plugins = {"print-offsets", "file-sink"},
+                         .config = cfg,
+                         .wal_dir = dir.file(name + "-wal")};
+        run.session_timeout_ms = 3000;  // the mock keeps a killed member until it expires
+        run.heartbeat_interval_ms = 500;
+        return sluice_argv(run.args());
     };
 
     ChildProcess producer(

@@ -13,6 +13,41 @@
 
 namespace sluice::test {
 
+/// `sluice run --mode receiver` as the receiver tests start it: earliest offsets and the mock
+/// cluster's fetch.wait.max.ms, with the plugins, files and timings a test sets. A killed member
+/// stays in the mock's group until its session expires: the kill -9 tests shorten it.
+struct ReceiverArgs {
+    std::string brokers = {}, topics = {}, group = {};
+    std::vector<std::string> plugins = {};  // one --plugin each, in chain order
+    std::string config = {};                // --config, when set
+    std::string wal_dir = {};               // --wal-dir, when set
+    std::string zookeeper = {};             // --zookeeper, when set
+    std::string batch_interval = "200ms";   // "": left to the extra arguments
+    std::string block_interval = "50ms";
+    int session_timeout_ms = 6000;
+    int heartbeat_interval_ms = 0;  // 0: librdkafka's default
+    std::vector<std::string> extra = {};
+
+    /// The arguments after the binary's name (sluice_argv() adds it).
+    std::vector<std::string> args() const {
+        std::vector<std::string> a{"run",      "--mode", "receiver", "--brokers", brokers,
+                                   "--topics", topics,   "--group",  group};
+        if (!config.empty()) a.insert(a.end(), {"--config", config});
+        if (!zookeeper.empty()) a.insert(a.end(), {"--zookeeper", zookeeper});
+        for (const auto &plugin : plugins) a.insert(a.end(), {"--plugin", plugin});
+        if (!wal_dir.empty()) a.insert(a.end(), {"--wal-dir", wal_dir});
+        a.insert(a.end(), {"--auto-offset-reset", "earliest"});
+        if (!batch_interval.empty()) a.insert(a.end(), {"--batch-interval", batch_interval});
+        a.insert(a.end(), {"--block-interval", block_interval, "-X", "fetch.wait.max.ms=10", "-X",
+                           "session.timeout.ms=" + std::to_string(session_timeout_ms)});
+        if (heartbeat_interval_ms > 0)
+            a.insert(a.end(),
+                     {"-X", "heartbeat.interval.ms=" + std::to_string(heartbeat_interval_ms)});
+        a.insert(a.end(), extra.begin(), extra.end());
+        return a;
+    }
+};
+
 /// Ownership history from "receiver-T-N: assigned a:0, a:1" / "... revoked ..." / "... lost"
 /// log lines: per thread name, the partitions held now and the most held at once.
 struct Ownership {

@@ -13,11 +13,13 @@
 #include <set>
 
 #include "e2e_helpers.hpp"
-#include "mock_broker_process.hpp"
+#include "host_run.hpp"
+#include "mock_broker_suite.hpp"
 #include "receiver_helpers.hpp"
 #include "sluice_command.hpp"
 #include "temp_dir.hpp"
 #include "zk/zk_client.hpp"
+#include "zk_e2e.hpp"
 #include "zookeeper_server.hpp"
 
 namespace sluice::test {
@@ -29,38 +31,26 @@ using namespace std::chrono_literals;
 const std::map<std::string, int> kTopics{{"zrecv", 3}, {"zsolo", 2}};
 const char *const kChroot = "/recv";
 
-class ReceiverWithZooKeeper : public ::testing::Test {
-  protected:
-    static void SetUpTestSuite() {
-        zookeeper_ = new ZooKeeperServer();
+class ReceiverWithZooKeeper : public MockBrokerAndZooKeeperSuite<ReceiverWithZooKeeper> {
+  public:
+    static std::vector<MockTopic> mock_topics() {
         std::vector<MockTopic> topics;
         for (const auto &[name, n] : kTopics) topics.push_back({name, n});
-        broker_ = new MockBrokerProcess(topics);
-    }
-    static void TearDownTestSuite() {
-        delete broker_;
-        delete zookeeper_;
+        return topics;
     }
 
+  protected:
     static zk::ZkSettings observer_settings() {
         zk::ZkSettings s;
-        s.connect = zookeeper_->connect_string() + kChroot;
+        s.connect = zookeeper().connect_string() + kChroot;
         return s;
-    }
-
-    static void produce(const std::string &topic, const std::vector<int> &per_partition) {
-        std::vector<RecordToProduce> records;
-        for (int p = 0; p < static_cast<int>(per_partition.size()); ++p)
-            for (int i = 0; i < per_partition[p]; ++i)
-                records.push_back({p, std::nullopt, "v" + std::to_string(i), {}});
-        produce_records(broker_->bootstrap_servers(), topic, records);
     }
 
     /// "topic/partition" -> high watermark, for every partition of the mock topics.
     static std::map<std::string, std::string> high_watermarks() {
         std::map<std::string, std::string> out;
         for (const auto &[topic, n] : kTopics) {
-            const auto marks = watermarks(broker_->bootstrap_servers(), topic);
+            const auto marks = watermarks(bootstrap(), topic);
             for (int p = 0; p < n; ++p)
                 out[topic + "/" + std::to_string(p)] = std::to_string(marks.at(p).high);
         }
@@ -119,29 +109,13 @@ class ReceiverWithZooKeeper : public ::testing::Test {
     }
 
     std::vector<std::string> run_args(const std::string &group) const {
-        return {"run",
-                "--mode",
-                "receiver",
-                "--brokers",
-                broker_->bootstrap_servers(),
-                "--topics",
-                "zrecv:2,zsolo",
-                "--group",
-                group,
-                "--zookeeper",
-                zookeeper_->connect_string() + kChroot,
-                "--plugin",
-                "noop",
-                "--auto-offset-reset",
-                "earliest",
-                "--batch-interval",
-                "200ms",
-                "--block-interval",
-                "100ms",
-                "-X",
-                "fetch.wait.max.ms=10",
-                "-X",
-                "session.timeout.ms=6000"};
+        ReceiverArgs run{.brokers = bootstrap(),
+                         .topics = "zrecv:2,zsolo",
+                         .group = group,
+                         .plugins = {"noop"},
+                         .zookeeper = zookeeper().connect_string() + kChroot};
+        run.block_interval = "100ms";
+        return run.args();
     }
 
     /// Starts a host and waits until it logged its consumer id.
@@ -156,8 +130,7 @@ class ReceiverWithZooKeeper : public ::testing::Test {
     }
 
     static void stop_host(ChildProcess &host, const std::string &log) {
-        host.send_signal(SIGTERM);
-        expect_clean_exit(host, log);
+        EXPECT_TRUE(stops_cleanly(host, log));
     }
 
     /// Waits for the exit after a SIGTERM (a second one would abandon the batch in flight).
@@ -168,11 +141,7 @@ class ReceiverWithZooKeeper : public ::testing::Test {
     }
 
     TempDir dir_ = temp_dir("sluice-zk-receiver");
-    static ZooKeeperServer *zookeeper_;
-    static MockBrokerProcess *broker_;
 };
-ZooKeeperServer *ReceiverWithZooKeeper::zookeeper_ = nullptr;
-MockBrokerProcess *ReceiverWithZooKeeper::broker_ = nullptr;
 
 TEST_F(ReceiverWithZooKeeper, MirrorsOffsetsOwnersAndIdsThenLeavesOnlyTheOffsets) {
     const std::string group = "zk-receiver";
