@@ -15,6 +15,7 @@
 
 #include "checkpoint/checkpoint_store.hpp"
 #include "e2e_helpers.hpp"
+#include "host_run.hpp"
 #include "iofault_env.hpp"
 #include "mock_broker_process.hpp"
 #include "receiver_helpers.hpp"
@@ -53,12 +54,7 @@ struct Scenario {
     }
 
     void produce(int from, int until) {
-        std::vector<RecordToProduce> records;
-        for (int p = 0; p < kPartitions; ++p)
-            for (int i = from; i < until; ++i)
-                records.push_back(
-                    {p, "k" + std::to_string(i), "v" + std::to_string(p * 10000 + i), {}});
-        produce_records(broker.bootstrap_servers(), kTopic, records);
+        produce_numbered(broker.bootstrap_servers(), kTopic, kPartitions, from, until);
     }
 
     /// `sluice run` on the sink with its own checkpoint and group (one per host).
@@ -100,14 +96,14 @@ struct Scenario {
     /// Runs with `rules` until the host stops by itself (--max-batches bounds a host that
     /// wrongly carries on).
     ExitStatus run_faulty(const std::string &rules) {
-        ChildProcess host(
-            args("job", {"--max-batches", "40"}),
-            {dir.file("faulty.err"), true, iofault_env(rules, dir.file("faults.log"))});
-        auto status = host.wait(60s);
+        const auto status =
+            run_until_stopped_by_fault(args("job", {"--max-batches", "40"}), rules,
+                                       dir.file("faulty.err"), dir.file("faults.log"));
         if (!status) throw std::runtime_error("the host did not stop after the fault");
         return *status;
     }
 
+    /// Runs without faults until the sink holds `want` records, then stops it with SIGTERM.
     /// Runs without faults until the sink holds `want` records, then stops it with SIGTERM.
     void catch_up() {
         ChildProcess host(args("job"), {dir.file("final.err"), true});
@@ -122,20 +118,14 @@ struct Scenario {
             },
             30s))
             << read_file(dir.file("final.err"));
-        host.send_signal(SIGTERM);
-        auto status = host.wait(30s);
-        ASSERT_TRUE(status);
-        EXPECT_EQ(status->code, 0) << read_file(dir.file("final.err"));
+        ASSERT_TRUE(stops_cleanly(host, dir.file("final.err")));
     }
 
     void expect_exactly_once(const std::string &group, int per_partition = kPerPartition) {
         const auto expected = consume_all(broker.bootstrap_servers(), kTopic);
         ASSERT_EQ(expected.size(), size_t{kPartitions} * per_partition);
         const auto written = read_sink(sink);  // throws on a torn line
-        const Tally t = tally(written, expected);
-        EXPECT_EQ(t.missing, 0u);
-        EXPECT_EQ(t.duplicated, 0u);
-        EXPECT_EQ(t.wrong_value, 0u);
+        EXPECT_TRUE(exactly_once(written, expected));
         EXPECT_EQ(written.size(), expected.size());
         EXPECT_EQ(committed_offsets(broker.bootstrap_servers(), "sinkfault-" + group, kTopic,
                                     kPartitions),
@@ -240,11 +230,9 @@ TEST(FileSinkFaults, ADroppedFsyncOfTheSinkInReceiverModeKeepsTheBatchInTheWal) 
     };
     // The 2nd fsync of the sink's files: the first batch's data file (after the new sidecar).
     {
-        ChildProcess host(
-            args({"--max-batches", "40"}),
-            {s.dir.file("faulty.err"), true,
-             iofault_env("op=fsync,path=sink.jsonl,nth=2,effect=drop", s.dir.file("faults.log"))});
-        auto status = host.wait(60s);
+        const auto status = run_until_stopped_by_fault(
+            args({"--max-batches", "40"}), "op=fsync,path=sink.jsonl,nth=2,effect=drop",
+            s.dir.file("faulty.err"), s.dir.file("faults.log"));
         ASSERT_TRUE(status) << "the host did not stop after the fault";
         const std::string log = read_file(s.dir.file("faulty.err"));
         ASSERT_EQ(iofault_fired(s.dir.file("faults.log")).size(), 1u) << log;
@@ -256,16 +244,14 @@ TEST(FileSinkFaults, ADroppedFsyncOfTheSinkInReceiverModeKeepsTheBatchInTheWal) 
     EXPECT_EQ(inspect.status.code, 0) << inspect.err;
     EXPECT_THAT(inspect.out, HasSubstr("pending replay")) << inspect.out;
 
-    ChildProcess host(args({}), {s.dir.file("final.err"), true});
-    ASSERT_TRUE(wait_until(
-        [&] { return read_sink(s.sink).size() >= size_t{kPartitions} * kPerPartition; }, 60s))
-        << read_file(s.dir.file("final.err"));
-    host.send_signal(SIGTERM);
-    ASSERT_TRUE(host.wait(30s));
-    const Tally t = tally(read_sink(s.sink), consume_all(s.broker.bootstrap_servers(), kTopic));
-    EXPECT_EQ(t.missing, 0u);
-    EXPECT_EQ(t.duplicated, 0u);
-    EXPECT_EQ(t.wrong_value, 0u);
+    {
+        ChildProcess host(args({}), {s.dir.file("final.err"), true});
+        ASSERT_TRUE(wait_until(
+            [&] { return read_sink(s.sink).size() >= size_t{kPartitions} * kPerPartition; }, 60s))
+            << read_file(s.dir.file("final.err"));
+        ASSERT_TRUE(stop_gracefully(host, 30s));
+    }
+    EXPECT_TRUE(exactly_once(read_sink(s.sink), consume_all(s.broker.bootstrap_servers(), kTopic)));
 }
 
 TEST(FileSinkLock, ASecondSluiceOnTheSamePathIsRefusedWhileTheFirstRuns) {
@@ -292,10 +278,7 @@ TEST(FileSinkLock, ASecondSluiceOnTheSamePathIsRefusedWhileTheFirstRuns) {
     ASSERT_TRUE(wait_until(
         [&] { return read_sink(s.sink).size() >= kPartitions * (kPerPartition + 100); }, 60s))
         << read_file(s.dir.file("first.err"));
-    first.send_signal(SIGTERM);
-    auto stopped = first.wait(30s);
-    ASSERT_TRUE(stopped);
-    EXPECT_EQ(stopped->code, 0) << read_file(s.dir.file("first.err"));
+    ASSERT_TRUE(stops_cleanly(first, s.dir.file("first.err")));
     s.expect_exactly_once("first", kPerPartition + 100);
 
     // Once the first is gone, the path is free again.
@@ -363,8 +346,7 @@ TEST(FileSinkLock, HotReloadGenerationsShareTheLockOfTheirProcess) {
     ASSERT_TRUE(wait_until(
         [&] { return read_sink(s.sink).size() >= size_t{kPartitions} * per_partition; }, 60s))
         << read_file(s.dir.file("reload.err"));
-    host.send_signal(SIGTERM);
-    auto status = host.wait(30s);
+    auto status = stop_gracefully(host, 30s);
     ASSERT_TRUE(status);
     const std::string log = read_file(s.dir.file("reload.err"));
     EXPECT_EQ(status->code, 0) << log;

@@ -121,6 +121,18 @@ inline void produce_records(const std::string &bootstrap, const std::string &top
     if (flushed) throw std::runtime_error("test producer: records not acknowledged in 20 s");
 }
 
+/// On each partition p < partitions of topic, the records key "k<i>", value "v<p*10000+i>" for
+/// i in [from, until): a value says where its record belongs.
+inline void produce_numbered(const std::string &bootstrap, const std::string &topic, int partitions,
+                             int from, int until) {
+    std::vector<RecordToProduce> records;
+    for (int p = 0; p < partitions; ++p)
+        for (int i = from; i < until; ++i)
+            records.push_back(
+                {p, "k" + std::to_string(i), "v" + std::to_string(p * 10000 + i), {}});
+    produce_records(bootstrap, topic, records);
+}
+
 /// Offsets committed by group for partitions 0..n-1 of topic (-1 = none).
 inline std::vector<int64_t> committed_offsets(const std::string &bootstrap,
                                               const std::string &group, const std::string &topic,
