@@ -15,11 +15,13 @@
 #include <set>
 
 #include "checkpoint/file_format.hpp"
+#include "directory_snapshot.hpp"
 
 namespace sluice::checkpoint {
 namespace {
 
 namespace fs = std::filesystem;
+using sluice::test::directory_snapshot;
 using ::testing::HasSubstr;
 
 BatchPlan make_plan(int64_t id) {
@@ -38,15 +40,6 @@ std::string read_bytes(const fs::path &p) {
 void write_bytes(const fs::path &p, const std::string &bytes) {
     std::ofstream out(p, std::ios::binary | std::ios::trunc);
     out << bytes;
-}
-
-// Every file under `root` with its bytes, and every directory (mapped to "<dir>").
-std::map<std::string, std::string> snapshot(const fs::path &root) {
-    std::map<std::string, std::string> files;
-    for (const auto &e : fs::recursive_directory_iterator(root))
-        files[fs::relative(e.path(), root).string()] =
-            e.is_directory() ? "<dir>" : read_bytes(e.path());
-    return files;
 }
 
 std::set<std::string> names_in(const fs::path &dir) {
@@ -226,7 +219,7 @@ TEST_F(CheckpointStoreTest, UnknownEntryVersionIsAnErrorAndChangesNothing) {
     run_batches(/*committed=*/1, /*planned=*/2);
     write_bytes(dir_ / "commits" / "3", "sluice-checkpoint 3 0badf00d 2\n{}");
     write_bytes(dir_ / "offsets" / "1.tmp", "half a write");
-    auto before = snapshot(dir_);
+    auto before = directory_snapshot(dir_);
 
     try {
         CheckpointStore store(dir_);
@@ -238,15 +231,15 @@ TEST_F(CheckpointStoreTest, UnknownEntryVersionIsAnErrorAndChangesNothing) {
         EXPECT_THAT(what, HasSubstr("newer sluice"));
         EXPECT_EQ(what.find('\n'), std::string::npos);
     }
-    EXPECT_EQ(snapshot(dir_), before);
+    EXPECT_EQ(directory_snapshot(dir_), before);
 }
 
 TEST_F(CheckpointStoreTest, UnknownMetadataVersionIsAnErrorAndChangesNothing) {
     run_batches(/*committed=*/0, /*planned=*/0);
     write_bytes(dir_ / "metadata", encode_frame(R"({"format_version":7})"));
-    auto before = snapshot(dir_);
+    auto before = directory_snapshot(dir_);
     EXPECT_THROW(CheckpointStore store(dir_), CheckpointError);
-    EXPECT_EQ(snapshot(dir_), before);
+    EXPECT_EQ(directory_snapshot(dir_), before);
 
     write_bytes(dir_ / "metadata", "sluice-checkpoint 7 00000000 0\n");
     EXPECT_THROW(CheckpointStore store(dir_), CheckpointError);
@@ -280,9 +273,9 @@ TEST_F(CheckpointStoreTest, PathThatIsAFileIsAnError) {
 TEST_F(CheckpointStoreTest, ForeignNonEmptyDirectoryIsRefused) {
     fs::create_directories(dir_);
     write_bytes(dir_ / "notes.txt", "mine");
-    auto before = snapshot(dir_);
+    auto before = directory_snapshot(dir_);
     EXPECT_THROW(CheckpointStore store(dir_), CheckpointError);
-    EXPECT_EQ(snapshot(dir_), before);
+    EXPECT_EQ(directory_snapshot(dir_), before);
 }
 
 TEST_F(CheckpointStoreTest, RetainBelowOneIsRefused) {
