@@ -108,10 +108,7 @@ class ReceiverWalIoError : public MockBrokerSuite<ReceiverWalIoError> {
     }
 
     ChildProcess producer(const std::string &topic, int count, int rate) {
-        return ChildProcess(
-            sluice_argv({"produce", "--brokers", bootstrap(), "--topic", topic, "--count",
-                         std::to_string(count), "--rate", std::to_string(rate), "--key-size", "8"}),
-            {dir_.file("producer.err"), true});
+        return start_producer(bootstrap(), topic, count, rate, dir_.file("producer.err"));
     }
 
     TempDir dir_ = temp_dir("sluice-rio");
@@ -134,8 +131,7 @@ TEST_F(ReceiverWalIoError, AFailedFsyncStopsTheRunAndARestartMissesNothing) {
         args, "op=fsync,path=.wal,nth=60,effect=drop",
         "wal: cannot fsync " + wal_ + "/[0-9]{20}\\.wal: Input/output error; .*");
     const size_t before_restart = read_sink(sink_).size();
-    auto produced = produce.wait(60s);
-    ASSERT_TRUE(produced && produced->code == 0) << read_file(dir_.file("producer.err"));
+    ASSERT_TRUE(exits_cleanly(produce, dir_.file("producer.err"), 60s));
     std::printf("records in the sink when the fsync failed: %zu of %d\n", before_restart, kRecords);
     EXPECT_EQ(recover_and_count_missing(args, "iofsync", kRecords), 0u);
 }
@@ -151,8 +147,7 @@ TEST_F(ReceiverWalIoError, AShortWriteStopsTheRunAndEveryCommittedBlockIsRecover
         args, "op=write,path=.wal,nth=150,count=2,effect=short",
         "wal: cannot write " + wal_ +
             "/[0-9]{20}\\.wal: No space left on device \\(is the disk full\\?\\); .*");
-    auto produced = produce.wait(60s);
-    ASSERT_TRUE(produced && produced->code == 0) << read_file(dir_.file("producer.err"));
+    ASSERT_TRUE(exits_cleanly(produce, dir_.file("producer.err"), 60s));
     EXPECT_EQ(recover_and_count_missing(args, "ioshort", kRecords), 0u);
 }
 
@@ -165,8 +160,7 @@ TEST_F(ReceiverWalIoError, AFailedDirectoryFsyncStopsTheRun) {
     run_until_the_fault_stops_it(
         args, "op=dirfsync,path=" + wal_ + ",nth=2",
         "wal: cannot fsync the directory " + wal_ + ": Input/output error; .*");
-    auto produced = produce.wait(60s);
-    ASSERT_TRUE(produced && produced->code == 0) << read_file(dir_.file("producer.err"));
+    ASSERT_TRUE(exits_cleanly(produce, dir_.file("producer.err"), 60s));
     EXPECT_EQ(recover_and_count_missing(args, "iodir", kRecords), 0u);
 }
 
@@ -185,8 +179,7 @@ TEST_F(ReceiverWalIoError, AFailedReadAtStartChangesNothing) {
         host.send_signal(SIGKILL);
         host.wait(10s);
     }
-    auto produced = produce.wait(60s);
-    ASSERT_TRUE(produced && produced->code == 0);
+    ASSERT_TRUE(exits_cleanly(produce, dir_.file("producer.err"), 60s));
     // And a torn tail, so that a start that went on would change the directory.
     std::vector<fs::path> segments;
     for (const auto &e : fs::directory_iterator(wal_))

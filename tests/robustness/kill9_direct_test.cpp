@@ -48,10 +48,8 @@ TEST(Kill9Direct, FileSinkHoldsEveryRecordExactlyOnce) {
                                             "fetch.wait.max.ms=10"};
 
     // About 20 s of load while the host is killed again and again.
-    ChildProcess producer(
-        sluice_argv({"produce", "--brokers", broker.bootstrap_servers(), "--topic", "crash",
-                     "--count", std::to_string(kRecords), "--rate", "3000", "--key-size", "8"}),
-        {dir.file("producer.err"), true});
+    auto producer = start_producer(broker.bootstrap_servers(), "crash", kRecords, 3000,
+                                   dir.file("producer.err"));
 
     const unsigned seed = std::random_device{}();
     std::mt19937 rng(seed);
@@ -67,9 +65,7 @@ TEST(Kill9Direct, FileSinkHoldsEveryRecordExactlyOnce) {
         if (!r.killed())
             FAIL() << "host exited by itself in cycle " << cycle << ": " << r.describe();
     }
-    auto produced = producer.wait(120s);
-    ASSERT_TRUE(produced);
-    ASSERT_EQ(produced->code, 0) << read_file(dir.file("producer.err"));
+    ASSERT_TRUE(exits_cleanly(producer, dir.file("producer.err"), 120s));
 
     // The kills must have hit a host that was doing work, not only starting.
     const size_t written_while_killing = read_sink(sink).size();

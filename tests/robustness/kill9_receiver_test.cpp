@@ -39,10 +39,8 @@ TEST(Kill9Receiver, WalKeepsEveryRecordAcrossCrashes) {
     run.heartbeat_interval_ms = 500;
     const auto run_args = run.args();
 
-    ChildProcess producer(
-        sluice_argv({"produce", "--brokers", broker.bootstrap_servers(), "--topic", "rcrash",
-                     "--count", std::to_string(kRecords), "--rate", "800", "--key-size", "8"}),
-        {dir.file("producer.err"), true});
+    auto producer = start_producer(broker.bootstrap_servers(), "rcrash", kRecords, 800,
+                                   dir.file("producer.err"));
 
     const unsigned seed = std::random_device{}();
     std::mt19937 rng(seed);
@@ -68,9 +66,7 @@ TEST(Kill9Receiver, WalKeepsEveryRecordAcrossCrashes) {
         }
         if (log.find("torn tail") != std::string::npos) ++torn;
     }
-    auto produced = producer.wait(120s);
-    ASSERT_TRUE(produced);
-    ASSERT_EQ(produced->code, 0) << read_file(dir.file("producer.err"));
+    ASSERT_TRUE(exits_cleanly(producer, dir.file("producer.err"), 120s));
     const size_t written_while_killing = read_sink(sink).size();
 
     // A last, undisturbed run replays what is pending and catches up; SIGTERM stops it.

@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "e2e_helpers.hpp"
+#include "host_run.hpp"
 #include "mock_broker_process.hpp"
 #include "receiver_helpers.hpp"
 #include "sluice_command.hpp"
@@ -46,10 +47,8 @@ TEST(ScaleOutReceiver, TwoProcessesSplitThePartitionsAndAKilledOnesMoveWithoutLo
         return sluice_argv(run.args());
     };
 
-    ChildProcess producer(
-        sluice_argv({"produce", "--brokers", broker.bootstrap_servers(), "--topic", "rscale",
-                     "--count", std::to_string(kRecords), "--rate", "1000", "--key-size", "8"}),
-        {dir.file("producer.err"), true});
+    auto producer = start_producer(broker.bootstrap_servers(), "rscale", kRecords, 1000,
+                                   dir.file("producer.err"));
 
     auto a = std::make_unique<ChildProcess>(args_for("a"),
                                             ChildProcess::Options{dir.file("a.err"), true});
@@ -83,9 +82,7 @@ TEST(ScaleOutReceiver, TwoProcessesSplitThePartitionsAndAKilledOnesMoveWithoutLo
     // rejoins the group.
     b = std::make_unique<ChildProcess>(args_for("b"),
                                        ChildProcess::Options{dir.file("b2.err"), true});
-    auto produced = producer.wait(120s);
-    ASSERT_TRUE(produced);
-    ASSERT_EQ(produced->code, 0) << read_file(dir.file("producer.err"));
+    ASSERT_TRUE(exits_cleanly(producer, dir.file("producer.err"), 120s));
     const auto expected = consume_all(broker.bootstrap_servers(), "rscale");
     ASSERT_EQ(expected.size(), static_cast<size_t>(kRecords));
     auto union_of_sinks = [&] {

@@ -21,20 +21,37 @@
 
 namespace sluice::test {
 
-/// stop_gracefully(), and success only when the host then exited with code 0 within timeout;
-/// a failure says how it ended and shows the log at log_path.
-/// Use: ASSERT_TRUE(stops_cleanly(host, log)).
-inline ::testing::AssertionResult stops_cleanly(
-    ChildProcess &host, const std::string &log_path,
-    std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
-    const auto status = stop_gracefully(host, timeout);
+/// Success when the child ends by itself within timeout with exit code 0; a failure says how
+/// it ended and shows the log at log_path.
+/// Use: ASSERT_TRUE(exits_cleanly(producer, log, 120s)).
+inline ::testing::AssertionResult exits_cleanly(ChildProcess &child, const std::string &log_path,
+                                                std::chrono::milliseconds timeout) {
+    const auto status = child.wait(timeout);
     if (!status)
-        return ::testing::AssertionFailure()
-               << "still running " << timeout.count() << " ms after SIGTERM\n"
-               << read_file(log_path);
+        return ::testing::AssertionFailure() << "still running after " << timeout.count() << " ms\n"
+                                             << read_file(log_path);
     if (status->code != 0)
         return ::testing::AssertionFailure() << status->describe() << "\n" << read_file(log_path);
     return ::testing::AssertionSuccess();
+}
+
+/// stop_gracefully(), then exits_cleanly(): the host exited with code 0 within timeout of one
+/// SIGTERM. Use: ASSERT_TRUE(stops_cleanly(host, log)).
+inline ::testing::AssertionResult stops_cleanly(
+    ChildProcess &host, const std::string &log_path,
+    std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    host.send_signal(SIGTERM);
+    return exits_cleanly(host, log_path, timeout);
+}
+
+/// `sluice produce` of `count` records (8-byte keys) to topic at `rate` records/s, as a child
+/// with its stderr in stderr_path (check its end with exits_cleanly()).
+inline ChildProcess start_producer(const std::string &bootstrap, const std::string &topic,
+                                   int count, int rate, const std::string &stderr_path) {
+    return ChildProcess(
+        sluice_argv({"produce", "--brokers", bootstrap, "--topic", topic, "--count",
+                     std::to_string(count), "--rate", std::to_string(rate), "--key-size", "8"}),
+        {stderr_path, true});
 }
 
 /// One cycle of a kill -9 test: what became of a host started and killed with SIGKILL.
