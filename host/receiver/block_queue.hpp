@@ -27,13 +27,17 @@ class BlockQueue {
   public:
     void push(ReceiverItem item) {
         std::lock_guard lock(mutex_);
-        if (item.block) bytes_ += item.block->bytes();
+        if (item.block) {
+            bytes_ += item.block->bytes();
+            ++blocks_;
+        }
         items_.push_back(std::move(item));
     }
     /// Everything queued, in push order.
     std::deque<ReceiverItem> take_all() {
         std::lock_guard lock(mutex_);
         bytes_ = 0;
+        blocks_ = 0;
         return std::exchange(items_, {});
     }
     /// Bytes of the queued blocks (the in-memory backpressure measure).
@@ -41,11 +45,17 @@ class BlockQueue {
         std::lock_guard lock(mutex_);
         return bytes_;
     }
+    /// Blocks queued (for the metrics).
+    uint64_t blocks() const {
+        std::lock_guard lock(mutex_);
+        return blocks_;
+    }
 
   private:
     mutable std::mutex mutex_;
     std::deque<ReceiverItem> items_;
     uint64_t bytes_ = 0;
+    uint64_t blocks_ = 0;
 };
 
 }  // namespace sluice::receiver

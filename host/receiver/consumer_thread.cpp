@@ -434,6 +434,7 @@ void ConsumerThread::update_pause() {
         spdlog::info("{}: resuming consumption", name_);
     }
     paused_ = want;
+    paused_now_.store(want, std::memory_order_relaxed);
 }
 
 void ConsumerThread::throttle(size_t consumed) {

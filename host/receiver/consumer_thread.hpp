@@ -62,6 +62,8 @@ class ConsumerThread {
     void join();
     /// Set when the thread ended on an error the run cannot go on with (a WAL write failed).
     std::string failure() const;
+    /// Whether consumption is paused by backpressure now. Any thread.
+    bool paused() const { return paused_now_.load(std::memory_order_relaxed); }
     /// Records read so far (any thread).
     uint64_t records() const { return records_.load(std::memory_order_relaxed); }
     const std::string &name() const { return name_; }
@@ -95,6 +97,7 @@ class ConsumerThread {
     std::thread thread_;
     std::atomic<bool> stop_{false};
     std::atomic<uint64_t> records_{0};
+    std::atomic<bool> paused_now_{false};  // paused_, for other threads (metrics)
     mutable std::mutex failure_mutex_;
     std::string failure_;
 

@@ -36,6 +36,10 @@ ReceiverMode::~ReceiverMode() {
 
 void ReceiverMode::open(RunLoop &loop) {
     const config::RunConfig &config = loop.config();
+    // The same bounded first wait as direct mode: unreachable brokers or an unknown topic are
+    // one line and exit 1, not empty batches for ever.
+    partitions_ =
+        kafka::partitions_for(loop.bootstrap(), config.kafka, config.topics, kMetadataTimeout);
     queue_ = std::make_unique<receiver::BlockQueue>();
     if (!config.wal_dir.empty()) {
         wal::WalOptions options;
@@ -59,9 +63,7 @@ std::map<TopicPartition, int64_t> ReceiverMode::mirror_start(RunLoop &loop,
     // the nodes); which ones this process owns follows the group (set_owned).
     const config::RunConfig &config = loop.config();
     std::map<TopicPartition, int64_t> start;
-    for (const auto &tp :
-         kafka::partitions_for(loop.bootstrap(), config.kafka, config.topics, kMetadataTimeout))
-        start[tp] = -1;
+    for (const auto &tp : partitions_) start[tp] = -1;
     // The thread count of each topic (NAME:N; a bare name is one thread).
     for (const auto &topic : config.topics) {
         auto found = config.topic_threads.find(topic);
@@ -89,6 +91,7 @@ BatchOutcome ReceiverMode::step(RunLoop &loop, Clock::time_point due, const std:
     // A failed step keeps exit_code_ as it was when the WAL failed (the latched error decides
     // the exit code at the end), and hands the loop a code that stops it.
     if (wal_ && wal_->failed()) return {kExitFailure, false};
+    update_intake(loop);
     bool failed = false;
     for (const auto &r : receivers_) {
         if (std::string why = r->failure(); !why.empty()) {
@@ -162,8 +165,9 @@ void ReceiverMode::start_receivers(const RunLoop &loop) {
     }
     for (auto &r : receivers_) r->start();
     spdlog::info(
-        "receiver mode on {}: group '{}', {} consumer threads, block interval {} ms, {}", bootstrap,
-        config.group, receivers_.size(), config.block_interval.count(),
+        "receiver mode on {}: group '{}', {} consumer thread{}, block interval {} ms, {}",
+        bootstrap, config.group, receivers_.size(), receivers_.size() == 1 ? "" : "s",
+        config.block_interval.count(),
         wal_ ? fmt::format("WAL {} (fsync {})", config.wal_dir.string(),
                            config.wal_fsync_interval.count() == 0
                                ? std::string("every block")
@@ -240,6 +244,38 @@ BatchOutcome ReceiverMode::execute(RunLoop &loop, std::vector<std::unique_ptr<wa
         }
         return {kExitOk, true};
     });
+}
+
+void ReceiverMode::update_intake(RunLoop &loop) {
+    metrics::ReceiverSnapshot intake;
+    intake.consumer_threads = receivers_.size();
+    intake.assigned_partitions = owned_.size();
+    for (const auto &r : receivers_) intake.paused |= r->paused();
+    intake.queued_blocks = queue_->blocks();
+    if (wal_) {
+        intake.wal = true;
+        intake.wal_bytes = wal_->disk_bytes();
+        intake.wal_pending_blocks = wal_->pending_blocks();
+    }
+    loop.metrics().receiver = intake;
+
+    const auto now = Clock::now();
+    if (!owned_.empty()) {
+        unassigned_since_ = {};
+        return;
+    }
+    if (unassigned_since_ == Clock::time_point{}) unassigned_since_ = now;
+    if (now - unassigned_since_ >= std::chrono::seconds(5) &&
+        now - last_unassigned_log_ >= std::chrono::seconds(5)) {
+        last_unassigned_log_ = now;
+        spdlog::info(
+            "waiting for group '{}' to assign partitions: {} s (the topics have {} partitions; "
+            "a member joining or leaving takes up to session.timeout.ms, and a group with more "
+            "consumer threads than partitions leaves some idle)",
+            loop.config().group,
+            std::chrono::duration_cast<std::chrono::seconds>(now - unassigned_since_).count(),
+            partitions_.size());
+    }
 }
 
 std::string ReceiverMode::batch_suffix() const {

@@ -66,6 +66,9 @@ class ReceiverMode : public BatchSource {
     bool replay_wal(RunLoop &loop, const std::atomic<bool> &abort);
     /// After a WAL I/O error: its one line, and the exit code.
     int report_wal_failure();
+    /// Thread: batch. The receiver part of the snapshot the loop publishes next, and, while the
+    /// group has assigned nothing, a line every few seconds saying so.
+    void update_intake(RunLoop &loop);
 
     std::unique_ptr<wal::WriteAheadLog> wal_;
     std::unique_ptr<receiver::BlockQueue> queue_;
@@ -75,6 +78,9 @@ class ReceiverMode : public BatchSource {
     int64_t next_batch_id_ = 0;
     int exit_code_ = kExitOk;  // the mode's own: a latched WAL error is reported at the end
     Clock::time_point first_due_{};
+    std::vector<TopicPartition> partitions_;  // of the topics, at start (bounded metadata wait)
+    Clock::time_point unassigned_since_{};    // when owned_ became (or started) empty
+    Clock::time_point last_unassigned_log_{};
 };
 
 }  // namespace sluice::stream

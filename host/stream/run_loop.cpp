@@ -77,6 +77,7 @@ int RunLoop::run(const std::atomic<bool> &stop, const std::atomic<bool> &abort) 
     // First, so that a port in use fails the run before Kafka is even asked.
     metrics_.start_time_ms = wall_ms();
     metrics_.mode = source_->mode();
+    metrics_.batch_interval_ms = config_.batch_interval.count();
     if (!config_.metrics_address.empty()) {
         exporter_ = std::make_unique<metrics::Exporter>(config_.metrics_address);
         exporter_->publish(metrics_);  // state "starting" while Kafka and the plugins open
