@@ -154,11 +154,11 @@ int inspect_wal(const std::string &dir, bool list_blocks) {
     if (list_blocks) {
         std::cout << "blocks:\n";
         for (const auto &b : blocks)
-            std::cout << fmt::format("  block {:>8}  {:<24} offsets {}..{}  {} records  {}  {}\n",
-                                     b.id, b.range.topic_partition().to_string(),
-                                     b.range.from_offset, b.range.until_offset - 1, b.records,
-                                     human_bytes(b.bytes),
-                                     done.count(b.id) ? "processed" : "PENDING");
+            // [from, until): until is the next offset to read, as everywhere in Sluice.
+            std::cout << fmt::format(
+                "  block {:>8}  {:<24} offsets [{}, {})  {} records  {}  {}\n", b.id,
+                b.range.topic_partition().to_string(), b.range.from_offset, b.range.until_offset,
+                b.records, human_bytes(b.bytes), done.count(b.id) ? "processed" : "PENDING");
     }
     for (const auto *plan : open_plans)
         std::cout << fmt::format(
@@ -169,8 +169,8 @@ int inspect_wal(const std::string &dir, bool list_blocks) {
     } else {
         std::cout << "pending replay (replayed first at the next start):\n";
         for (const auto &[tp, r] : pending_span)
-            std::cout << fmt::format("  {:<24} offsets {}..{} in {} blocks\n", tp.to_string(),
-                                     r.from_offset, r.until_offset - 1, pending_blocks[tp]);
+            std::cout << fmt::format("  {:<24} offsets [{}, {}) in {} blocks\n", tp.to_string(),
+                                     r.from_offset, r.until_offset, pending_blocks[tp]);
     }
     return status;
 }
