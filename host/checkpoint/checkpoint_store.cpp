@@ -16,12 +16,15 @@
 #include <system_error>
 #include <utility>
 
+#include "checkpoint/entries.hpp"
 #include "checkpoint/file_format.hpp"
+#include "checkpoint/files.hpp"
 
 namespace sluice::checkpoint {
 
 namespace fs = std::filesystem;
 using Status = DecodedFrame::Status;
+using namespace detail;
 
 namespace {
 
@@ -34,259 +37,6 @@ constexpr const char *kBasesDir = "bases";
 // positions after the batch), so an idle batch's entries stay under ~2 KB however many
 // partitions the job reads, and a busy batch costs one base plus its own ranges.
 constexpr size_t kMaxMovedPerEntry = 64;
-constexpr std::string_view kTempSuffix = ".tmp";
-
-class UniqueFd {
-  public:
-    explicit UniqueFd(int fd) : fd_(fd) {}
-    ~UniqueFd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    UniqueFd(const UniqueFd &) = delete;
-    UniqueFd &operator=(const UniqueFd &) = delete;
-    int get() const { return fd_; }
-    int release() { return std::exchange(fd_, -1); }
-
-  private:
-    int fd_;
-};
-
-std::string errno_text(int err) {
-    return std::error_code(err, std::generic_category()).message();
-}
-
-std::string quoted(const fs::path &p) {
-    return "'" + p.string() + "'";
-}
-
-std::string out_of_dir_hint(const fs::path &dir) {
-    return "fix it or point --checkpoint at another directory than " + quoted(dir);
-}
-
-// The entries of a directory; a listing error is a CheckpointError.
-std::vector<fs::directory_entry> list_dir(const fs::path &dir, const fs::path &checkpoint_dir) {
-    std::vector<fs::directory_entry> entries;
-    std::error_code ec;
-    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
-        entries.push_back(*it);
-    if (ec)
-        throw CheckpointError("cannot read checkpoint directory " + quoted(dir) + ": " +
-                              ec.message() + "; " + out_of_dir_hint(checkpoint_dir));
-    return entries;
-}
-
-bool is_temp_name(const std::string &name) {
-    return name.ends_with(kTempSuffix);
-}
-
-// Entry files are named by their batch id in canonical decimal.
-std::optional<int64_t> parse_batch_id(const std::string &name) {
-    int64_t id = 0;
-    auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), id);
-    if (ec != std::errc() || end != name.data() + name.size() || id < 0 ||
-        std::to_string(id) != name)
-        return std::nullopt;
-    return id;
-}
-
-// nullopt if the file vanished (pruned by the writer while we scan unlocked).
-std::optional<std::string> read_file(const fs::path &path) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) {
-        if (errno == ENOENT) return std::nullopt;
-        throw CheckpointError("cannot open checkpoint file " + quoted(path) + ": " +
-                              errno_text(errno) + "; check its permissions");
-    }
-    std::string data;
-    char buf[16384];
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0)
-            throw CheckpointError("cannot read checkpoint file " + quoted(path) + ": " +
-                                  errno_text(errno) + "; check the disk");
-        if (n == 0) break;
-        data.append(buf, static_cast<size_t>(n));
-    }
-    return data;
-}
-
-void fsync_dir(const fs::path &dir) {
-    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (fd.get() < 0 || ::fsync(fd.get()) != 0)
-        throw CheckpointError("cannot fsync checkpoint directory " + quoted(dir) + ": " +
-                              errno_text(errno) + "; check the disk");
-}
-
-// Crash-safe replace: a reader sees the old file or the new one, never a mix,
-// and the new one survives power loss once this returns.
-void write_atomically(const fs::path &dir, const std::string &name, std::string_view bytes) {
-    fs::path target = dir / name;
-    fs::path temp = dir / (name + std::string(kTempSuffix));
-    auto fail = [&](const char *what) {
-        int err = errno;
-        ::unlink(temp.c_str());
-        const bool io = std::string_view(what) == "fsync" || std::string_view(what) == "close";
-        throw CheckpointError(std::string("cannot ") + what + " checkpoint file " + quoted(target) +
-                              ": " + errno_text(err) +
-                              (io ? "; check the disk (the kernel log says more)"
-                                  : "; check free space and permissions of the checkpoint "
-                                    "directory"));
-    };
-    UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (fd.get() < 0) fail("create");
-    size_t done = 0;
-    while (done < bytes.size()) {
-        ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) fail("write");
-        done += static_cast<size_t>(n);
-    }
-    if (::fsync(fd.get()) != 0) fail("fsync");
-    if (::close(fd.release()) != 0) fail("close");
-    if (::rename(temp.c_str(), target.c_str()) != 0) fail("rename");
-    fsync_dir(dir);  // makes the rename itself durable
-}
-
-nlohmann::json range_json(const OffsetRange &r) {
-    return {{"topic", r.topic},
-            {"partition", r.partition},
-            {"from_offset", r.from_offset},
-            {"until_offset", r.until_offset}};
-}
-
-OffsetRange checked_range(std::string topic, int32_t partition, int64_t from, int64_t until) {
-    OffsetRange range{std::move(topic), partition, from, until};
-    if (range.partition < 0 || range.from_offset < 0 || range.until_offset < range.from_offset)
-        throw std::invalid_argument("impossible range " + range.topic_partition().to_string() +
-                                    " [" + std::to_string(range.from_offset) + ", " +
-                                    std::to_string(range.until_offset) + ")");
-    return range;
-}
-
-/// A full entry: every range of the plan (format 1, and format 2 when most partitions moved).
-nlohmann::json plan_to_json(const BatchPlan &plan) {
-    nlohmann::json ranges = nlohmann::json::array();
-    for (const auto &r : plan.ranges) ranges.push_back(range_json(r));
-    return {{"batch_id", plan.batch_id}, {"batch_time_ms", plan.batch_time_ms}, {"ranges", ranges}};
-}
-
-/// The positions of a base, as a file: topics once, then [topic index, partition, offset].
-nlohmann::json base_to_json(int64_t id, const std::vector<OffsetRange> &positions) {
-    std::vector<std::string> topics;
-    std::map<std::string, size_t> index;
-    nlohmann::json parts = nlohmann::json::array();
-    for (const auto &p : positions) {
-        auto [it, fresh] = index.try_emplace(p.topic, topics.size());
-        if (fresh) topics.push_back(p.topic);
-        parts.push_back({it->second, p.partition, p.until_offset});
-    }
-    return {{"base", id}, {"topics", topics}, {"positions", parts}};
-}
-
-std::vector<OffsetRange> base_from_json(const std::string &payload, int64_t id) {
-    auto j = nlohmann::json::parse(payload);
-    if (j.at("base").get<int64_t>() != id)
-        throw std::invalid_argument("it holds base " + std::to_string(j.at("base").get<int64_t>()));
-    const auto topics = j.at("topics").get<std::vector<std::string>>();
-    std::vector<OffsetRange> positions;
-    for (const auto &p : j.at("positions")) {
-        const auto t = p.at(0).get<size_t>();
-        if (t >= topics.size()) throw std::invalid_argument("topic index out of range");
-        const auto offset = p.at(2).get<int64_t>();
-        positions.push_back(checked_range(topics[t], p.at(1).get<int32_t>(), offset, offset));
-    }
-    return positions;
-}
-
-/// Reads bases on demand (nullptr: missing or damaged, with the reason), each once.
-class BaseReader {
-  public:
-    explicit BaseReader(fs::path dir) : dir_(std::move(dir)) {}
-    const std::vector<OffsetRange> *get(int64_t id, std::string &problem);
-
-  private:
-    fs::path dir_;
-    std::map<int64_t, std::optional<std::vector<OffsetRange>>> cache_;
-    std::map<int64_t, std::string> problems_;
-};
-
-const std::vector<OffsetRange> *BaseReader::get(int64_t id, std::string &problem) {
-    auto it = cache_.find(id);
-    if (it == cache_.end()) {
-        std::optional<std::vector<OffsetRange>> positions;
-        const fs::path file = dir_ / std::to_string(id);
-        try {
-            if (auto bytes = read_file(file)) {
-                auto frame = decode_frame(*bytes);
-                if (frame.status == Status::kOk)
-                    positions = base_from_json(frame.payload, id);
-                else
-                    problems_[id] = quoted(file) + ": " + frame.problem;
-            } else {
-                problems_[id] = quoted(file) + " is missing";
-            }
-        } catch (const CheckpointError &) {
-            throw;  // a read error is an error, not a damaged file
-        } catch (const std::exception &e) {
-            problems_[id] = quoted(file) + ": unreadable payload: " + e.what();
-        }
-        it = cache_.emplace(id, std::move(positions)).first;
-    }
-    if (!it->second) problem = problems_[id];
-    return it->second ? &*it->second : nullptr;
-}
-
-/// A format-2 entry: the ranges that differ from [position, position) of its base.
-nlohmann::json delta_to_json(const BatchPlan &plan, const std::vector<OffsetRange> &base,
-                             int64_t base_id) {
-    nlohmann::json moved = nlohmann::json::array();
-    for (size_t i = 0; i < plan.ranges.size(); ++i) {
-        const auto &r = plan.ranges[i];
-        if (r.from_offset != base[i].from_offset || r.until_offset != base[i].from_offset)
-            moved.push_back({i, r.from_offset, r.until_offset});
-    }
-    return {{"batch_id", plan.batch_id},
-            {"batch_time_ms", plan.batch_time_ms},
-            {"base", base_id},
-            {"moved", moved}};
-}
-
-// Throws nlohmann::json::exception or std::invalid_argument on a bad payload. `base_id` is set
-// to the entry's base (-1 for a full entry).
-BatchPlan plan_from_json(const std::string &payload, BaseReader &bases, int64_t &base_id) {
-    auto j = nlohmann::json::parse(payload);
-    BatchPlan plan;
-    plan.batch_id = j.at("batch_id").get<int64_t>();
-    plan.batch_time_ms = j.at("batch_time_ms").get<int64_t>();
-    base_id = -1;
-    if (j.contains("ranges")) {
-        for (const auto &r : j.at("ranges"))
-            plan.ranges.push_back(checked_range(
-                r.at("topic").get<std::string>(), r.at("partition").get<int32_t>(),
-                r.at("from_offset").get<int64_t>(), r.at("until_offset").get<int64_t>()));
-        return plan;
-    }
-    base_id = j.at("base").get<int64_t>();
-    std::string problem;
-    const std::vector<OffsetRange> *base = bases.get(base_id, problem);
-    // A base is durable before any entry refers to it, so a bad one is damage, not a write cut
-    // short: refuse the start (skipping every entry on it would lose the job's position).
-    if (!base)
-        throw CheckpointError("checkpoint batch " + std::to_string(plan.batch_id) +
-                              " refers to base " + std::to_string(base_id) + ", which is " +
-                              problem +
-                              "; nothing was changed: restore the file, or move the checkpoint "
-                              "directory aside (the job then starts from auto-offset-reset)");
-    plan.ranges = *base;
-    for (const auto &m : j.at("moved")) {
-        const auto i = m.at(0).get<size_t>();
-        if (i >= plan.ranges.size()) throw std::invalid_argument("moved range out of its base");
-        auto &r = plan.ranges[i];
-        r = checked_range(r.topic, r.partition, m.at(1).get<int64_t>(), m.at(2).get<int64_t>());
-    }
-    return plan;
-}
 
 [[noreturn]] void throw_unknown_version(const fs::path &file, int version) {
     throw CheckpointError(
@@ -583,19 +333,7 @@ void CheckpointStore::prune_bases() {
     int64_t oldest_needed = base_ ? base_->id : INT64_MAX;
     for (const auto &[id, base] : entry_bases_)
         if (base >= 0) oldest_needed = std::min(oldest_needed, base);
-    std::vector<fs::directory_entry> entries;
-    try {
-        entries = list_dir(dir_ / kBasesDir, dir_);
-    } catch (const CheckpointError &e) {
-        spdlog::warn("checkpoint: cannot prune: {}", e.what());
-    }
-    for (const auto &entry : entries) {
-        auto id = parse_batch_id(entry.path().filename().string());
-        if (!id || *id >= oldest_needed) continue;
-        std::error_code ec;
-        if (!fs::remove(entry.path(), ec) && ec)
-            spdlog::warn("checkpoint: cannot prune {}: {}", entry.path().string(), ec.message());
-    }
+    remove_entries_below(dir_ / kBasesDir, dir_, oldest_needed);
 }
 
 void CheckpointStore::write_offsets(const BatchPlan &plan) {
@@ -609,22 +347,8 @@ void CheckpointStore::write_commit(const BatchPlan &plan) {
     // durable, so a failed removal costs disk space, not correctness.
     int64_t oldest_kept = plan.batch_id - retain_ + 1;
     if (oldest_kept <= 0) return;
-    for (const char *sub : {kOffsetsDir, kCommitsDir}) {
-        std::vector<fs::directory_entry> entries;
-        try {
-            entries = list_dir(dir_ / sub, dir_);
-        } catch (const CheckpointError &e) {
-            spdlog::warn("checkpoint: cannot prune: {}", e.what());
-        }
-        for (const auto &entry : entries) {
-            auto id = parse_batch_id(entry.path().filename().string());
-            if (!id || *id >= oldest_kept) continue;
-            std::error_code ec;
-            if (!fs::remove(entry.path(), ec) && ec)
-                spdlog::warn("checkpoint: cannot prune {}: {}", entry.path().string(),
-                             ec.message());
-        }
-    }
+    for (const char *sub : {kOffsetsDir, kCommitsDir})
+        remove_entries_below(dir_ / sub, dir_, oldest_kept);
     entry_bases_.erase(entry_bases_.begin(), entry_bases_.lower_bound(oldest_kept));
     prune_bases();
 }
