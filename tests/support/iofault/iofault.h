@@ -14,7 +14,7 @@
 //   path=SUBSTRING                 only fds whose path (/proc/self/fd/N) contains it ("" = any)
 //   nth=N                          the Nth matching call (1-based) is the first to fail (default 1)
 //   count=N                        how many calls fail from then on (default 1; 0 = all)
-//   error=EIO|ENOSPC|EINTR|...     the errno (default EIO for fsync/read/dirfsync, ENOSPC for write)
+//   error=EIO|ENOSPC|EINTR|...     the errno (default: ENOSPC for write, else EIO)
 //   effect=error|short|drop        error: fail without doing anything (default);
 //                                  short (write): write half the bytes (at least 1, if there are
 //                                    2 or more) and return that count: the kernel's answer when
