@@ -12,6 +12,8 @@
 #   --pg-setting NAME=VALUE is passed to the server as -c NAME=VALUE (repeatable); the
 #   default is the server's own configuration (fsync and synchronous_commit on).
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 root=$PWD
 
@@ -81,10 +83,7 @@ as_pg() {  # the server refuses to run as root: as the package's `postgres` user
 }
 cleanup() {
   [[ -n "$running" ]] && kill "$running" 2>/dev/null || true
-  if [[ -n "$broker" ]]; then
-    kill -TERM "$broker" 2>/dev/null || true
-    wait "$broker" 2>/dev/null || true
-  fi
+  stop_mock_broker
   [[ $pg_up == 1 ]] && as_pg "$pg_bin/pg_ctl" -D "$work/pg/data" -m fast -w stop >/dev/null 2>&1 || true
   if [[ $keep_logs == 1 ]]; then echo "logs kept in $work" >&2; else rm -rf "$work"; fi
 }
@@ -92,15 +91,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 topic=bench
-"$sluice" mock-broker --topic "$topic:$partitions" --log-level warn >"$work/broker.out" 2>"$work/broker.err" &
-broker=$!
-for _ in $(seq 1 100); do
-  bootstrap=$(sed -n 's/^bootstrap.servers=//p' "$work/broker.out" | head -n1)
-  [[ -n "$bootstrap" ]] && break
-  kill -0 "$broker" 2>/dev/null || break
-  sleep 0.1
-done
-[[ -n "${bootstrap:-}" ]] || { echo "bench/postgres_sink.sh: the mock broker did not start:" >&2; cat "$work/broker.err" >&2; exit 1; }
+start_mock_broker "$topic" "$partitions"
 
 mkdir -p "$work/pg"
 [[ $(id -u) -eq 0 ]] && chown postgres: "$work/pg"

@@ -11,6 +11,8 @@
 #                       for `sluice produce`); 0 (default) = the producer's defaults (big batches)
 #   --build DIR         where sluice and the noop plugin are built (default build/ci)
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 root=$PWD
 
@@ -51,23 +53,14 @@ sluice=$build/bin/sluice
 work=$(mktemp -d /tmp/sluice-resume.XXXXXX)
 broker=""
 cleanup() {
-  if [[ -n "$broker" ]]; then
-    kill -TERM "$broker" 2>/dev/null || true
-    wait "$broker" 2>/dev/null || true
-  fi
+  stop_mock_broker
   if [[ $keep_logs == 1 ]]; then echo "logs kept in $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 topic=catchup
-"$sluice" mock-broker --topic "$topic:$partitions" --log-level warn >"$work/broker.out" 2>"$work/broker.err" &
-broker=$!
-for _ in $(seq 1 100); do
-  bootstrap=$(sed -n 's/^bootstrap.servers=//p' "$work/broker.out" | head -n1)
-  [[ -n "$bootstrap" ]] && break
-  sleep 0.1
-done
+start_mock_broker "$topic" "$partitions"
 [[ -n "${bootstrap:-}" ]] || { echo "bench/resume.sh: the mock broker did not start" >&2; exit 1; }
 # The mock serves from its own thread inside the broker process: its CPU is the broker's work.
 broker_cpu() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$broker/stat"; }

@@ -17,6 +17,8 @@
 #   --sluice-arg ARG is appended to `sluice run` (repeatable), e.g.
 #   --sluice-arg -X --sluice-arg queued.min.messages=12500
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 root=$PWD
 
@@ -102,25 +104,14 @@ child=""  # receiver mode: the sluice process under /usr/bin/time
 cleanup() {
   [[ -n "$child" ]] && kill "$child" 2>/dev/null || true
   [[ -n "$running" ]] && kill "$running" 2>/dev/null || true
-  if [[ -n "$broker" ]]; then
-    kill -TERM "$broker" 2>/dev/null || true
-    wait "$broker" 2>/dev/null || true
-  fi
+  stop_mock_broker
   if [[ $keep_logs == 1 ]]; then echo "logs kept in $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 topic=bench
-"$sluice" mock-broker --topic "$topic:$partitions" --log-level warn >"$work/broker.out" 2>"$work/broker.err" &
-broker=$!
-for _ in $(seq 1 100); do
-  bootstrap=$(sed -n 's/^bootstrap.servers=//p' "$work/broker.out" | head -n1)
-  [[ -n "$bootstrap" ]] && break
-  kill -0 "$broker" 2>/dev/null || break
-  sleep 0.1
-done
-[[ -n "${bootstrap:-}" ]] || { echo "bench/run.sh: the mock broker did not start:" >&2; cat "$work/broker.err" >&2; exit 1; }
+start_mock_broker "$topic" "$partitions"
 
 # ---- data, written once ------------------------------------------------------------------
 # The producer's default (sticky) partitioner: full producer batches. The mock
