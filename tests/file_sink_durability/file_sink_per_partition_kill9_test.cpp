@@ -12,6 +12,7 @@
 #include <random>
 
 #include "e2e_helpers.hpp"
+#include "host_run.hpp"
 #include "mock_broker_process.hpp"
 #include "receiver_helpers.hpp"
 #include "sluice_command.hpp"
@@ -49,29 +50,10 @@ TEST(FileSinkPerPartition, Kill9LeavesEveryRecordExactlyOnceInItsPartitionsFile)
     const auto sink = dir.file("sink");
     const auto cfg = dir.file("run.ini");
     write_text(cfg, "[plugin.file-sink]\npath = " + sink + "\nper-partition = true\n");
-    const std::vector<std::string> run_args{"run",
-                                            "--brokers",
-                                            broker.bootstrap_servers(),
-                                            "--topics",
-                                            "crash",
-                                            "--config",
-                                            cfg,
-                                            "--plugin",
-                                            "file-sink",
-                                            "--checkpoint",
-                                            dir.file("checkpoint"),
-                                            "--auto-offset-reset",
-                                            "earliest",
-                                            "--batch-interval",
-                                            "100ms",
-                                            "--max-batch-records",
-                                            "700",
-                                            "-X",
-                                            "fetch.wait.max.ms=10"};
-    ChildProcess producer(
-        sluice_argv({"produce", "--brokers", broker.bootstrap_servers(), "--topic", "crash",
-                     "--count", std::to_string(kRecords), "--rate", "3000", "--key-size", "8"}),
-        {dir.file("producer.err"), true});
+    const std::vector<std::string> run_args = kill9_direct_args(
+        broker.bootstrap_servers(), "crash", cfg, "file-sink", dir.file("checkpoint"));
+    ChildProcess producer = start_producer(broker.bootstrap_servers(), "crash", kRecords, 3000,
+                                           dir.file("producer.err"));
 
     const unsigned seed = std::random_device{}();
     std::mt19937 rng(seed);
@@ -79,36 +61,21 @@ TEST(FileSinkPerPartition, Kill9LeavesEveryRecordExactlyOnceInItsPartitionsFile)
     std::printf("per-partition kill9: seed %u\n", seed);
     int killed_mid_run = 0, replays = 0;
     for (int cycle = 0; cycle < kCycles; ++cycle) {
-        ChildProcess host(sluice_argv(run_args), {dir.file("host.err"), true});
-        std::this_thread::sleep_for(std::chrono::milliseconds(life_ms(rng)));
-        if (host.running()) {
-            host.send_signal(SIGKILL);
-            ++killed_mid_run;
-        }
-        auto status = host.wait(10s);
-        ASSERT_TRUE(status);
-        const auto log = read_file(dir.file("host.err"));
-        if (log.find("replaying batch") != std::string::npos) ++replays;
-        if (status->signal != SIGKILL)
-            FAIL() << "host exited by itself in cycle " << cycle << ": " << status->describe()
-                   << "\n"
-                   << log;
+        const KilledRun r = run_then_kill9(sluice_argv(run_args), dir.file("host.err"),
+                                           std::chrono::milliseconds(life_ms(rng)));
+        if (r.was_running) ++killed_mid_run;
+        if (r.log.find("replaying batch") != std::string::npos) ++replays;
+        if (!r.killed())
+            FAIL() << "host exited by itself in cycle " << cycle << ": " << r.describe();
     }
-    auto produced = producer.wait(60s);
-    ASSERT_TRUE(produced);
-    ASSERT_EQ(produced->code, 0) << read_file(dir.file("producer.err"));
+    ASSERT_TRUE(exits_cleanly(producer, dir.file("producer.err"), 60s));
     EXPECT_GT(read_partition_files(sink).size(), 0u);
 
     const auto expected = consume_all(broker.bootstrap_servers(), "crash");
     ASSERT_EQ(expected.size(), static_cast<size_t>(kRecords));
-    ChildProcess host(sluice_argv(run_args), {dir.file("final.err"), true});
-    ASSERT_TRUE(
-        wait_until([&] { return read_partition_files(sink).size() >= expected.size(); }, 40s))
-        << read_file(dir.file("final.err"));
-    host.send_signal(SIGTERM);
-    auto status = host.wait(30s);
-    ASSERT_TRUE(status);
-    EXPECT_EQ(status->code, 0) << read_file(dir.file("final.err"));
+    ASSERT_TRUE(run_until(
+        sluice_argv(run_args), dir.file("final.err"),
+        [&] { return read_partition_files(sink).size() >= expected.size(); }, 40s));
 
     const auto written = read_partition_files(sink);
     const Tally t = tally(written, expected);

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "e2e_helpers.hpp"
+#include "host_run.hpp"
 #include "mock_broker_process.hpp"
 #include "pg_records.hpp"
 #include "postgres_server.hpp"
@@ -28,31 +29,12 @@ TEST(Kill9PostgresSink, TheTableHoldsEveryRecordExactlyOnce) {
     auto dir = temp_dir("sluice-pg-kill9");
     const auto cfg = dir.file("run.ini");
     write_text(cfg, "[plugin.postgres-sink]\nconninfo = " + pg.conninfo() + "\ntable = crash\n");
-    const std::vector<std::string> run_args{"run",
-                                            "--brokers",
-                                            broker.bootstrap_servers(),
-                                            "--topics",
-                                            "crash",
-                                            "--config",
-                                            cfg,
-                                            "--plugin",
-                                            "postgres-sink",
-                                            "--checkpoint",
-                                            dir.file("checkpoint"),
-                                            "--auto-offset-reset",
-                                            "earliest",
-                                            "--batch-interval",
-                                            "100ms",
-                                            "--max-batch-records",
-                                            "700",
-                                            "-X",
-                                            "fetch.wait.max.ms=10"};
+    const std::vector<std::string> run_args = kill9_direct_args(
+        broker.bootstrap_servers(), "crash", cfg, "postgres-sink", dir.file("checkpoint"));
 
     // About 10 s of load while the host is killed again and again.
-    ChildProcess producer(
-        sluice_argv({"produce", "--brokers", broker.bootstrap_servers(), "--topic", "crash",
-                     "--count", std::to_string(kRecords), "--rate", "3000", "--key-size", "8"}),
-        {dir.file("producer.err"), true});
+    ChildProcess producer = start_producer(broker.bootstrap_servers(), "crash", kRecords, 3000,
+                                           dir.file("producer.err"));
 
     const unsigned seed = std::random_device{}();
     std::mt19937 rng(seed);
@@ -61,25 +43,15 @@ TEST(Kill9PostgresSink, TheTableHoldsEveryRecordExactlyOnce) {
     auto rows = [&] { return std::stoul(client.scalar("SELECT count(*) FROM crash")); };
     int killed_mid_run = 0, replays = 0, resumed = 0;
     for (int cycle = 0; cycle < kCycles; ++cycle) {
-        ChildProcess host(sluice_argv(run_args), {dir.file("host.err"), true});
-        std::this_thread::sleep_for(std::chrono::milliseconds(life_ms(rng)));
-        if (host.running()) {
-            host.send_signal(SIGKILL);
-            ++killed_mid_run;
-        }
-        auto status = host.wait(10s);
-        ASSERT_TRUE(status);
-        const auto log = read_file(dir.file("host.err"));
-        if (log.find("replaying batch") != std::string::npos) ++replays;
-        if (log.find("checkpoint ") != std::string::npos) ++resumed;
-        if (status->signal != SIGKILL)
-            FAIL() << "host exited by itself in cycle " << cycle << ": " << status->describe()
-                   << "\n"
-                   << log;
+        const KilledRun r = run_then_kill9(sluice_argv(run_args), dir.file("host.err"),
+                                           std::chrono::milliseconds(life_ms(rng)));
+        if (r.was_running) ++killed_mid_run;
+        if (r.log.find("replaying batch") != std::string::npos) ++replays;
+        if (r.log.find("checkpoint ") != std::string::npos) ++resumed;
+        if (!r.killed())
+            FAIL() << "host exited by itself in cycle " << cycle << ": " << r.describe();
     }
-    auto produced = producer.wait(60s);
-    ASSERT_TRUE(produced);
-    ASSERT_EQ(produced->code, 0) << read_file(dir.file("producer.err"));
+    ASSERT_TRUE(exits_cleanly(producer, dir.file("producer.err"), 60s));
 
     const size_t written_while_killing = rows();
     std::printf(
@@ -92,13 +64,9 @@ TEST(Kill9PostgresSink, TheTableHoldsEveryRecordExactlyOnce) {
     // A last, undisturbed run catches up; then SIGTERM stops it cleanly.
     const auto expected = consume_all(broker.bootstrap_servers(), "crash");
     ASSERT_EQ(expected.size(), static_cast<size_t>(kRecords));
-    ChildProcess host(sluice_argv(run_args), {dir.file("final.err"), true});
-    ASSERT_TRUE(wait_until([&] { return rows() >= expected.size(); }, 40s))
-        << read_file(dir.file("final.err"));
-    host.send_signal(SIGTERM);
-    auto status = host.wait(30s);
-    ASSERT_TRUE(status);
-    EXPECT_EQ(status->code, 0) << read_file(dir.file("final.err"));
+    ASSERT_TRUE(run_until(
+        sluice_argv(run_args), dir.file("final.err"), [&] { return rows() >= expected.size(); },
+        40s));
 
     const auto written = read_table(client, "crash");
     const Tally t = tally(written, expected);

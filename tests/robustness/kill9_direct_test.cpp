@@ -27,25 +27,8 @@ TEST(Kill9Direct, FileSinkHoldsEveryRecordExactlyOnce) {
     const auto sink = dir.file("sink.jsonl");
     const auto cfg = dir.file("run.ini");
     write_text(cfg, "[plugin.file-sink]\npath = " + sink + "\n");
-    const std::vector<std::string> run_args{"run",
-                                            "--brokers",
-                                            broker.bootstrap_servers(),
-                                            "--topics",
-                                            "crash",
-                                            "--config",
-                                            cfg,
-                                            "--plugin",
-                                            "file-sink",
-                                            "--checkpoint",
-                                            dir.file("checkpoint"),
-                                            "--auto-offset-reset",
-                                            "earliest",
-                                            "--batch-interval",
-                                            "100ms",
-                                            "--max-batch-records",
-                                            "700",
-                                            "-X",
-                                            "fetch.wait.max.ms=10"};
+    const std::vector<std::string> run_args = kill9_direct_args(
+        broker.bootstrap_servers(), "crash", cfg, "file-sink", dir.file("checkpoint"));
 
     // About 20 s of load while the host is killed again and again.
     auto producer = start_producer(broker.bootstrap_servers(), "crash", kRecords, 3000,

@@ -54,6 +54,22 @@ inline ChildProcess start_producer(const std::string &bootstrap, const std::stri
         {stderr_path, true});
 }
 
+/// The direct-mode command line of the kill -9 tests: `plugin` (configured by `config`) on
+/// `topic` from its start, with a checkpoint, 100 ms batches of at most 700 records, and the
+/// mock-cluster fetch wait of DESIGN.md.
+inline std::vector<std::string> kill9_direct_args(const std::string &bootstrap,
+                                                  const std::string &topic,
+                                                  const std::string &config,
+                                                  const std::string &plugin,
+                                                  const std::string &checkpoint) {
+    // clang-format off
+    return {"run", "--brokers", bootstrap, "--topics", topic, "--config", config,
+            "--plugin", plugin, "--checkpoint", checkpoint, "--auto-offset-reset", "earliest",
+            "--batch-interval", "100ms", "--max-batch-records", "700",
+            "-X", "fetch.wait.max.ms=10"};
+    // clang-format on
+}
+
 /// One cycle of a kill -9 test: what became of a host started and killed with SIGKILL.
 struct KilledRun {
     bool was_running = false;  // still running when the SIGKILL was due
