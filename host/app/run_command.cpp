@@ -19,6 +19,7 @@
 #include "config/run_config.hpp"
 #include "kafka/mock_cluster.hpp"
 #include "plugins/plugin_reloader.hpp"
+#include "plugins/plugin_state_store.hpp"
 #include "plugins/plugins_command.hpp"
 #include "stream/direct_mode.hpp"
 #include "stream/exit_codes.hpp"
@@ -137,11 +138,15 @@ int run_command(int argc, char **argv) {
     if (cfg.plugin_dirs.empty()) cfg.plugin_dirs = default_plugin_dirs();
     if (parsed.validate) {
         // What the run would refuse at start: each plugin found, loaded and negotiated.
-        const auto problems =
-            plugins::check_chain_plugins(cfg.plugin_dirs, cfg.plugins, cfg.plugin_config);
-        for (const auto &problem : problems)
+        const auto check = plugins::check_chain_plugins(
+            cfg.plugin_dirs, cfg.plugins, cfg.plugin_config,
+            cfg.hot_reload ? plugins::default_state_dir(cfg.checkpoint_dir, cfg.plugin_dirs)
+                           : std::filesystem::path());
+        for (const auto &note : check.notes)
+            std::fprintf(stderr, "sluice run: note: %s\n", note.c_str());
+        for (const auto &problem : check.problems)
             std::fprintf(stderr, "sluice run: %s\n", problem.c_str());
-        if (!problems.empty()) return stream::kExitFailure;
+        if (!check.problems.empty()) return stream::kExitFailure;
         std::fputs(config::describe(cfg).c_str(), stdout);
         return stream::kExitOk;
     }

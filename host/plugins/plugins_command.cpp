@@ -1,4 +1,7 @@
 #include "plugins/plugins_command.hpp"
+#include <fstream>
+#include "plugins/plugin_state_store.hpp"
+#include "plugins/sha256.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -40,16 +43,51 @@ void print_keys(const PluginLibrary &lib) {
 
 }  // namespace
 
-std::vector<std::string> check_chain_plugins(
+namespace {
+
+/// The refused record of `name`'s deployed file, when an earlier run refused that very file
+/// and keeps a good copy to serve instead (what PluginReloader does at start).
+std::optional<std::string> served_instead(const PluginLoader &loader, const std::string &name,
+                                          const fs::path &state_dir) {
+    if (state_dir.empty()) return std::nullopt;
+    std::error_code ec;
+    const fs::path deployed = loader.resolve(name);
+    std::ifstream in(deployed, std::ios::binary);
+    if (!in) return std::nullopt;
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string sha256 = sha256_hex(bytes);
+    const PluginStateStore store(state_dir);
+    const auto record = store.read(name);
+    if (!record) return std::nullopt;
+    const RefusedFile *refused = record->find_refused(sha256);
+    if (!refused || !record->good || record->good->sha256 == sha256 ||
+        !fs::exists(store.good_copy(name), ec))
+        return std::nullopt;
+    return "plugin '" + name + "': " + deployed.string() + " (sha256 " + sha256 + ") was " +
+           (refused->result == "rolled_back" ? "rolled back" : refused->result) +
+           " by an earlier run (" + refused->reason + "); a run serves the kept copy " +
+           store.good_copy(name).string() + " (version " + record->good->version +
+           ") instead, with a warning, until a new version is deployed";
+}
+
+}  // namespace
+
+ChainCheck check_chain_plugins(
     const std::vector<fs::path> &dirs, const std::vector<std::string> &plugins,
-    const std::map<std::string, std::map<std::string, std::string>> &plugin_config) {
+    const std::map<std::string, std::map<std::string, std::string>> &plugin_config,
+    const fs::path &state_dir) {
     // The loader's "loaded plugin" lines would mix into --validate's output.
     const auto level = spdlog::get_level();
     spdlog::set_level(spdlog::level::warn);
-    std::vector<std::string> problems;
+    ChainCheck check;
+    std::vector<std::string> &problems = check.problems;
     const PluginLoader loader(dirs);
     for (const auto &name : plugins) {
         try {
+            if (auto note = served_instead(loader, name, state_dir)) {
+                check.notes.push_back(*note);
+                continue;
+            }
             auto lib = loader.load(name);
             auto it = plugin_config.find(name);
             check_plugin_config(*lib, it == plugin_config.end()
@@ -60,7 +98,7 @@ std::vector<std::string> check_chain_plugins(
         }
     }
     spdlog::set_level(level);
-    return problems;
+    return check;
 }
 
 int list_plugins(const std::vector<fs::path> &dirs) {

@@ -364,11 +364,13 @@ TEST_F(LoaderTest, ValidateReportsWhatARunWouldRefuse) {
     const std::vector<fs::path> dirs{dir_.path()};
     EXPECT_TRUE(check_chain_plugins(dirs, {"loader_recorder", "loader_keys_declared"},
                                     {{"loader_keys_declared", {{"top", "1"}}}})
-                    .empty());
+                    .problems.empty());
 
-    const auto problems = check_chain_plugins(
-        dirs, {"nope", "loader_bad_major", "loader_keys_declared", "loader_recorder"},
-        {{"loader_keys_declared", {{"outptu", "x"}}}, {"loader_recorder", {{"any", "thing"}}}});
+    const auto problems =
+        check_chain_plugins(
+            dirs, {"nope", "loader_bad_major", "loader_keys_declared", "loader_recorder"},
+            {{"loader_keys_declared", {{"outptu", "x"}}}, {"loader_recorder", {{"any", "thing"}}}})
+            .problems;
     ASSERT_EQ(problems.size(), 3u) << ::testing::PrintToString(problems);
     EXPECT_THAT(problems[0], AllOf(HasSubstr("plugin 'nope'"), HasSubstr("no nope.so")));
     EXPECT_THAT(problems[1], HasSubstr("built for Sluice ABI 2.0, this host speaks " + kHostAbi));

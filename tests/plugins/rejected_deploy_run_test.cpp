@@ -163,6 +163,22 @@ TEST_F(RejectedDeployRun, RolledBackVersionIsVisibleAndARestartKeepsServingTheGo
     ASSERT_TRUE(exit);
     ASSERT_EQ(exit->code, 0) << rt::read_text(log1);
 
+    // --validate says what the restart will do: not "refused" (exit 1) but a note that the kept
+    // copy serves.
+    const auto validate =
+        st::run_sluice({"run", "--config", config_, "--brokers", broker_.bootstrap_servers(),
+                        "--topics", "deploys", "--plugin-dir", plugins_.path().string(), "--plugin",
+                        "versioned", "--checkpoint", checkpoint_.string(), "--validate"});
+    EXPECT_EQ(validate.status.code, 0) << validate.err;
+    EXPECT_NE(validate.err.find("note: plugin 'versioned': " + plugin_file_.string()),
+              std::string::npos)
+        << validate.err;
+    EXPECT_NE(validate.err.find("a run serves the kept copy " +
+                                (checkpoint_ / "plugin-state" / "versioned.good.so").string() +
+                                " (version 1)"),
+              std::string::npos)
+        << validate.err;
+
     // The bad file is still deployed. Before, this restart exited 1 on its first batch.
     const std::string log2 = work_.file("host2.err");
     host = start_host(log2);
