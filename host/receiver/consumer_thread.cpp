@@ -79,6 +79,7 @@ ConsumerThread::ConsumerThread(ConsumerSettings settings) : settings_(std::move(
 
 ConsumerThread::~ConsumerThread() {
     stop();
+    allow_leave();
     join();
     waker_.reset();
     if (rk_) rd_kafka_consumer_close(rk_.get());  // only when the thread never ran
@@ -100,7 +101,12 @@ void ConsumerThread::start() {
         }
         // Leaving the group here (not in the destructor) hands the partitions over as soon
         // as this thread is done. In WAL mode everything committed is durable by now; after a
-        // WAL failure the revoke callback commits nothing (flush_commits, sync throw).
+        // WAL failure the revoke callback commits nothing (flush_commits, sync throw). First
+        // the other threads of the process finish their last commits: our leaving would start
+        // a rebalance that refuses them.
+        done_reading_.store(true, std::memory_order_release);
+        while (!may_leave_.load(std::memory_order_acquire))
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
         waker_.reset();
         queue_.reset();
         rd_kafka_consumer_close(rk_.get());
@@ -256,9 +262,15 @@ void ConsumerThread::loop() {
         update_pause();
     }
     // Graceful stop: what was read becomes blocks, stored and committed, for the batch
-    // thread's last batch.
+    // thread's last batch. A last commit refused (a rebalance under way) is tried again for a
+    // little while: what stays uncommitted is read twice by the partition's next owner.
     seal(true);
     store_and_hand_over(true);
+    const auto give_up = Clock::now() + std::chrono::seconds(2);
+    while (settings_.wal && !uncommitted_.empty() && !wal_failed() && Clock::now() < give_up) {
+        std::this_thread::sleep_for(milliseconds(100));
+        flush_commits();
+    }
 }
 
 void ConsumerThread::add(const rd_kafka_message_t *m) {

@@ -59,6 +59,13 @@ class ConsumerThread {
 
     void start();
     void stop();  // returns at once; join() waits
+    /// After stop(): the thread has made its last blocks durable and committed them, and now
+    /// waits for allow_leave() before it leaves the group. Any thread.
+    bool done_reading() const { return done_reading_.load(std::memory_order_acquire); }
+    /// Lets the thread leave the group. The owner calls it once every thread of the process is
+    /// done_reading(): a member that leaves starts a rebalance, and the mock (like a busy broker)
+    /// refuses the others' last commits while it runs. Any thread.
+    void allow_leave() { may_leave_.store(true, std::memory_order_release); }
     void join();
     /// Set when the thread ended on an error the run cannot go on with (a WAL write failed).
     std::string failure() const;
@@ -98,6 +105,8 @@ class ConsumerThread {
     std::atomic<bool> stop_{false};
     std::atomic<uint64_t> records_{0};
     std::atomic<bool> paused_now_{false};  // paused_, for other threads (metrics)
+    std::atomic<bool> done_reading_{false};
+    std::atomic<bool> may_leave_{false};
     mutable std::mutex failure_mutex_;
     std::string failure_;
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <thread>
 
 #include "common/clock.hpp"
 #include "common/human_bytes.hpp"
@@ -177,6 +178,13 @@ void ReceiverMode::start_receivers(const RunLoop &loop) {
 
 void ReceiverMode::stop_receivers() {
     for (auto &r : receivers_) r->stop();
+    // Every thread commits its last blocks before any leaves the group (ConsumerThread::
+    // allow_leave); a thread that does not get there in time is let go anyway.
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    for (auto &r : receivers_)
+        while (!r->done_reading() && Clock::now() < deadline)
+            std::this_thread::sleep_for(milliseconds(5));
+    for (auto &r : receivers_) r->allow_leave();
     for (auto &r : receivers_) r->join();
 }
 
