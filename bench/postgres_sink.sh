@@ -110,20 +110,7 @@ psql() { "$pg_bin/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U post
 echo "producing $records records of $value_size bytes ($compression) to $partitions partitions at $bootstrap ..." >&2
 "$sluice" produce --brokers "$bootstrap" --topic "$topic" --count "$records" \
   --value-size "$value_size" --compression "$compression" --log-level warn >"$work/produce.out"
-on_broker=0
-highs=()
-for ((p = 0; p < partitions; p++)); do
-  low=$(kcat -b "$bootstrap" -Q -t "$topic:$p:-2" | awk '{print $NF}')
-  high=$(kcat -b "$bootstrap" -Q -t "$topic:$p:-1" | awk '{print $NF}')
-  if [[ "$low" != 0 ]]; then
-    echo "bench/postgres_sink.sh: partition $p lost its first $low records (the mock keeps ~5 MiB" \
-      "per partition): use more --partitions or --compression lz4" >&2
-    exit 1
-  fi
-  on_broker=$((on_broker + high))
-  highs+=("$high")
-done
-[[ $on_broker == "$records" ]] || { echo "bench/postgres_sink.sh: $on_broker records on the broker, expected $records" >&2; exit 1; }
+check_data_on_broker "$topic" "$partitions" "$records"
 
 # ---- runs --------------------------------------------------------------------------------
 # Each run_X writes "records data_seconds whole_seconds peak_rss_kb" to $work/result.

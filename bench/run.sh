@@ -124,20 +124,7 @@ echo "producing $records records of $value_size bytes ($compression) to $partiti
   >"$work/produce.out"
 cat "$work/produce.out" >&2
 # Every record must still be on the broker (low watermark 0, high watermarks add up).
-on_broker=0
-highs=()
-for ((p = 0; p < partitions; p++)); do
-  low=$(kcat -b "$bootstrap" -Q -t "$topic:$p:-2" | awk '{print $NF}')
-  high=$(kcat -b "$bootstrap" -Q -t "$topic:$p:-1" | awk '{print $NF}')
-  if [[ "$low" != 0 ]]; then
-    echo "bench/run.sh: partition $p lost its first $low records (the mock keeps ~5 MiB per" \
-      "partition): use more --partitions or --compression lz4" >&2
-    exit 1
-  fi
-  on_broker=$((on_broker + high))
-  highs+=("$high")
-done
-[[ $on_broker == "$records" ]] || { echo "bench/run.sh: $on_broker records on the broker, expected $records" >&2; exit 1; }
+check_data_on_broker "$topic" "$partitions" "$records"
 
 # ---- consumers ---------------------------------------------------------------------------
 # How many batches sluice needs to read everything, so that it stops right after
