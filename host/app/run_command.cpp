@@ -46,6 +46,19 @@ std::vector<fs::path> default_plugin_dirs() {
     return {};
 }
 
+/// SIGINT/SIGTERM/SIGHUP, blocked from the first instruction of `sluice run`: a stop asked
+/// while the command line is read stays pending until ShutdownController takes it, instead of
+/// killing the process half-started. --help and --validate unblock them (nothing to finish).
+sigset_t block_stop_signals() {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGHUP);  // not a stop: asks hot reload to rescan the plugin files
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    return signals;
+}
+
 /// Owns SIGINT/SIGTERM for the whole process. They are blocked in every
 /// thread (so librdkafka's threads never see them) and taken here with
 /// sigtimedwait: first signal -> stop after the batch in flight; a second
@@ -56,12 +69,7 @@ std::vector<fs::path> default_plugin_dirs() {
 class ShutdownController {
   public:
     explicit ShutdownController(std::chrono::milliseconds shutdown_timeout)
-        : timeout_(shutdown_timeout) {
-        sigemptyset(&signals_);
-        sigaddset(&signals_, SIGINT);
-        sigaddset(&signals_, SIGTERM);
-        sigaddset(&signals_, SIGHUP);  // not a stop: asks hot reload to rescan the plugin files
-        pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
+        : timeout_(shutdown_timeout), signals_(block_stop_signals()) {
         thread_ = std::thread([this] { loop(); });
     }
     ~ShutdownController() {
@@ -120,9 +128,12 @@ void setup_logging(const std::string &level) {
     use_stderr_logger(log_level_from_name(level).value_or(spdlog::level::info));
 }
 
+
 }  // namespace
 
 int run_command(int argc, char **argv) {
+    const sigset_t stop_signals = block_stop_signals();
+    const auto unblock = [&] { pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr); };
     config::ParsedRun parsed;
     try {
         parsed = config::parse_run_args(argc, argv);
@@ -130,6 +141,7 @@ int run_command(int argc, char **argv) {
         std::fprintf(stderr, "sluice run: %s\n(see sluice run --help)\n", e.what());
         return stream::kExitUsage;
     }
+    if (parsed.help || parsed.validate) unblock();
     if (parsed.help) {
         std::fputs(config::run_help().c_str(), stdout);
         return stream::kExitOk;

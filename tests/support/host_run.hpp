@@ -35,11 +35,15 @@ inline ::testing::AssertionResult exits_cleanly(ChildProcess &child, const std::
     return ::testing::AssertionSuccess();
 }
 
-/// stop_gracefully(), then exits_cleanly(): the host exited with code 0 within timeout of one
-/// SIGTERM. Use: ASSERT_TRUE(stops_cleanly(host, log)).
+/// One SIGTERM, then exits_cleanly(): the host exited with code 0 within timeout. The signal
+/// waits (up to 10 s) for the host's first log line: a process still in exec has not yet
+/// blocked its stop signals, and a SIGTERM then kills it, which is not what a test of a
+/// graceful stop means to check. Use: ASSERT_TRUE(stops_cleanly(host, log)).
 inline ::testing::AssertionResult stops_cleanly(
     ChildProcess &host, const std::string &log_path,
     std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    wait_until([&] { return !read_file(log_path).empty() || !host.running(); },
+               std::chrono::seconds(10));
     host.send_signal(SIGTERM);
     return exits_cleanly(host, log_path, timeout);
 }
