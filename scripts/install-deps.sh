@@ -7,7 +7,8 @@ build_pkgs=(g++ cmake make pkg-config librdkafka-dev libssl-dev libboost-dev lib
             libzookeeper-mt-dev libspdlog-dev nlohmann-json3-dev help2man libpq-dev)
 test_pkgs=(libgtest-dev libgmock-dev kcat zookeeper burrow dpkg-dev  # zookeeper pulls a JRE
            clang-14 libclang-rt-14-dev  # libFuzzer, for the WAL fuzz target
-           postgresql-15)  # the server the postgres-sink tests start
+           postgresql-15  # the server the postgres-sink tests start
+           chromium fonts-dejavu-core)  # headless, for the status page test (tests/metrics)
 bench_pkgs=(kcat time postgresql-15)  # the server bench/postgres_sink.sh starts
 
 wanted=()
