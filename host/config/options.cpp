@@ -65,6 +65,12 @@ void apply_mode(RunConfig &cfg, const Values &v, const std::string &label, const
     cfg.mode = mode == "receiver" ? Mode::receiver : Mode::direct;
 }
 
+void apply_direct_assignment(RunConfig &cfg, const Values &v, const std::string &label,
+                             const Source &) {
+    cfg.group_assignment = one_of(v.front(), label, {{"single", "single"}, {"group", "group"}},
+                                  "single, group") == "group";
+}
+
 void apply_batch_interval(RunConfig &cfg, const Values &v, const std::string &label,
                           const Source &) {
     cfg.batch_interval = parse_duration(v.front(), label);
@@ -245,6 +251,10 @@ void show_mode(const RunConfig &cfg, Describer &out, std::string_view key) {
     out.line(key, std::string(to_string(cfg.mode)));
 }
 
+void show_direct_assignment(const RunConfig &cfg, Describer &out, std::string_view key) {
+    out.line(key, cfg.group_assignment ? "group" : "single");
+}
+
 void show_topics(const RunConfig &cfg, Describer &out, std::string_view key) {
     for (const auto &topic : cfg.topics) {
         auto threads = cfg.topic_threads.find(topic);
@@ -348,6 +358,13 @@ const OptionSpec kOptions[] = {
      show_integer<&C::embedded_partitions>,
      "partitions of each topic --brokers embedded creates (default 4)"},
 
+    {"direct-assignment", "", Scalar, Direct, "HOW", apply_direct_assignment,
+     show_direct_assignment,
+     "single (default): this host reads every partition of --topics, plans in --checkpoint; "
+     "group: every host started with the same --group reads only the partitions the group "
+     "assigns it (cooperative-sticky), each range's plan is committed to Kafka before it is "
+     "read and replayed by the partition's next owner, new partitions and topics matching a "
+     "^regex are picked up while running (docs/scale-out.md)"},
     {"auto-offset-reset", "", Scalar, Direct, "WHERE", apply_auto_offset_reset,
      show_text<&C::auto_offset_reset>,
      "where to start a partition with no checkpoint, no --from-offsets and no group offset: "

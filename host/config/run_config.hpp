@@ -70,6 +70,9 @@ struct RunConfig {
     int64_t max_batch_records = 0;       // 0 = unlimited
     bool fail_on_data_loss = true;
     bool commit_to_kafka = true;
+    // Direct mode: false = one host reads every partition (direct-assignment=single); true =
+    // each host reads the partitions --group assigns it, plans kept in Kafka (=group).
+    bool group_assignment = false;
     std::string zookeeper;              // host:port[,host:port...][/chroot]; empty = no ZooKeeper
     std::string zookeeper_auth;         // "digest:user:password" or empty
     bool start_from_zookeeper = false;  // import legacy /consumers/<group>/offsets at start

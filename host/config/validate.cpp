@@ -39,11 +39,34 @@ void check_complete(const RunConfig &cfg) {
             throw ConfigError(
                 "max-rate-per-partition/max-batch-records: direct-mode options; in receiver mode "
                 "cap intake with --receiver-max-rate (records/s per consumer thread)");
+        if (cfg.group_assignment)
+            throw ConfigError(
+                "direct-assignment: is a direct-mode option; receiver mode's group always "
+                "assigns the partitions: remove the key");
         if (!cfg.commit_to_kafka)
             throw ConfigError(
                 "commit-to-kafka: receiver mode always commits to its group (it is how members "
                 "hand partitions over); remove the key");
-    } else {
+    } else if (cfg.group_assignment) {
+        if (cfg.group.empty())
+            throw ConfigError(
+                "group: direct-assignment=group needs a consumer group: add --group ID (its "
+                "members split the partitions, and each range's plan is committed to it)");
+        if (!cfg.checkpoint_dir.empty())
+            throw ConfigError(
+                "checkpoint: with direct-assignment=group the plans are kept in --group's "
+                "committed offsets, so any host can replay them: remove --checkpoint");
+        if (!cfg.from_offsets.empty() || cfg.from_timestamp_ms)
+            throw ConfigError(
+                "from-offsets/from-timestamp: not with direct-assignment=group (a partition "
+                "starts from its plan in Kafka, the plugins' own offsets, then "
+                "auto-offset-reset): remove the key");
+        if (!cfg.commit_to_kafka)
+            throw ConfigError(
+                "commit-to-kafka: direct-assignment=group keeps its plans in the group's "
+                "offsets, so it always commits: remove the key");
+    }
+    if (cfg.mode == Mode::direct) {
         if (!cfg.topic_threads.empty())
             throw ConfigError(
                 "topics: NAME:N (consumer threads) is for --mode receiver; in direct "
