@@ -1,26 +1,26 @@
-// noop: processes anything, emits nothing, asks for no empty batches.
+// noop: processes anything, emits nothing, asks for no empty batches. Through the SDK's test kit.
 
 #include <gtest/gtest.h>
+#include <sluice/testing.hpp>
 
-#include "test_host.hpp"
+#include "bundled_plugin.hpp"
 
 namespace sluice::testing {
 namespace {
 
 TEST(Noop, ProcessesABatchAndEmitsNothing) {
-    LoadedPlugin p(bundled_plugin("noop"));
-    EXPECT_STREQ(p.descriptor().name, "noop");
+    Plugin p(bundled_plugin_file("noop"));
+    EXPECT_EQ(p.name(), "noop");
     EXPECT_EQ(p.descriptor().flags, 0u);
-    TestHost host;
-    TestInstance inst(p, host);
+    EXPECT_FALSE(p.wants_empty_batches());
+    Instance inst(p);
     inst.create_ok();
-    TestBatch b;
-    for (int i = 0; i < 1000; ++i) {
-        b.records.push_back(TestRecord{.offset = i, .value = std::string(100, 'x')});
-    }
-    b.records.push_back(TestRecord{.offset = 1000, .value = std::nullopt});
+    Batch b;
+    for (int i = 0; i < 1000; ++i) b.add("t", 0, std::string(100, 'x'));
+    b.add("t", 0, std::nullopt);
     EXPECT_EQ(inst.process(b).status, SLUICE_OK);
-    EXPECT_TRUE(host.emitted.empty());
+    EXPECT_TRUE(inst.emitted().empty());
+    EXPECT_TRUE(inst.logs().empty());
 }
 
 }  // namespace

@@ -1,42 +1,36 @@
-// print-offsets: the HasOffsetRanges lines, also for empty batches.
+// print-offsets: the HasOffsetRanges lines, also for empty batches. Through the SDK's test kit.
 
 #include <gtest/gtest.h>
+#include <sluice/testing.hpp>
 
 #include "bundled_files.hpp"
-#include "test_host.hpp"
+#include "bundled_plugin.hpp"
 
 namespace sluice::testing {
 namespace {
 
 TEST(PrintOffsets, WantsEmptyBatches) {
-    LoadedPlugin p(bundled_plugin("print-offsets"));
-    EXPECT_STREQ(p.descriptor().name, "print-offsets");
-    EXPECT_EQ(p.descriptor().flags & SLUICE_PLUGIN_WANTS_EMPTY_BATCHES,
-              SLUICE_PLUGIN_WANTS_EMPTY_BATCHES);
+    Plugin p(bundled_plugin_file("print-offsets"));
+    EXPECT_EQ(p.name(), "print-offsets");
+    EXPECT_TRUE(p.wants_empty_batches());
 }
 
 TEST(PrintOffsets, AppendsBatchAndRangeLinesToOutputFile) {
     TempDir dir;
     const std::string out = dir.file("offsets.txt");
     write_file(out, "earlier line\n");  // appended to, not replaced
-    LoadedPlugin p(bundled_plugin("print-offsets"));
-    TestHost host;
-    host.config["output"] = out;
-    TestInstance inst(p, host);
+    Plugin p(bundled_plugin_file("print-offsets"));
+    Instance inst(p, {{"output", out}});
     inst.create_ok();
 
-    TestBatch b;
-    b.id = 4;
-    b.time_ms = 1700000000000;
-    b.ranges = {{"events", 0, 100, 103}, {"events", 1, 7, 7}, {"other.topic", 12, 0, 1}};
-    b.records = {TestRecord{.topic = "events", .offset = 100},
-                 TestRecord{.topic = "events", .offset = 102},
-                 TestRecord{.topic = "other.topic", .partition = 12, .offset = 0}};
+    Batch b(4, 1700000000000);
+    b.range("events", 0, 100, 103).range("events", 1, 7, 7).range("other.topic", 12, 0, 1);
+    b.records() = {Record{.topic = "events", .offset = 100},
+                   Record{.topic = "events", .offset = 102},
+                   Record{.topic = "other.topic", .partition = 12, .offset = 0}};
     ASSERT_EQ(inst.process(b).status, SLUICE_OK);
-    TestBatch empty;
-    empty.id = 5;
-    empty.time_ms = 1700000002000;
-    empty.ranges = {{"events", 0, 103, 103}};
+    Batch empty(5, 1700000002000);
+    empty.range("events", 0, 103, 103);
     ASSERT_EQ(inst.process(empty).status, SLUICE_OK);
 
     EXPECT_EQ(read_file(out),
@@ -51,13 +45,12 @@ TEST(PrintOffsets, AppendsBatchAndRangeLinesToOutputFile) {
 
 TEST(PrintOffsets, UnwritableOutputFailsCreate) {
     TempDir dir;
-    LoadedPlugin p(bundled_plugin("print-offsets"));
-    TestHost host;
-    host.config["output"] = dir.file("no/such/dir/out.txt");
-    TestInstance inst(p, host);
-    CallResult r = inst.create();
+    Plugin p(bundled_plugin_file("print-offsets"));
+    Instance inst(p, {{"output", dir.file("no/such/dir/out.txt")}});
+    Result r = inst.create();
     EXPECT_EQ(r.status, SLUICE_FATAL);
     EXPECT_NE(r.message.find("cannot open output file"), std::string::npos) << r.message;
+    EXPECT_FALSE(inst.created());
 }
 
 }  // namespace

@@ -1,42 +1,42 @@
-// wordcount: counts, top N per batch and in total, state hand-over.
+// wordcount: counts, top N per batch and in total, state hand-over. Through the SDK's test kit.
 
 #include <gtest/gtest.h>
+#include <sluice/testing.hpp>
+
+#include <memory>
 
 #include "bundled_files.hpp"
-#include "test_host.hpp"
+#include "bundled_plugin.hpp"
 
 namespace sluice::testing {
 namespace {
 
-TestBatch batch_of(int64_t id, std::vector<std::optional<std::string>> values) {
-    TestBatch b;
-    b.id = id;
-    int64_t offset = 0;
-    for (auto &v : values) b.records.push_back(TestRecord{.offset = offset++, .value = v});
+Batch batch_of(int64_t id, std::vector<std::optional<std::string>> values) {
+    Batch b(id);
+    for (auto &v : values) b.add("t", 0, v);
     return b;
 }
 
 class WordCountTest : public ::testing::Test {
   protected:
     std::string output() const { return dir_.file("wc.txt"); }
-    std::unique_ptr<TestInstance> make(TestHost &host, const std::string &top = "") {
-        host.config["output"] = output();
-        if (!top.empty()) host.config["top"] = top;
-        auto inst = std::make_unique<TestInstance>(plugin_, host);
+    std::unique_ptr<Instance> make(const std::string &top = "") {
+        auto inst = std::make_unique<Instance>(plugin_);
+        inst->config()["output"] = output();
+        if (!top.empty()) inst->config()["top"] = top;
         inst->create_ok();
         return inst;
     }
 
     TempDir dir_;
-    LoadedPlugin plugin_{bundled_plugin("wordcount")};
+    Plugin plugin_{bundled_plugin_file("wordcount")};
 };
 
 TEST_F(WordCountTest, PrintsTopWordsOfBatchAndTotals) {
-    TestHost host;
-    auto inst = make(host, "2");
-    TestBatch b1 = batch_of(1, {"the quick  fox", "the\tlazy dog\n", std::nullopt, "", "fox the"});
+    auto inst = make("2");
+    Batch b1 = batch_of(1, {"the quick  fox", "the\tlazy dog\n", std::nullopt, "", "fox the"});
     ASSERT_EQ(inst->process(b1).status, SLUICE_OK);
-    TestBatch b2 = batch_of(2, {"dog dog Dog"});
+    Batch b2 = batch_of(2, {"dog dog Dog"});
     ASSERT_EQ(inst->process(b2).status, SLUICE_OK);
     EXPECT_EQ(read_file(output()),
               "batch 1 words 8 distinct 5\n"
@@ -52,11 +52,10 @@ TEST_F(WordCountTest, PrintsTopWordsOfBatchAndTotals) {
 }
 
 TEST_F(WordCountTest, DefaultTopIsTen) {
-    TestHost host;
-    auto inst = make(host);
+    auto inst = make();
     std::string words;
     for (char c = 'a'; c <= 'l'; ++c) words += std::string(1, c) + " ";  // 12 distinct words
-    TestBatch b = batch_of(1, {words});
+    Batch b = batch_of(1, {words});
     ASSERT_EQ(inst->process(b).status, SLUICE_OK);
     std::string text = read_file(output());
     EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1 + 10 + 10);
@@ -65,19 +64,16 @@ TEST_F(WordCountTest, DefaultTopIsTen) {
 }
 
 TEST_F(WordCountTest, StateHandOverCarriesRunningTotals) {
-    TestHost host_a;
-    auto a = make(host_a, "3");
-    TestBatch b1 = batch_of(1, {"x y y z z z"});
+    auto a = make("3");
+    Batch b1 = batch_of(1, {"x y y z z z"});
     ASSERT_EQ(a->process(b1).status, SLUICE_OK);
-    std::string state;
-    ASSERT_EQ(a->snapshot(state).status, SLUICE_OK);
+    std::filesystem::remove(output());
+    auto b = make("3");
+    ASSERT_TRUE(plugin_.has_state_hooks());
+    ASSERT_EQ(hand_over(*a, *b).status, SLUICE_OK);
     a->destroy();
 
-    std::filesystem::remove(output());
-    TestHost host_b;
-    auto b = make(host_b, "3");
-    ASSERT_EQ(b->restore(state).status, SLUICE_OK);
-    TestBatch b2 = batch_of(2, {"x x x x"});
+    Batch b2 = batch_of(2, {"x x x x"});
     ASSERT_EQ(b->process(b2).status, SLUICE_OK);
     EXPECT_EQ(read_file(output()),
               "batch 2 words 4 distinct 1\n"
@@ -88,16 +84,14 @@ TEST_F(WordCountTest, StateHandOverCarriesRunningTotals) {
 
     // And a fresh instance without the hand-over starts from zero.
     std::filesystem::remove(output());
-    TestHost host_c;
-    auto c = make(host_c, "3");
+    auto c = make("3");
     ASSERT_EQ(c->process(b2).status, SLUICE_OK);
     EXPECT_NE(read_file(output()).find("total x 4\n"), std::string::npos);
 }
 
 TEST_F(WordCountTest, CorruptStateIsRefused) {
-    TestHost host;
-    auto inst = make(host);
-    CallResult r = inst->restore("something else");
+    auto inst = make();
+    Result r = inst->restore("something else");
     EXPECT_EQ(r.status, SLUICE_FATAL);
     EXPECT_NE(r.message.find("not wordcount state"), std::string::npos) << r.message;
     r = inst->restore("sluice-wordcount-state 1\n12 word\nbad");
@@ -105,10 +99,8 @@ TEST_F(WordCountTest, CorruptStateIsRefused) {
 }
 
 TEST_F(WordCountTest, BadTopFailsCreate) {
-    TestHost host;
-    host.config["top"] = "ten";
-    TestInstance inst(plugin_, host);
-    CallResult r = inst.create();
+    Instance inst(plugin_, {{"top", "ten"}});
+    Result r = inst.create();
     EXPECT_EQ(r.status, SLUICE_FATAL);
     EXPECT_EQ(r.message, "config key 'top' is 'ten', not an integer: set it to a whole number");
 }
