@@ -35,11 +35,15 @@ std::string run_help() {
         {Group::Receiver, "Receiver mode (--mode receiver)",
          "A consumer group (--group, required) reads --topics NAME:N with N threads per\n"
          "topic; each thread cuts its records into blocks every block-interval, and a\n"
-         "batch is the blocks of one batch-interval. With --wal-dir every block is\n"
-         "fsynced to a write-ahead log before its offsets are committed, and blocks never\n"
-         "processed are replayed at the next start: nothing is lost in a crash, a record\n"
-         "may be seen twice. Without it the group auto-commits what it has read, so a\n"
-         "crash loses the records read but not yet processed (docs/receiver-mode.md)."},
+         "batch is the blocks of one batch-interval. By default (receiver-commit =\n"
+         "processed) offsets are committed only once their batch succeeded: nothing is\n"
+         "lost when the process crashes, the machine is lost or partitions move; what was\n"
+         "processed but not yet committed is read again (at-least-once). --wal-dir adds a\n"
+         "local write-ahead log of the blocks: backpressure, and a restart replays the\n"
+         "blocks never processed instead of reading them again. receiver-commit = stored\n"
+         "(Spark's receiver WAL) commits once a block is fsynced there: a lost machine\n"
+         "loses what its WAL held; read auto-commits what was read: a crash can lose\n"
+         "records (docs/receiver-mode.md)."},
         {Group::Checkpoint, "Checkpoint",
          "Where the planned and committed batches are logged, so that after a crash the\n"
          "last uncommitted batch is replayed with exactly the same offset ranges."},

@@ -71,6 +71,16 @@ void apply_direct_assignment(RunConfig &cfg, const Values &v, const std::string 
                                   "single, group") == "group";
 }
 
+void apply_receiver_commit(RunConfig &cfg, const Values &v, const std::string &label,
+                           const Source &) {
+    const std::string rule = one_of(
+        v.front(), label, {{"processed", "processed"}, {"stored", "stored"}, {"read", "read"}},
+        "processed, stored, read");
+    cfg.receiver_commit = rule == "processed" ? ReceiverCommit::processed
+                          : rule == "stored"  ? ReceiverCommit::stored
+                                              : ReceiverCommit::read;
+}
+
 void apply_batch_interval(RunConfig &cfg, const Values &v, const std::string &label,
                           const Source &) {
     cfg.batch_interval = parse_duration(v.front(), label);
@@ -279,9 +289,15 @@ void show_from_timestamp(const RunConfig &cfg, Describer &out, std::string_view 
     if (cfg.from_timestamp_ms) out.line(key, std::to_string(*cfg.from_timestamp_ms));
 }
 
+void show_receiver_commit(const RunConfig &cfg, Describer &out, std::string_view key) {
+    out.line(key, cfg.receiver_commit == ReceiverCommit::processed ? "processed"
+                  : cfg.receiver_commit == ReceiverCommit::stored  ? "stored"
+                                                                   : "read");
+}
+
 void show_wal_dir(const RunConfig &cfg, Describer &out, std::string_view key) {
     if (cfg.wal_dir.empty())
-        out.comment(std::string(key) + ": none (auto-commit: a crash can lose records)");
+        out.comment(std::string(key) + ": none");
     else
         out.line(key, absolute_path(cfg.wal_dir));
 }
@@ -394,10 +410,18 @@ const OptionSpec kOptions[] = {
     {"receiver-max-rate", "", Scalar, Receiver, "N", set_integer<&C::receiver_max_rate>,
      show_integer<&C::receiver_max_rate>,
      "at most N records/s per consumer thread (default 0 = unlimited)"},
+    {"receiver-commit", "", Scalar, Receiver, "RULE", apply_receiver_commit, show_receiver_commit,
+     "when a block's offsets are committed to the group. processed (default): once the batch "
+     "holding it succeeded; nothing is lost in a process crash, a machine loss or a "
+     "rebalance; a crash re-reads what was processed but not yet committed (about one "
+     "batch). stored (needs wal-dir): once the block is fsynced in the WAL; a process crash "
+     "loses nothing and re-reads least, but a lost machine LOSES the blocks its WAL held "
+     "unprocessed. read (no wal-dir): librdkafka's auto-commit of what was read; a crash CAN "
+     "LOSE records (docs/receiver-mode.md)"},
     {"wal-dir", "", Scalar, Receiver, "DIR", set_directory<&C::wal_dir>, show_wal_dir,
-     "write-ahead log: each block is stored and fsynced here before its offsets are "
-     "committed, so a crash loses nothing; empty = none (the default: auto-commit, a crash "
-     "CAN LOSE records)"},
+     "write-ahead log: each block is stored here before the batch thread takes it; a restart "
+     "replays the blocks never processed before reading Kafka again, and its size bounds "
+     "what is read ahead (wal-max-bytes); empty = none (the default: blocks wait in memory)"},
     {"wal-fsync", "", Scalar, Receiver, "WHEN", apply_wal_fsync, show_wal_fsync,
      "block (default): fsync every block before committing its offsets; or a duration, e.g. "
      "50ms: group commit, fsync at most that often (offsets wait for it)"},

@@ -35,6 +35,10 @@ enum class Mode { direct, receiver };
 /// "direct" or "receiver": the config value, and the label of logs and metrics.
 std::string_view to_string(Mode mode);
 
+/// When receiver mode commits a block's offsets to its group (receiver-commit): once the batch
+/// holding it succeeded, once it is durable in the WAL, or as read (librdkafka's auto-commit).
+enum class ReceiverCommit { processed, stored, read };
+
 /// One explicit start position of --from-offsets: `offset` is the next offset to read.
 struct StartOffset {
     TopicPartition tp;
@@ -57,6 +61,7 @@ struct RunConfig {
     std::filesystem::path wal_dir;                    // receiver: write-ahead log; empty = none
     std::chrono::milliseconds wal_fsync_interval{0};  // 0 = fsync every block (wal-fsync=block)
     uint64_t wal_max_bytes = 1ull << 30;              // consumption pauses at this WAL size
+    ReceiverCommit receiver_commit = ReceiverCommit::processed;
     std::chrono::milliseconds batch_interval{2000};
     std::vector<std::filesystem::path> plugin_dirs;  // empty = the bundled plugin dir
     std::vector<std::string> plugins;                // chain order

@@ -47,6 +47,14 @@ void check_complete(const RunConfig &cfg) {
             throw ConfigError(
                 "commit-to-kafka: receiver mode always commits to its group (it is how members "
                 "hand partitions over); remove the key");
+        if (cfg.receiver_commit == ReceiverCommit::stored && cfg.wal_dir.empty())
+            throw ConfigError(
+                "receiver-commit: stored commits a block's offsets once it is durable in the "
+                "WAL: add --wal-dir DIR, or use processed (the default)");
+        if (cfg.receiver_commit == ReceiverCommit::read && !cfg.wal_dir.empty())
+            throw ConfigError(
+                "receiver-commit: read is librdkafka's auto-commit, without a WAL: remove "
+                "--wal-dir, or use processed (the default) or stored");
     } else if (cfg.group_assignment) {
         if (cfg.group.empty())
             throw ConfigError(
@@ -74,10 +82,12 @@ void check_complete(const RunConfig &cfg) {
         if (!cfg.wal_dir.empty() || cfg.block_interval != defaults.block_interval ||
             cfg.receiver_max_rate != defaults.receiver_max_rate ||
             cfg.wal_fsync_interval != defaults.wal_fsync_interval ||
-            cfg.wal_max_bytes != defaults.wal_max_bytes)
+            cfg.wal_max_bytes != defaults.wal_max_bytes ||
+            cfg.receiver_commit != defaults.receiver_commit)
             throw ConfigError(
-                "wal-dir/wal-fsync/wal-max-bytes/block-interval/receiver-max-rate: receiver-mode "
-                "options; add --mode receiver, or use --checkpoint for direct mode's replay log");
+                "wal-dir/wal-fsync/wal-max-bytes/block-interval/receiver-max-rate/receiver-commit: "
+                "receiver-mode options; add --mode receiver, or use --checkpoint for direct mode's "
+                "replay log");
         for (const auto &[key, value] : cfg.kafka)
             if (auto error = kafka::direct_reserved_error(key, value)) throw ConfigError(*error);
     }
