@@ -2,27 +2,19 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <chrono>
-#include <mutex>
-#include <thread>
+#include <optional>
 
-#include "metrics/health.hpp"
-#include "metrics/prometheus.hpp"
-#include "metrics/status_json.hpp"
+#include "metrics/exporter_impl.hpp"
 
 namespace sluice::metrics {
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
 using tcp = net::ip::tcp;
 
 namespace {
-
-constexpr auto kRequestTimeout = std::chrono::seconds(10);
 
 int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -30,130 +22,107 @@ int64_t now_ms() {
         .count();
 }
 
-}  // namespace
+// One HTTP/1.1 connection (keep-alive): read a request, write the answer, repeat. Lives as long
+// as one of its handlers is pending. Exporter thread.
+// Bounds: each request must arrive whole within request_timeout (a slowloris client that
+// trickles bytes is dropped then), its headers and body within their limits (431/413, then
+// the connection is closed); the answer's write has the same timeout.
+class Session : public std::enable_shared_from_this<Session> {
+  public:
+    Session(tcp::socket socket, Exporter::Impl &server)
+        : stream_(std::move(socket)), server_(server) {
+        ++server_.connections;
+    }
+    ~Session() { --server_.connections; }
 
-struct Exporter::Impl {
-    // One HTTP/1.1 connection (keep-alive): read a request, write the answer, repeat.
-    // Lives as long as one of its handlers is pending. Exporter thread.
-    class Session : public std::enable_shared_from_this<Session> {
-      public:
-        Session(tcp::socket socket, const Impl &server)
-            : stream_(std::move(socket)), server_(server) {}
-
-        void read() {
-            request_ = {};
-            stream_.expires_after(kRequestTimeout);
-            http::async_read(stream_, buffer_, request_,
-                             beast::bind_front_handler(&Session::on_read, shared_from_this()));
-        }
-
-      private:
-        void on_read(beast::error_code ec, size_t) {
-            if (ec) {  // end of stream, timeout, garbage: nothing to answer
-                beast::error_code ignored;
-                stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-                return;
-            }
-            response_ = server_.respond(request_);
-            http::async_write(stream_, response_,
-                              beast::bind_front_handler(&Session::on_write, shared_from_this()));
-        }
-
-        void on_write(beast::error_code ec, size_t) {
-            if (ec) return;
-            if (!response_.keep_alive()) {
-                beast::error_code ignored;
-                stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-                return;
-            }
-            read();
-        }
-
-        beast::tcp_stream stream_;
-        beast::flat_buffer buffer_;
-        http::request<http::string_body> request_;
-        http::response<http::string_body> response_;  // kept until its write completes
-        const Impl &server_;
-    };
-
-    net::io_context io{1};
-    tcp::acceptor acceptor{io};
-    ListenAddress bound;
-
-    mutable std::mutex mutex;  // guards latest
-    std::shared_ptr<const RunSnapshot> latest = std::make_shared<RunSnapshot>();
-
-    std::thread thread;  // last: started once everything above exists
-    bool stopped = false;
-
-    std::shared_ptr<const RunSnapshot> snapshot() const {
-        std::lock_guard lock(mutex);
-        return latest;
+    void read() {
+        parser_.emplace();
+        parser_->header_limit(static_cast<uint32_t>(server_.options.header_limit));
+        parser_->body_limit(server_.options.body_limit);
+        stream_.expires_after(server_.options.request_timeout);
+        http::async_read(stream_, buffer_, *parser_,
+                         beast::bind_front_handler(&Session::on_read, shared_from_this()));
     }
 
-    void accept() {
-        acceptor.async_accept(io, [this](beast::error_code ec, tcp::socket socket) {
-            if (ec == net::error::operation_aborted) return;  // closed by stop()
-            if (!ec) std::make_shared<Session>(std::move(socket), *this)->read();
-            accept();
-        });
+  private:
+    void on_read(beast::error_code ec, size_t) {
+        if (ec == http::error::header_limit || ec == http::error::body_limit) {
+            const bool header = ec == http::error::header_limit;
+            response_ = {};
+            response_.version(11);
+            response_.result(header ? http::status::request_header_fields_too_large
+                                    : http::status::payload_too_large);
+            response_.set(http::field::content_type, "text/plain; charset=utf-8");
+            response_.body() = header
+                                   ? "request headers over " +
+                                         std::to_string(server_.options.header_limit) + " bytes\n"
+                                   : "request body over " +
+                                         std::to_string(server_.options.body_limit) + " bytes\n";
+            response_.keep_alive(false);
+            response_.prepare_payload();
+            write();
+            return;
+        }
+        if (ec) {  // end of stream, timeout, garbage: nothing to answer
+            beast::error_code ignored;
+            stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+            return;
+        }
+        response_ = server_.respond(parser_->get());
+        write();
     }
 
-    http::response<http::string_body> respond(
-        const http::request<http::string_body> &request) const {
-        http::response<http::string_body> response;
-        response.version(request.version());
-        response.keep_alive(request.keep_alive());
-        response.set(http::field::server, "sluice");
-        std::string_view target(request.target().data(), request.target().size());
-        target = target.substr(0, target.find('?'));
-        const auto answer = [&](http::status status, const char *type, std::string body) {
-            response.result(status);
-            response.set(http::field::content_type, type);
-            response.body() = std::move(body);
-        };
-        if (request.method() != http::verb::get) {
-            answer(http::status::method_not_allowed, "text/plain; charset=utf-8",
-                   "only GET is supported\n");
-            response.set(http::field::allow, "GET");
-        } else if (target == "/metrics") {
-            answer(http::status::ok, kPrometheusContentType, render_prometheus(*snapshot()));
-        } else if (target == "/status") {
-            answer(http::status::ok, "application/json",
-                   status_json(*snapshot())
-                           .dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
-                       "\n");
-        } else if (target == "/healthz" || target == "/readyz") {
-            const auto s = snapshot();
-            const HealthVerdict v =
-                target == "/healthz" ? liveness(*s, now_ms()) : readiness(*s, now_ms());
-            answer(v.ok ? http::status::ok : http::status::service_unavailable,
-                   "text/plain; charset=utf-8", v.reason + "\n");
-            response.set(http::field::cache_control, "no-store");
-        } else if (target == "/") {
-            answer(http::status::ok, "text/plain; charset=utf-8",
-                   "sluice\n  /metrics  Prometheus text format 0.0.4\n  /status   JSON\n"
-                   "  /healthz  200 while the batch loop makes progress, else 503\n"
-                   "  /readyz   200 while it reads partitions with its plugins, else 503\n");
-        } else {
-            answer(http::status::not_found, "text/plain; charset=utf-8",
-                   "not found: try /metrics, /status, /healthz or /readyz\n");
-        }
-        response.prepare_payload();
-        return response;
+    void write() {
+        stream_.expires_after(server_.options.request_timeout);
+        http::async_write(stream_, response_,
+                          beast::bind_front_handler(&Session::on_write, shared_from_this()));
     }
+
+    void on_write(beast::error_code ec, size_t) {
+        if (ec) return;
+        if (!response_.keep_alive()) {
+            beast::error_code ignored;
+            stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+            return;
+        }
+        read();
+    }
+
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;  // one per request
+    http::response<http::string_body> response_;                     // kept until written
+    Exporter::Impl &server_;
 };
 
-Exporter::Exporter(std::string_view address)
-    : Exporter([&] {
-          try {
-              return parse_listen_address(address);
-          } catch (const std::invalid_argument &e) {
-              throw MetricsError(std::string("metrics-address: ") + e.what());
-          }
-      }()) {}
+}  // namespace
 
-Exporter::Exporter(const ListenAddress &address) : impl_(std::make_unique<Impl>()) {
+void Exporter::Impl::accept() {
+    acceptor.async_accept(io, [this](beast::error_code ec, tcp::socket socket) {
+        if (ec == net::error::operation_aborted) return;  // closed by stop()
+        if (!ec && connections >= options.max_connections) {
+            beast::error_code ignored;  // full: refuse the newcomer, keep serving the others
+            socket.close(ignored);
+        } else if (!ec) {
+            std::make_shared<Session>(std::move(socket), *this)->read();
+        }
+        accept();
+    });
+}
+
+Exporter::Exporter(std::string_view address, ExporterOptions options)
+    : Exporter(
+          [&] {
+              try {
+                  return parse_listen_address(address);
+              } catch (const std::invalid_argument &e) {
+                  throw MetricsError(std::string("metrics-address: ") + e.what());
+              }
+          }(),
+          std::move(options)) {}
+
+Exporter::Exporter(const ListenAddress &address, ExporterOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {
     const std::string where = "--metrics-address " + address.to_string();
     tcp::endpoint endpoint;
     try {
@@ -197,6 +166,17 @@ Exporter::Exporter(const ListenAddress &address) : impl_(std::make_unique<Impl>(
         }
     });
     spdlog::info("metrics: serving {}/metrics (Prometheus) and {}/status (JSON)", url(), url());
+    spdlog::info("metrics: status page at {}/{}", url(),
+                 impl_->options.control.enabled()
+                     ? " (control: POST /control/pause, /control/resume, /control/reload with "
+                       "the bearer token)"
+                     : "");
+    if (impl_->options.control.enabled() && !endpoint.address().is_loopback())
+        spdlog::warn(
+            "metrics: the control routes listen on {}, not loopback: the bearer token crosses the "
+            "network in clear text (plain HTTP); keep it on 127.0.0.1 behind an authenticating "
+            "proxy, or on a trusted network",
+            address.to_string());
 }
 
 Exporter::~Exporter() {
@@ -220,6 +200,7 @@ void Exporter::publish(RunSnapshot snapshot) {
     snapshot.published_at_ms = now_ms();
     auto next = std::make_shared<const RunSnapshot>(std::move(snapshot));
     std::lock_guard lock(impl_->mutex);
+    impl_->history.add(*next);
     impl_->latest.swap(next);
     // `next` (the previous snapshot) is freed outside the lock, unless a request still holds it.
 }
