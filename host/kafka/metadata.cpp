@@ -17,6 +17,12 @@ namespace {
 
 // A named topic that is not in the metadata yet may still be propagating: wait this long.
 constexpr milliseconds kUnknownTopicWait{5000};
+// Under StopWaits, one metadata request waits at most this long before the stop is looked at
+// again. A broker that is up answers in milliseconds; one that is not yet reachable keeps
+// being connected to by librdkafka between the requests.
+constexpr milliseconds kStopCheckEvery{500};
+
+thread_local const std::atomic<bool> *t_stop = nullptr;
 
 int remaining_ms(Clock::time_point deadline) {
     const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
@@ -32,6 +38,14 @@ PartitionListPtr make_list(const std::vector<TopicPartition> &tps, int64_t offse
 }
 
 }  // namespace
+
+StopWaits::StopWaits(const std::atomic<bool> &stop) : outer_(t_stop) {
+    t_stop = &stop;
+}
+
+StopWaits::~StopWaits() {
+    t_stop = outer_;
+}
 
 std::vector<TopicPartition> partitions_for(rd_kafka_t *rk, const std::string &brokers,
                                            const std::vector<std::string> &topics,
@@ -55,11 +69,28 @@ std::vector<TopicPartition> partitions_for(rd_kafka_t *rk, const std::string &br
     const auto start = Clock::now();
     const auto deadline = start + timeout;
     const auto unknown_deadline = start + std::min(timeout, milliseconds(kUnknownTopicWait));
+    const std::atomic<bool> *stop = t_stop;
+    const auto stopped = [&] {
+        if (stop && stop->load())
+            throw WaitStopped("stopped while waiting for the Kafka brokers '" + brokers + "'");
+    };
     for (;;) {
+        stopped();
         const rd_kafka_metadata_t *md = nullptr;
+        int wait_ms = remaining_ms(deadline);
+        if (stop) wait_ms = std::min<int>(wait_ms, static_cast<int>(kStopCheckEvery.count()));
+        const auto asked = Clock::now();
         // all_topics=1: a request for named topics would auto-create them.
         const rd_kafka_resp_err_t err =
-            rd_kafka_metadata(rk, 1, nullptr, &md, std::max(remaining_ms(deadline), 1));
+            rd_kafka_metadata(rk, 1, nullptr, &md, std::max(wait_ms, 1));
+        if (stop && Clock::now() < deadline &&
+            (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__TIMED_OUT)) {
+            // No broker reachable yet: look at the stop, then ask again (not in a busy loop
+            // when librdkafka answers at once).
+            if (Clock::now() - asked < milliseconds(50))
+                std::this_thread::sleep_for(milliseconds(50));
+            continue;
+        }
         if (err)
             throw KafkaError("cannot get topic metadata from Kafka brokers '" + brokers +
                              "' within " + std::to_string(timeout.count()) +
@@ -138,6 +169,24 @@ std::map<TopicPartition, Watermarks> query_watermarks(rd_kafka_t *rk, const std:
             auto &w = out[{p.topic, p.partition}];
             (which == -2 ? w.low : w.high) = p.offset;
         }
+    }
+    return out;
+}
+
+std::map<TopicPartition, int64_t> query_high_watermarks(rd_kafka_t *rk, const std::string &brokers,
+                                                        const std::vector<TopicPartition> &tps,
+                                                        milliseconds timeout) {
+    std::map<TopicPartition, int64_t> out;
+    if (tps.empty()) return out;
+    auto list = make_list(tps, -1);  // timestamp -1: the latest offset
+    const rd_kafka_resp_err_t err =
+        rd_kafka_offsets_for_times(rk, list.get(), std::max(static_cast<int>(timeout.count()), 1));
+    if (err)
+        throw KafkaError("cannot read the high watermarks from Kafka brokers '" + brokers +
+                         "': " + rd_kafka_err2str(err));
+    for (int i = 0; i < list->cnt; ++i) {
+        const auto &p = list->elems[i];
+        if (!p.err && p.offset >= 0) out[{p.topic, p.partition}] = p.offset;
     }
     return out;
 }

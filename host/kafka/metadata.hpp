@@ -7,6 +7,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <string>
@@ -20,6 +21,29 @@ namespace sluice::kafka {
 struct Watermarks {
     int64_t low = -1;   // first offset still in the log
     int64_t high = -1;  // next offset to be written
+};
+
+/// partitions_for gave up because a stop was asked (StopWaits) while it waited.
+class WaitStopped : public KafkaError {
+  public:
+    using KafkaError::KafkaError;
+};
+
+/// While it lives, partitions_for on the calling thread checks `stop` and throws WaitStopped
+/// within about half a second of it becoming true, instead of waiting out its timeout (30 s
+/// for brokers that cannot be reached). Thread-local on purpose: the modes call partitions_for
+/// from their open() on the control thread, and the run loop (stream::RunLoop::run) makes that
+/// first wait stoppable with one scope rather than a stop flag threaded through every mode.
+/// Scopes nest (the destructor restores the outer one). Thread: the one that waits.
+class StopWaits {
+  public:
+    explicit StopWaits(const std::atomic<bool> &stop);
+    ~StopWaits();
+    StopWaits(const StopWaits &) = delete;
+    StopWaits &operator=(const StopWaits &) = delete;
+
+  private:
+    const std::atomic<bool> *outer_;
 };
 
 /// Topic names and "^regex" patterns -> sorted partitions (patterns skip internal "__" topics,
@@ -41,6 +65,13 @@ std::vector<TopicPartition> partitions_for(const std::string &brokers,
 std::map<TopicPartition, Watermarks> query_watermarks(rd_kafka_t *rk, const std::string &brokers,
                                                       const std::vector<TopicPartition> &tps,
                                                       std::chrono::milliseconds timeout);
+
+/// The high watermark (the next offset to be written) of each partition, in one ListOffsets
+/// request. A partition whose answer is an error is absent; a failed request throws
+/// KafkaError. For the lag monitor (metrics/lag_monitor.hpp), on its own handle.
+std::map<TopicPartition, int64_t> query_high_watermarks(rd_kafka_t *rk, const std::string &brokers,
+                                                        const std::vector<TopicPartition> &tps,
+                                                        std::chrono::milliseconds timeout);
 
 /// First offset whose timestamp is >= ts_ms, per partition. Throws when the broker has no
 /// answer (-1, as librdkafka 2.0.2's mock always gives).

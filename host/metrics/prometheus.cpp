@@ -7,6 +7,9 @@
 #include <map>
 #include <stdexcept>
 
+#include "common/clock.hpp"
+#include "metrics/lag.hpp"
+
 namespace sluice::metrics {
 
 namespace {
@@ -147,6 +150,55 @@ void TextWriter::sample(std::string_view name, const Labels &labels, double valu
 }
 
 std::string render_prometheus(const RunSnapshot &s) {
+    return render_prometheus(s, wall_ms());
+}
+
+namespace {
+
+/// The lag families: a series only where the value is known (an absent series is Prometheus's
+/// "unknown"), and none at all without a lag monitor.
+void render_lag(TextWriter &w, const RunSnapshot &s, int64_t now_ms) {
+    using Type = TextWriter::Type;
+    if (!s.lag || s.next_offsets.empty()) return;
+    const LagReport lag = s.lag->report(s.next_offsets, now_ms);
+    const auto partition_family = [&](const char *name, const char *help, auto value) {
+        w.family(name, Type::gauge, help);
+        for (const auto &[tp, p] : lag.partitions)
+            if (auto v = value(p))
+                w.sample(name, {{"topic", tp.topic}, {"partition", std::to_string(tp.partition)}},
+                         static_cast<double>(*v));
+    };
+    partition_family("sluice_partition_high_watermark",
+                     "High watermark of each partition (the next offset to be written), read by "
+                     "the lag monitor every few seconds.",
+                     [](const PartitionLag &p) { return p.high_watermark; });
+    partition_family("sluice_partition_lag_records",
+                     "High watermark minus the committed next offset: records not yet processed.",
+                     [](const PartitionLag &p) { return p.lag_records; });
+    partition_family("sluice_partition_lag_seconds",
+                     "Lag in records divided by the partition's recent rate of progress "
+                     "(offsets committed per second, over at least 30 s); 0 when nothing is "
+                     "behind, absent while behind without progress.",
+                     [](const PartitionLag &p) { return p.lag_seconds; });
+    const auto topic_family = [&](const char *name, const char *help, auto value) {
+        w.family(name, Type::gauge, help);
+        for (const TopicLag &t : lag.topics)
+            if (auto v = value(t)) w.sample(name, {{"topic", t.topic}}, static_cast<double>(*v));
+    };
+    topic_family("sluice_topic_lag_records", "Sum of the lag in records of the topic's partitions.",
+                 [](const TopicLag &t) { return t.lag_records; });
+    topic_family("sluice_topic_lag_seconds",
+                 "The topic's lag in records divided by its input rate; 0 when nothing is behind.",
+                 [](const TopicLag &t) { return t.lag_seconds; });
+    topic_family("sluice_topic_input_records_per_second",
+                 "Records (offsets) of the topic committed per second, over at least the last "
+                 "30 s.",
+                 [](const TopicLag &t) { return t.input_rate; });
+}
+
+}  // namespace
+
+std::string render_prometheus(const RunSnapshot &s, int64_t now_ms) {
     using Type = TextWriter::Type;
     TextWriter w;
     const auto one = [&w](const char *name, Type type, const char *help, double value) {
@@ -203,6 +255,7 @@ std::string render_prometheus(const RunSnapshot &s) {
                      {{"topic", tp.topic}, {"partition", std::to_string(tp.partition)}},
                      static_cast<double>(offset));
     }
+    render_lag(w, s, now_ms);
 
     if (!s.plugins.empty()) {
         struct PluginFamily {

@@ -3,6 +3,7 @@
 // (https://prometheus.io/docs/instrumenting/exposition_formats/), and the rendering of a
 // RunSnapshot in it.
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -53,7 +54,9 @@ class TextWriter {
     std::string family_;
 };
 
-/// The whole /metrics body for `snapshot`; the names are documented in docs/metrics.md.
+/// The whole /metrics body for `snapshot`; the names are documented in docs/metrics.md. The lag
+/// is computed at `now_ms` (Unix ms; the one-argument form: now).
+std::string render_prometheus(const RunSnapshot &snapshot, int64_t now_ms);
 std::string render_prometheus(const RunSnapshot &snapshot);
 
 }  // namespace sluice::metrics

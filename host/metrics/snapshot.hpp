@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,6 +14,8 @@
 #include "common/types.hpp"
 
 namespace sluice::metrics {
+
+class LagBoard;
 
 /// What the run loop measured about one committed batch.
 struct BatchStats {
@@ -108,6 +111,9 @@ struct RunSnapshot {
     std::map<TopicPartition, int64_t> next_offsets;  // committed: the next offset to read
     std::optional<MirrorSnapshot> mirror;
     std::optional<ReceiverSnapshot> receiver;  // receiver mode only
+    // The one live part (lag.hpp): high watermarks read by the lag monitor, so that /status
+    // and /metrics compute the lag of next_offsets when asked. Null: lag unknown.
+    std::shared_ptr<const LagBoard> lag;
 
     /// Adds a committed batch to the totals and makes it the last batch.
     void add_batch(const BatchStats &batch);

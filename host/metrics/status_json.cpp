@@ -1,8 +1,24 @@
 #include "metrics/status_json.hpp"
 
+#include "common/clock.hpp"
+#include "metrics/lag.hpp"
+
 namespace sluice::metrics {
 
+namespace {
+
+template <typename T>
+nlohmann::json or_null(const std::optional<T> &value) {
+    return value ? nlohmann::json(*value) : nlohmann::json();
+}
+
+}  // namespace
+
 nlohmann::json status_json(const RunSnapshot &s) {
+    return status_json(s, wall_ms());
+}
+
+nlohmann::json status_json(const RunSnapshot &s, int64_t now_ms) {
     using nlohmann::json;
     json out = {
         {"mode", s.mode},
@@ -65,11 +81,38 @@ nlohmann::json status_json(const RunSnapshot &s) {
             {"custom", p.custom},
         });
     out["plugins"] = std::move(plugins);
+    const LagReport lag = s.lag ? s.lag->report(s.next_offsets, now_ms) : LagReport{};
     json partitions = json::array();
-    for (const auto &[tp, offset] : s.next_offsets)
-        partitions.push_back(
-            {{"topic", tp.topic}, {"partition", tp.partition}, {"next_offset", offset}});
+    for (const auto &[tp, offset] : s.next_offsets) {
+        const auto found = lag.partitions.find(tp);
+        const PartitionLag p = found == lag.partitions.end() ? PartitionLag{} : found->second;
+        partitions.push_back({{"topic", tp.topic},
+                              {"partition", tp.partition},
+                              {"next_offset", offset},
+                              {"high_watermark", or_null(p.high_watermark)},
+                              {"lag_records", or_null(p.lag_records)},
+                              {"lag_seconds", or_null(p.lag_seconds)}});
+    }
     out["partitions"] = std::move(partitions);
+    json topics = json::array();
+    if (s.lag) {
+        for (const TopicLag &t : lag.topics)
+            topics.push_back({{"topic", t.topic},
+                              {"partitions", t.partitions},
+                              {"lag_records", or_null(t.lag_records)},
+                              {"lag_seconds", or_null(t.lag_seconds)},
+                              {"input_rate", or_null(t.input_rate)}});
+    } else {
+        std::map<std::string, size_t> counts;
+        for (const auto &[tp, offset] : s.next_offsets) ++counts[tp.topic];
+        for (const auto &[topic, n] : counts)
+            topics.push_back({{"topic", topic},
+                              {"partitions", n},
+                              {"lag_records", nullptr},
+                              {"lag_seconds", nullptr},
+                              {"input_rate", nullptr}});
+    }
+    out["topics"] = std::move(topics);
     if (s.receiver) {
         const ReceiverSnapshot &r = *s.receiver;
         out["receiver"] = {

@@ -6,8 +6,10 @@
 #include <thread>
 
 #include "common/clock.hpp"
+#include "kafka/metadata.hpp"
 #include "metrics/collect.hpp"
 #include "metrics/exporter.hpp"
+#include "metrics/lag_monitor.hpp"
 #include "plugins/plugin_chain.hpp"
 #include "stream/batch_runner.hpp"
 #include "stream/chain_setup.hpp"
@@ -26,6 +28,7 @@ RunLoop::~RunLoop() {
 }
 
 void RunLoop::publish_metrics(metrics::RunState state) {
+    if (lag_) lag_->record_progress(metrics_.next_offsets);
     metrics::publish_run(exporter_.get(), metrics_, state, *chain_, mirror_.get());
 }
 
@@ -74,6 +77,9 @@ void RunLoop::record(const ReadyBatch &batch) {
 }
 
 int RunLoop::run(const std::atomic<bool> &stop, const std::atomic<bool> &abort) {
+    // A stop during the first metadata wait (brokers unreachable) ends it at once, not after
+    // its 30 s timeout.
+    kafka::StopWaits stoppable_waits(stop);
     // First, so that a port in use fails the run before Kafka is even asked.
     metrics_.start_time_ms = wall_ms();
     metrics_.mode = source_->mode();
@@ -84,7 +90,15 @@ int RunLoop::run(const std::atomic<bool> &stop, const std::atomic<bool> &abort) 
     }
     chain_ = build_chain(config_);
     runner_ = std::make_unique<BatchRunner>(*chain_, config_, bootstrap_);
-    source_->open(*this);
+    try {
+        source_->open(*this);
+    } catch (const kafka::WaitStopped &e) {
+        spdlog::info("{}; nothing was read", e.what());
+        return kExitOk;
+    }
+    lag_ = std::make_unique<metrics::LagMonitor>(
+        metrics::LagMonitorSettings{bootstrap_, config_.kafka, config_.batch_interval});
+    metrics_.lag = lag_->board();
     start_mirror();
     const StartOutcome started = source_->start(*this, abort);
     if (!started.started) return started.exit_code;
@@ -114,6 +128,7 @@ int RunLoop::run(const std::atomic<bool> &stop, const std::atomic<bool> &abort) 
     exit_code = source_->finish(*this, exit_code, failed, abort);
     publish_metrics(metrics::RunState::stopping);
     mirror_.reset();  // writes the last offsets (bounded wait), ends the ZooKeeper session
+    lag_.reset();     // waits at most for a watermark reading under way
     if (exporter_) exporter_->stop();  // joins the HTTP thread
     spdlog::info("stopped after {} batches, {} records", batches_done_, total_records_);
     return source_->final_exit_code(exit_code);

@@ -29,7 +29,8 @@ struct MirrorSettings;
 }  // namespace sluice::zk
 namespace sluice::metrics {
 class Exporter;
-}
+class LagMonitor;
+}  // namespace sluice::metrics
 
 namespace sluice::stream {
 
@@ -159,6 +160,7 @@ class RunLoop {
     std::unique_ptr<plugins::PluginChain> chain_;
     std::unique_ptr<BatchRunner> runner_;       // after chain_: refers to it
     std::unique_ptr<zk::OffsetMirror> mirror_;  // --zookeeper; its own thread
+    std::unique_ptr<metrics::LagMonitor> lag_;  // after open(); its own thread and client
     int64_t batches_done_ = 0;
     uint64_t total_records_ = 0;
     std::unique_ptr<BatchSource> source_;  // last: destroyed first (its threads feed the rest)

@@ -1,0 +1,112 @@
+#include "metrics/lag.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace sluice::metrics {
+
+namespace {
+
+std::optional<double> seconds_behind(std::optional<int64_t> lag, std::optional<double> rate) {
+    if (!lag) return std::nullopt;
+    if (*lag == 0) return 0.0;
+    if (rate && *rate > 0) return static_cast<double>(*lag) / *rate;
+    return std::nullopt;  // behind without progress: no estimate (lag_records still says it)
+}
+
+}  // namespace
+
+LagReport compute_lag(const std::map<TopicPartition, int64_t> &committed,
+                      const std::map<TopicPartition, Watermark> &watermarks,
+                      const std::deque<ProgressPoint> &history, int64_t now_ms,
+                      int64_t stale_after_ms) {
+    LagReport out;
+    std::map<std::string, TopicLag> topics;
+    for (const auto &[tp, next] : committed) {
+        PartitionLag p;
+        if (auto w = watermarks.find(tp);
+            w != watermarks.end() && now_ms - w->second.at_ms <= stale_after_ms) {
+            p.high_watermark = w->second.high;
+            p.lag_records = std::max<int64_t>(0, w->second.high - next);
+        }
+        for (const ProgressPoint &point : history) {
+            if (point.at_ms >= now_ms) break;
+            auto then = point.next_offsets.find(tp);
+            if (then == point.next_offsets.end()) continue;
+            const double seconds = static_cast<double>(now_ms - point.at_ms) / 1000.0;
+            p.rate = static_cast<double>(std::max<int64_t>(0, next - then->second)) / seconds;
+            break;
+        }
+        p.lag_seconds = seconds_behind(p.lag_records, p.rate);
+
+        TopicLag &t = topics[tp.topic];
+        t.topic = tp.topic;
+        ++t.partitions;
+        if (p.lag_records) t.lag_records = t.lag_records.value_or(0) + *p.lag_records;
+        if (p.rate) t.input_rate = t.input_rate.value_or(0) + *p.rate;
+        out.partitions.emplace(tp, p);
+    }
+    for (auto &[name, t] : topics) {
+        t.lag_seconds = seconds_behind(t.lag_records, t.input_rate);
+        out.topics.push_back(std::move(t));
+    }
+    return out;
+}
+
+LagBoard::LagBoard(std::chrono::milliseconds window) : window_ms_(window.count()) {}
+
+void LagBoard::record_progress(const std::map<TopicPartition, int64_t> &next_offsets,
+                               int64_t now_ms) {
+    std::lock_guard lock(mutex_);
+    latest_ = next_offsets;
+    // About 30 points per window whatever the batch interval: the copy per batch stays small.
+    const int64_t spacing = std::max<int64_t>(window_ms_ / 30, 100);
+    if (history_.empty() || now_ms - history_.back().at_ms >= spacing)
+        history_.push_back({now_ms, next_offsets});
+    // Keep one point at or before the window's start: the base of the rates.
+    while (history_.size() > 1 && history_[1].at_ms <= now_ms - window_ms_) history_.pop_front();
+}
+
+void LagBoard::set_watermarks(const std::map<TopicPartition, int64_t> &high, int64_t now_ms) {
+    std::lock_guard lock(mutex_);
+    for (const auto &[tp, offset] : high) watermarks_[tp] = {offset, now_ms};
+}
+
+std::vector<TopicPartition> LagBoard::partitions() const {
+    std::lock_guard lock(mutex_);
+    std::vector<TopicPartition> out;
+    out.reserve(latest_.size());
+    for (const auto &[tp, offset] : latest_) out.push_back(tp);
+    return out;
+}
+
+LagReport LagBoard::report(const std::map<TopicPartition, int64_t> &committed,
+                           int64_t now_ms) const {
+    std::lock_guard lock(mutex_);
+    return compute_lag(committed, watermarks_, history_, now_ms, kStaleAfter.count());
+}
+
+LagReport LagBoard::report(int64_t now_ms) const {
+    std::lock_guard lock(mutex_);
+    return compute_lag(latest_, watermarks_, history_, now_ms, kStaleAfter.count());
+}
+
+std::string describe_lag(const LagReport &report) {
+    std::string out = "lag:";
+    if (report.topics.empty()) return out + " no partitions yet";
+    for (const TopicLag &t : report.topics) {
+        out += out.size() > 4 ? "; " : " ";
+        out += t.topic + " ";
+        if (!t.lag_records)
+            out += "unknown (no high watermark read yet)";
+        else
+            out += fmt::format("{} records", *t.lag_records);
+        if (t.lag_seconds) out += fmt::format(", {:.1f} s", *t.lag_seconds);
+        if (t.input_rate) out += fmt::format(" at {:.1f} records/s", *t.input_rate);
+        out += fmt::format(" ({} partition{})", t.partitions, t.partitions == 1 ? "" : "s");
+    }
+    return out;
+}
+
+}  // namespace sluice::metrics
