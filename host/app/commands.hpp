@@ -10,5 +10,6 @@ int produce_command(int argc, char **argv);      // sluice produce: kafka/load_g
 int mock_broker_command(int argc, char **argv);  // sluice mock-broker: kafka/mock_cluster.hpp
 int plugins_command(int argc, char **argv);      // sluice plugins: plugins/plugins_command.hpp
 int wal_command(int argc, char **argv);          // sluice wal inspect: wal/wal_inspect.hpp
+int new_plugin_command(int argc, char **argv);   // sluice new-plugin: sdk/templates/plugin
 
 }  // namespace sluice::app
