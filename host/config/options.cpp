@@ -3,6 +3,7 @@
 #include <boost/program_options.hpp>
 
 #include <algorithm>
+#include <fstream>
 #include <limits>
 #include <regex>
 #include <type_traits>
@@ -220,6 +221,58 @@ void apply_metrics_address(RunConfig &cfg, const Values &v, const std::string &l
         }
     }
     cfg.metrics_address = value;
+}
+
+/// The bearer token of POST /control/...: long enough not to be guessed, from one place only.
+void check_control_token(const std::string &token, const std::string &label) {
+    if (token.size() < 16)
+        fail(label, "is shorter than 16 characters: use a random one, e.g. `openssl rand -hex 16`");
+    if (token.find_first_of(" \t\r\n") != std::string::npos)
+        fail(label, "contains white space: use a random token, e.g. `openssl rand -hex 16`");
+}
+
+void apply_control_token(RunConfig &cfg, const Values &v, const std::string &label,
+                         const Source &) {
+    const std::string value = trim(v.front());
+    if (!value.empty() && !cfg.control_token_file.empty())
+        fail(label, "given with control-token-file: keep one of them");
+    if (!value.empty()) check_control_token(value, label);
+    cfg.control_token = value;
+}
+
+/// The token from a file (its first line), which others may not read.
+void apply_control_token_file(RunConfig &cfg, const Values &v, const std::string &label,
+                              const Source &source) {
+    if (trim(v.front()).empty()) {
+        if (!cfg.control_token_file.empty()) cfg.control_token.clear();
+        cfg.control_token_file.clear();
+        return;
+    }
+    if (!cfg.control_token.empty() && cfg.control_token_file.empty())
+        fail(label, "given with control-token: keep one of them");
+    const fs::path path = parse_path(v.front(), label, source.base_dir);
+    std::error_code ec;
+    const auto perms = fs::status(path, ec).permissions();
+    if (ec) fail(label, "cannot read " + path.string() + ": " + ec.message());
+    if ((perms & fs::perms::others_read) != fs::perms::none)
+        fail(label, path.string() + " is readable by every user: chmod 600 " + path.string());
+    std::ifstream in(path);
+    std::string token;
+    if (!in || !std::getline(in, token))
+        fail(label, "cannot read a token from " + path.string() +
+                        ": write one line, e.g. `openssl rand -hex 16 > FILE`");
+    token = trim(token);
+    check_control_token(token, label + " (" + path.string() + ")");
+    cfg.control_token = token;
+    cfg.control_token_file = path;
+}
+
+/// The token itself is never shown (the output is for logs and bug reports).
+void show_control_token(const RunConfig &cfg, Describer &out, std::string_view key) {
+    if (cfg.control_token.empty())
+        out.comment(std::string(key) + ": none (no /control routes)");
+    else if (cfg.control_token_file.empty())
+        out.comment(std::string(key) + ": set (redacted)");
 }
 
 // ------------------------------------------------------------------ show: the common shapes
@@ -455,6 +508,14 @@ const OptionSpec kOptions[] = {
      show_or_none<&C::metrics_address>,
      "serve GET /metrics (Prometheus) and GET /status (JSON) on this address, e.g. "
      "127.0.0.1:9100; port 0 picks a free port (logged); empty = off (the default)"},
+    {"control-token", "", Scalar, Monitoring, "TOKEN", apply_control_token, show_control_token,
+     "enables POST /control/pause, /control/resume and /control/reload on the metrics address "
+     "for requests with 'Authorization: Bearer TOKEN' (at least 16 characters); empty = no "
+     "control routes (the default)"},
+    {"control-token-file", "", Scalar, Monitoring, "FILE", apply_control_token_file,
+     show_or_none<&C::control_token_file>,
+     "the control token from the first line of FILE (not readable by other users), instead of "
+     "control-token"},
 };
 
 const char *const kBrokerAliases[] = {"bootstrap.servers", "metadata.broker.list"};

@@ -88,6 +88,8 @@ struct RunConfig {
     int64_t max_batches = 0;                   // 0 = unlimited
     std::string log_level = "info";            // trace, debug, info, warn, error
     std::string metrics_address;               // HOST:PORT of /metrics, /status; "" = off
+    std::string control_token;                 // bearer token of POST /control/...; "" = no control
+    std::filesystem::path control_token_file;  // where control_token was read from; empty = given
     std::map<std::string, std::string> kafka;  // librdkafka pass-through (no "kafka." prefix)
     std::map<std::string, std::map<std::string, std::string>> plugin_config;  // [plugin.NAME]
 

@@ -11,6 +11,7 @@
 #include "metrics/exporter.hpp"
 #include "metrics/lag_monitor.hpp"
 #include "plugins/plugin_chain.hpp"
+#include "plugins/plugin_reloader.hpp"
 #include "stream/batch_runner.hpp"
 #include "stream/chain_setup.hpp"
 #include "zk/offset_mirror.hpp"
@@ -76,6 +77,20 @@ void RunLoop::record(const ReadyBatch &batch) {
         source_->batch_suffix());
 }
 
+void RunLoop::hold(const std::atomic<bool> &stop) {
+    const auto since = Clock::now();
+    spdlog::info(
+        "paused by POST /control/pause after {} batches: no batch starts until POST "
+        "/control/resume",
+        batches_done_);
+    source_->pause_intake(true);
+    while (!stop && pause_requested_) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    source_->pause_intake(false);
+    if (!stop)
+        spdlog::info("resumed by POST /control/resume after {:.1f} s paused",
+                     ms_since(since) / 1000.0);
+}
+
 int RunLoop::run(const std::atomic<bool> &stop, const std::atomic<bool> &abort) {
     // A stop during the first metadata wait (brokers unreachable) ends it at once, not after
     // its 30 s timeout.
@@ -85,7 +100,20 @@ int RunLoop::run(const std::atomic<bool> &stop, const std::atomic<bool> &abort) 
     metrics_.mode = source_->mode();
     metrics_.batch_interval_ms = config_.batch_interval.count();
     if (!config_.metrics_address.empty()) {
-        exporter_ = std::make_unique<metrics::Exporter>(config_.metrics_address);
+        metrics::ExporterOptions options;
+        if (!config_.control_token.empty()) {  // else the /control routes do not exist
+            options.control.token = config_.control_token;
+            options.control.set_paused = [this](bool paused) { pause_requested_ = paused; };
+            options.control.paused = [this] { return pause_requested_.load(); };
+            options.control.reload = [hot_reload = config_.hot_reload]() -> std::string {
+                if (!hot_reload) return "hot reload is off (hot-reload = false): nothing to rescan";
+                spdlog::info("POST /control/reload: rescanning the plugin directories");
+                plugins::PluginReloader::rescan_all();
+                return "rescanning the plugin directories";
+            };
+        }
+        exporter_ =
+            std::make_unique<metrics::Exporter>(config_.metrics_address, std::move(options));
         exporter_->publish(metrics_);  // state "starting" while Kafka and the plugins open
     }
     chain_ = build_chain(config_);
@@ -111,10 +139,15 @@ int RunLoop::run(const std::atomic<bool> &stop, const std::atomic<bool> &abort) 
     auto due = source_->first_due();
     while (exit_code == kExitOk && !stop &&
            (config_.max_batches == 0 || batches_done_ < config_.max_batches)) {
-        while (!stop && Clock::now() < due)
+        while (!stop && !pause_requested_ && Clock::now() < due)
             std::this_thread::sleep_for(
                 std::min<Clock::duration>(due - Clock::now(), std::chrono::milliseconds(50)));
         if (stop) break;
+        if (pause_requested_) {
+            hold(stop);
+            due = Clock::now();  // a new schedule: the pause is no scheduling delay
+            continue;
+        }
         const BatchOutcome outcome = source_->step(*this, due, stop, abort);
         if (!outcome.committed && outcome.exit_code == kExitOk) continue;  // nothing planned
         if (!outcome.committed) {

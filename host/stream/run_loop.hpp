@@ -109,6 +109,12 @@ class BatchSource {
 
     /// Appended to the per-batch log line after a commit (the WAL's size).
     virtual std::string batch_suffix() const { return {}; }
+
+    /// POST /control/pause (true) and /control/resume (false), at a batch boundary: the loop
+    /// starts no step() while paused. A mode whose threads read ahead of the batches (receiver
+    /// mode's consumers) should stop them reading here; by default they read on until their
+    /// own backpressure limit. Direct mode reads only what a step plans: nothing to do.
+    virtual void pause_intake(bool paused) { (void)paused; }
 };
 
 /// Lifecycle: constructed, run() once, destroyed, on the control thread. The exporter and the
@@ -147,11 +153,15 @@ class RunLoop {
     zk::OffsetMirror *mirror() { return mirror_.get(); }  // null without --zookeeper
     metrics::RunSnapshot &metrics() { return metrics_; }
     int64_t batches_done() const { return batches_done_; }
+    /// Set by POST /control/pause (exporter thread), read at batch boundaries. Any thread.
+    bool pause_requested() const { return pause_requested_.load(); }
 
   private:
     void start_mirror();
     BatchOutcome run_chain(const ReadyBatch &batch, const std::atomic<bool> &abort);
     void record(const ReadyBatch &batch);
+    /// While pause_requested() and not `stop`: no batch starts. Control thread.
+    void hold(const std::atomic<bool> &stop);
 
     config::RunConfig config_;
     std::string bootstrap_;
@@ -162,6 +172,7 @@ class RunLoop {
     std::unique_ptr<zk::OffsetMirror> mirror_;  // --zookeeper; its own thread
     std::unique_ptr<metrics::LagMonitor> lag_;  // after open(); its own thread and client
     int64_t batches_done_ = 0;
+    std::atomic<bool> pause_requested_{false};  // POST /control/pause and /resume
     uint64_t total_records_ = 0;
     std::unique_ptr<BatchSource> source_;  // last: destroyed first (its threads feed the rest)
 };
