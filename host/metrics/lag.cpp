@@ -19,8 +19,22 @@ std::optional<double> seconds_behind(std::optional<int64_t> lag, std::optional<d
 
 LagReport compute_lag(const std::map<TopicPartition, int64_t> &committed,
                       const std::map<TopicPartition, Watermark> &watermarks,
-                      const std::deque<ProgressPoint> &history, int64_t now_ms,
-                      int64_t stale_after_ms) {
+                      const std::deque<ProgressPoint> &history,
+                      const std::map<TopicPartition, int64_t> &latest, int64_t now_ms,
+                      int64_t window_ms, int64_t stale_after_ms) {
+    const auto advanced = [](const std::map<TopicPartition, int64_t> &counts,
+                             const TopicPartition &tp) {
+        const auto found = counts.find(tp);
+        return found == counts.end() ? int64_t{0} : found->second;
+    };
+    // The counts as they were `span` ago: those of the last point at or before that moment
+    // (they change only at a commit).
+    const int64_t span = history.empty() ? 0 : std::min(window_ms, now_ms - history.front().at_ms);
+    const ProgressPoint *then = nullptr;
+    for (const ProgressPoint &point : history) {
+        if (point.at_ms > now_ms - span) break;
+        then = &point;
+    }
     LagReport out;
     std::map<std::string, TopicLag> topics;
     for (const auto &[tp, next] : committed) {
@@ -30,13 +44,10 @@ LagReport compute_lag(const std::map<TopicPartition, int64_t> &committed,
             p.high_watermark = w->second.high;
             p.lag_records = std::max<int64_t>(0, w->second.high - next);
         }
-        for (const ProgressPoint &point : history) {
-            if (point.at_ms >= now_ms) break;
-            auto then = point.next_offsets.find(tp);
-            if (then == point.next_offsets.end()) continue;
-            const double seconds = static_cast<double>(now_ms - point.at_ms) / 1000.0;
-            p.rate = static_cast<double>(std::max<int64_t>(0, next - then->second)) / seconds;
-            break;
+        if (span > 0 && then) {
+            const int64_t moved = advanced(latest, tp) - advanced(then->advanced, tp);
+            p.rate = static_cast<double>(std::max<int64_t>(0, moved)) * 1000.0 /
+                     static_cast<double>(span);
         }
         p.lag_seconds = seconds_behind(p.lag_records, p.rate);
 
@@ -56,6 +67,11 @@ LagReport compute_lag(const std::map<TopicPartition, int64_t> &committed,
 
 LagBoard::LagBoard(std::chrono::milliseconds window) : window_ms_(window.count()) {}
 
+void LagBoard::add_batch(const std::vector<OffsetRange> &ranges) {
+    std::lock_guard lock(mutex_);
+    for (const OffsetRange &r : ranges) advanced_[r.topic_partition()] += r.count();
+}
+
 void LagBoard::record_progress(const std::map<TopicPartition, int64_t> &next_offsets,
                                int64_t now_ms) {
     std::lock_guard lock(mutex_);
@@ -63,7 +79,7 @@ void LagBoard::record_progress(const std::map<TopicPartition, int64_t> &next_off
     // About 30 points per window whatever the batch interval: the copy per batch stays small.
     const int64_t spacing = std::max<int64_t>(window_ms_ / 30, 100);
     if (history_.empty() || now_ms - history_.back().at_ms >= spacing)
-        history_.push_back({now_ms, next_offsets});
+        history_.push_back({now_ms, advanced_});
     // Keep one point at or before the window's start: the base of the rates.
     while (history_.size() > 1 && history_[1].at_ms <= now_ms - window_ms_) history_.pop_front();
 }
@@ -84,12 +100,14 @@ std::vector<TopicPartition> LagBoard::partitions() const {
 LagReport LagBoard::report(const std::map<TopicPartition, int64_t> &committed,
                            int64_t now_ms) const {
     std::lock_guard lock(mutex_);
-    return compute_lag(committed, watermarks_, history_, now_ms, kStaleAfter.count());
+    return compute_lag(committed, watermarks_, history_, advanced_, now_ms, window_ms_,
+                       kStaleAfter.count());
 }
 
 LagReport LagBoard::report(int64_t now_ms) const {
     std::lock_guard lock(mutex_);
-    return compute_lag(latest_, watermarks_, history_, now_ms, kStaleAfter.count());
+    return compute_lag(latest_, watermarks_, history_, advanced_, now_ms, window_ms_,
+                       kStaleAfter.count());
 }
 
 std::string describe_lag(const LagReport &report) {

@@ -43,10 +43,11 @@ struct LagReport {
     std::vector<TopicLag> topics;  // by name
 };
 
-/// The committed next offsets at one moment (Unix ms).
+/// How many offsets each partition had advanced in committed batches since the run started, at
+/// one moment (Unix ms). A partition that is absent had advanced none.
 struct ProgressPoint {
     int64_t at_ms = 0;
-    std::map<TopicPartition, int64_t> next_offsets;
+    std::map<TopicPartition, int64_t> advanced;
 };
 
 struct Watermark {
@@ -55,13 +56,16 @@ struct Watermark {
 };
 
 /// Pure: the lag of `committed` at `now_ms` against `watermarks` (older than stale_after_ms:
-/// unknown), the rate of each partition from the oldest point of `history` that has it (the
-/// offsets it advanced since, per second until now: a stall makes the rate fall and the lag in
-/// seconds grow). Any thread.
+/// unknown), and each partition's rate: the offsets it advanced over the last `window_ms`
+/// (fewer when the run is younger: since history.front()), from `history` (the counts at
+/// earlier moments, oldest first) to `latest`, per second. Offsets advance only when a batch
+/// commits, so a stall makes the rate fall to 0 within the window (the lag in seconds grows,
+/// then is unknown). Empty history: rates unknown. Any thread.
 LagReport compute_lag(const std::map<TopicPartition, int64_t> &committed,
                       const std::map<TopicPartition, Watermark> &watermarks,
-                      const std::deque<ProgressPoint> &history, int64_t now_ms,
-                      int64_t stale_after_ms);
+                      const std::deque<ProgressPoint> &history,
+                      const std::map<TopicPartition, int64_t> &latest, int64_t now_ms,
+                      int64_t window_ms, int64_t stale_after_ms);
 
 /// Thread-safe (one mutex guards everything below). Shared by the LagMonitor, the run loop and
 /// the published snapshots (shared_ptr), so it outlives whichever goes first.
@@ -72,7 +76,9 @@ class LagBoard {
     /// Rates are measured over about `window` (the batches committed within it).
     explicit LagBoard(std::chrono::milliseconds window);
 
-    /// The committed next offsets now. Batch thread, after a commit and at start.
+    /// Counts a committed batch's ranges (until - from offsets each). Batch thread.
+    void add_batch(const std::vector<OffsetRange> &ranges);
+    /// The committed next offsets now. Batch thread, after each commit and at start.
     void record_progress(const std::map<TopicPartition, int64_t> &next_offsets, int64_t now_ms);
     /// Watermarks just read. Lag monitor thread.
     void set_watermarks(const std::map<TopicPartition, int64_t> &high, int64_t now_ms);
@@ -87,8 +93,9 @@ class LagBoard {
   private:
     const int64_t window_ms_;
     mutable std::mutex mutex_;
-    std::deque<ProgressPoint> history_;  // oldest first, about window_ms_ / 30 apart
-    std::map<TopicPartition, int64_t> latest_;
+    std::deque<ProgressPoint> history_;           // oldest first, about window_ms_ / 30 apart
+    std::map<TopicPartition, int64_t> advanced_;  // since the run started
+    std::map<TopicPartition, int64_t> latest_;    // committed next offsets
     std::map<TopicPartition, Watermark> watermarks_;
 };
 

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/types.hpp"
 #include "kafka/kafka_conf.hpp"
@@ -39,6 +40,8 @@ class LagMonitor {
     LagMonitor(const LagMonitor &) = delete;
     LagMonitor &operator=(const LagMonitor &) = delete;
 
+    /// A committed batch's ranges, for the rates. Thread: batch.
+    void add_batch(const std::vector<OffsetRange> &ranges) { board_->add_batch(ranges); }
     /// The committed next offsets after a batch (and at start); their partitions are the ones
     /// read. Thread: batch.
     void record_progress(const std::map<TopicPartition, int64_t> &next_offsets);

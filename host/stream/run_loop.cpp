@@ -68,6 +68,7 @@ void RunLoop::record(const ReadyBatch &batch) {
                         batch.bytes, processing_ms / 1000.0, delay_ms / 1000.0});
     metrics_.last_batch_committed_ms = wall_ms();
     metrics::fill_offsets(metrics_, ranges);
+    if (lag_) lag_->add_batch(ranges);
     publish_metrics(metrics::RunState::running);
     spdlog::info(
         "batch {}{}: {} records, {:.2f} MB, {}, processing {:.0f} ms, scheduling delay {:.0f} "
