@@ -188,21 +188,23 @@ ChainResult PluginInstance::flush(const sluice_batch_t &batch) {
 }
 
 ChainResult PluginInstance::partitions_assigned(const sluice_topic_partition_t *tps, size_t count) {
-    auto fn = lib_->descriptor().partitions_assigned;
-    if (fn == nullptr) return {};
-    clear_error();
-    return result_of(
-        fn(instance_, tps, count, sizeof(sluice_topic_partition_t), error_.data(), error_.size()),
-        "partitions_assigned");
+    return call_partitions_hook(lib_->descriptor().partitions_assigned, tps, count,
+                                "partitions_assigned");
 }
 
 ChainResult PluginInstance::partitions_revoked(const sluice_topic_partition_t *tps, size_t count) {
-    auto fn = lib_->descriptor().partitions_revoked;
+    return call_partitions_hook(lib_->descriptor().partitions_revoked, tps, count,
+                                "partitions_revoked");
+}
+
+ChainResult PluginInstance::call_partitions_hook(PartitionsHook fn,
+                                                 const sluice_topic_partition_t *tps, size_t count,
+                                                 const char *function) {
     if (fn == nullptr) return {};
     clear_error();
     return result_of(
         fn(instance_, tps, count, sizeof(sluice_topic_partition_t), error_.data(), error_.size()),
-        "partitions_revoked");
+        function);
 }
 
 ChainResult PluginInstance::resume_offsets(const sluice_topic_partition_t *tps, size_t count,

@@ -104,6 +104,10 @@ class PluginInstance {
 
     void clear_error() { error_[0] = '\0'; }
     ChainResult result_of(int32_t code, const char *function);
+    using PartitionsHook = decltype(sluice_plugin_t::partitions_assigned);
+    /// partitions_assigned or partitions_revoked (`function`); OK when the hook is absent.
+    ChainResult call_partitions_hook(PartitionsHook fn, const sluice_topic_partition_t *tps,
+                                     size_t count, const char *function);
 
     std::shared_ptr<PluginLibrary> lib_;
     std::map<std::string, std::string> config_;  // node-based: config_get's strings stay put
