@@ -11,5 +11,6 @@ int mock_broker_command(int argc, char **argv);  // sluice mock-broker: kafka/mo
 int plugins_command(int argc, char **argv);      // sluice plugins: plugins/plugins_command.hpp
 int wal_command(int argc, char **argv);          // sluice wal inspect: wal/wal_inspect.hpp
 int new_plugin_command(int argc, char **argv);   // sluice new-plugin: sdk/templates/plugin
+int status_command(int argc, char **argv);       // sluice status: a host's /status on a screen
 
 }  // namespace sluice::app
