@@ -196,7 +196,7 @@ int new_plugin_command(int argc, char **argv) {
                            : "It drops records whose value contains a configured word and tags "
                              "the rest with a header."},
         {"@CONFIG_EXAMPLE@",
-         sink ? "output = " + o.name + ".out      # relative to this file's directory"
+         sink ? "output = " + o.name + ".out   # a plugin's paths are relative to where sluice runs"
               : "drop = debug, trace\n# A transform passes its records on: add a sink after it "
                 "(plugin = ... above)."},
     };

@@ -68,13 +68,22 @@ TEST_P(NewPluginTest, GeneratedProjectBuildsAndItsTestPasses) {
     EXPECT_NE(read_text(test_log).find("[  PASSED  ] 5 tests."), std::string::npos)
         << read_text(test_log);
 
-    // The host's own loader (permissions, ELF, dlopen, negotiation) lists it as loadable.
-    fs::permissions(build, fs::perms::group_write | fs::perms::others_write,
-                    fs::perm_options::remove);
-    r = run_sluice({"plugins", build.string()});
+    // Deployed as its README says, the host's own loader (permissions, ELF, dlopen, negotiation)
+    // lists it as loadable, and the example config passes --validate (which loads the chain and
+    // checks the plugin's section against its declared keys).
+    const fs::path deploy = project / "deploy";
+    fs::create_directories(deploy);
+    fs::permissions(deploy, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                fs::perms::others_read | fs::perms::others_exec);
+    fs::copy_file(build / (name + ".so"), deploy / (name + ".so"));
+    r = run_sluice({"plugins", deploy.string()});
     EXPECT_EQ(r.status.code, 0) << r.out << r.err;
-    EXPECT_NE(r.out.find(name), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find(kind == "sink" ? "output" : "drop"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("name=" + name + " version=0.1.0"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(kind == "sink" ? "output (path)" : "drop (string)"), std::string::npos)
+        << r.out;
+    r = run_sluice({"run", "--config", (project / (name + ".ini")).string(), "--validate"});
+    EXPECT_EQ(r.status.code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("[plugin." + name + "]"), std::string::npos) << r.out;
 }
 
 INSTANTIATE_TEST_SUITE_P(Kinds, NewPluginTest, ::testing::Values("sink", "transform"));
