@@ -125,6 +125,9 @@ http::response<http::string_body> Exporter::Impl::respond(
                        "\n");
         }
         response.set(http::field::cache_control, "no-store");
+    } else if (target.substr(0, 9) == "/control/") {  // no control-token: no control routes
+        answer(http::status::not_found, kText,
+               "not found: the control routes need a control-token in the configuration\n");
     } else if (request.method() != http::verb::get) {
         answer(http::status::method_not_allowed, kText, "only GET is supported\n");
         response.set(http::field::allow, "GET");
