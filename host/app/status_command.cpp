@@ -165,8 +165,11 @@ std::string megabytes(const json &v) {
 /// The screen for one /status document.
 std::string render(const Target &t, const json &s) {
     std::string out;
-    const int64_t published =
-        field(s, "published_at_ms").is_number() ? field(s, "published_at_ms").get<int64_t>() : 0;
+    // This machine's clock: a held batch shows as "committed 40s ago" although the host's
+    // last snapshot is from then.
+    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
     const int64_t started =
         field(s, "start_time_ms").is_number() ? field(s, "start_time_ms").get<int64_t>() : 0;
     const std::time_t now = std::time(nullptr);
@@ -175,7 +178,7 @@ std::string render(const Target &t, const json &s) {
     out += fmt::format("sluice {}  {} mode, {}, up {}  ({})\n", t.url.substr(7, t.url.size() - 14),
                        field(s, "mode").is_string() ? field(s, "mode").get<std::string>() : "-",
                        field(s, "state").is_string() ? field(s, "state").get<std::string>() : "-",
-                       published && started ? duration(published - started) : "-", clock);
+                       started ? duration(std::max<int64_t>(0, now_ms - started)) : "-", clock);
     out += fmt::format("batches {} ({} replayed)   records {}   {}   processing {} s in all\n",
                        integer(field(s, "batches")), integer(field(s, "replayed_batches")),
                        integer(field(s, "records")), megabytes(field(s, "bytes")),
@@ -188,8 +191,8 @@ std::string render(const Target &t, const json &s) {
             "ago\n",
             integer(field(last, "id")), integer(field(last, "records")),
             decimal(field(last, "processing_ms")), decimal(field(last, "scheduling_delay_ms")),
-            committed.is_number() && published
-                ? duration(std::max<int64_t>(0, published - committed.get<int64_t>()))
+            committed.is_number()
+                ? duration(std::max<int64_t>(0, now_ms - committed.get<int64_t>()))
                 : "-");
     } else {
         out += "last batch: none yet\n";
