@@ -23,6 +23,7 @@
 #include "plugins/plugins_command.hpp"
 #include "stream/direct_mode.hpp"
 #include "stream/exit_codes.hpp"
+#include "stream/group_direct_mode.hpp"
 #include "stream/receiver_mode.hpp"
 #include "stream/run_loop.hpp"
 #include "zk/legacy_layout.hpp"
@@ -128,7 +129,6 @@ void setup_logging(const std::string &level) {
     use_stderr_logger(log_level_from_name(level).value_or(spdlog::level::info));
 }
 
-
 }  // namespace
 
 int run_command(int argc, char **argv) {
@@ -185,6 +185,8 @@ int run_command(int argc, char **argv) {
         std::unique_ptr<stream::BatchSource> mode;
         if (cfg.mode == config::Mode::receiver)
             mode = std::make_unique<stream::ReceiverMode>();
+        else if (cfg.group_assignment)
+            mode = std::make_unique<stream::GroupDirectMode>();
         else
             mode = std::make_unique<stream::DirectMode>();
         stream::RunLoop loop(std::move(cfg), bootstrap, std::move(mode));

@@ -186,6 +186,15 @@ std::map<TopicPartition, int64_t> DirectReader::committed_offsets(
     return kafka::committed_offsets(client_->rk, settings_.brokers, settings_.group, tps, timeout);
 }
 
+void DirectReader::release(const std::vector<TopicPartition> &tps) {
+    for (const auto &tp : tps) {
+        auto it = readers_.find(tp);
+        if (it == readers_.end()) continue;
+        if (it->second->started) rd_kafka_consume_stop(it->second->rkt, tp.partition);
+        readers_.erase(it);  // drops its carry
+    }
+}
+
 void DirectReader::commit(const std::vector<OffsetRange> &ranges) {
     rd_kafka_poll(client_->rk, 0);
     kafka::commit_offsets(client_->rk, settings_.group, ranges);

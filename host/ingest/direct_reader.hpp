@@ -105,6 +105,11 @@ class DirectReader {
         const std::atomic<bool> &stop, const FetchProgressFn &progress = {},
         std::chrono::milliseconds report_every = std::chrono::seconds(5));
 
+    /// Stops reading `tps` (their fetchers, prefetched records and positions go): a
+    /// partition this host no longer owns (direct-assignment=group). A later range of one
+    /// starts it again.
+    void release(const std::vector<TopicPartition> &tps);
+
     /// Commits each range's until_offset to the group, synchronously. No-op
     /// without a group. Throws on error.
     void commit(const std::vector<OffsetRange> &ranges);

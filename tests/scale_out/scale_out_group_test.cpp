@@ -1,0 +1,229 @@
+// direct-assignment=group on a standalone `sluice mock-broker`: a range planned by a host that
+// dies (kill -9) is replayed by its successor with exactly the bounds in Kafka; a paused
+// (SIGSTOP), then resumed (SIGCONT) host cannot overwrite the plans of the partitions' new
+// owner; a topic matching a ^regex that appears while the hosts run is picked up.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <random>
+
+#include "e2e_helpers.hpp"
+#include "host_run.hpp"
+#include "mock_broker_process.hpp"
+#include "receiver_helpers.hpp"
+#include "scale_out_helpers.hpp"
+#include "temp_dir.hpp"
+
+using namespace sluice::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::vector<ConsumedRecord> read_partition_files(const std::string &dir, const std::string &topic,
+                                                 int partitions) {
+    std::vector<ConsumedRecord> all;
+    for (int p = 0; p < partitions; ++p)
+        for (auto &r : read_sink(dir + "/" + topic + "-" + std::to_string(p) + ".jsonl"))
+            all.push_back(std::move(r));
+    return all;
+}
+
+std::string file_sink_config(const TempDir &dir, const std::string &name) {
+    const auto cfg = dir.file(name + ".ini");
+    write_text(cfg, "[plugin.file-sink]\npath = " + dir.file("sink") + "\nper-partition = true\n");
+    return cfg;
+}
+
+}  // namespace
+
+TEST(GroupDirectMode, ARangePlannedByADeadHostIsReplayedWithTheSameBoundsByItsSuccessor) {
+    constexpr int kPartitions = 4;
+    constexpr int kRecords = 20000;
+    MockBrokerProcess broker({{"handover", kPartitions}});
+    auto dir = temp_dir("sluice-handover");
+    std::filesystem::create_directories(dir.file("sink"));
+    const auto cfg = file_sink_config(dir, "run");
+    const auto args =
+        group_host_args(broker.bootstrap_servers(), "handover", "replay", cfg, "file-sink");
+    ChildProcess producer = start_producer(broker.bootstrap_servers(), "handover", kRecords, 2000,
+                                           dir.file("producer.err"));
+
+    // Kill hosts at random moments until one dies between a plan and its done mark.
+    const unsigned seed = std::random_device{}();
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int> extra_ms(0, 400);
+    std::printf("handover: seed %u\n", seed);
+    std::vector<KafkaPlan> plans;
+    std::string dead_host;
+    int attempts = 0;
+    for (; attempts < 12 && dead_host.empty(); ++attempts) {
+        const std::string log = dir.file("dead" + std::to_string(attempts) + ".err");
+        ChildProcess host(args, {log, true});
+        ASSERT_TRUE(wait_until([&] { return count_lines(read_file(log), " records, ") >= 5; }, 40s))
+            << read_file(log);
+        std::this_thread::sleep_for(std::chrono::milliseconds(extra_ms(rng)));
+        host.send_signal(SIGKILL);
+        ASSERT_TRUE(host.wait(10s));
+        const auto id = host_id(read_file(log));
+        ASSERT_TRUE(id) << read_file(log);
+        plans = kafka_plans(broker.bootstrap_servers(), "replay", "handover", kPartitions);
+        for (const auto &p : plans)
+            if (p.pending() && p.host == *id) dead_host = *id;
+    }
+    ASSERT_FALSE(dead_host.empty())
+        << "no kill landed between a plan and its done mark in " << attempts << " attempts";
+    std::printf("handover: host %s died with a plan pending (attempt %d)\n", dead_host.c_str(),
+                attempts);
+
+    // The successor replays each pending range with exactly the bounds in Kafka.
+    const std::string log = dir.file("successor.err");
+    ChildProcess successor(args, {log, true});
+    for (int p = 0; p < kPartitions; ++p) {
+        if (!plans[p].pending()) continue;
+        const std::string line =
+            "handover:" + std::to_string(p) + " [" + std::to_string(plans[p].offset) + ", " +
+            std::to_string(plans[p].until) + "): planned by host " + plans[p].host +
+            " in its batch " + std::to_string(plans[p].batch) + " and not done: replaying it";
+        EXPECT_TRUE(wait_until([&] { return read_file(log).find(line) != std::string::npos; }, 40s))
+            << "expected: " << line << "\n"
+            << read_file(log);
+        std::printf("handover: successor replays handover:%d [%lld, %lld) of batch %lld\n", p,
+                    static_cast<long long>(plans[p].offset), static_cast<long long>(plans[p].until),
+                    static_cast<long long>(plans[p].batch));
+    }
+    EXPECT_TRUE(
+        wait_until([&] { return read_file(log).find(" (replay): ") != std::string::npos; }, 30s))
+        << read_file(log);
+
+    // Then it catches up, and the files hold each record once.
+    ASSERT_TRUE(exits_cleanly(producer, dir.file("producer.err"), 60s));
+    const auto expected = consume_all(broker.bootstrap_servers(), "handover");
+    ASSERT_EQ(expected.size(), static_cast<size_t>(kRecords));
+    EXPECT_TRUE(wait_until(
+        [&] {
+            return read_partition_files(dir.file("sink"), "handover", kPartitions).size() >=
+                   expected.size();
+        },
+        60s));
+    ASSERT_TRUE(stops_cleanly(successor, log));
+    EXPECT_TRUE(
+        exactly_once(read_partition_files(dir.file("sink"), "handover", kPartitions), expected));
+    // The successor left every partition done at its end.
+    for (const auto &p : kafka_plans(broker.bootstrap_servers(), "replay", "handover", kPartitions))
+        EXPECT_FALSE(p.pending()) << p.offset << " planned until " << p.until;
+}
+
+TEST(GroupDirectMode, APausedThenResumedHostCannotOverwriteTheNewOwnersPlans) {
+    constexpr int kPartitions = 4;
+    MockBrokerProcess broker({{"zombie", kPartitions}});
+    auto dir = temp_dir("sluice-zombie");
+    // The chain is tests/metrics' gate plugin: it holds a batch while the file `gate` exists.
+    const std::string gate = dir.file("gate");
+    auto args_for = [&](const std::string &name, const std::string &gate_path) {
+        const auto cfg = dir.file(name + ".ini");
+        write_text(cfg, "[plugin.gate]\ngate = " + gate_path + "\n");
+        auto args = group_host_args(broker.bootstrap_servers(), "zombie", "zombies", cfg, "gate");
+        args.insert(args.end(), {"--plugin-dir", GATE_PLUGIN_DIR});
+        return args;
+    };
+    ChildProcess producer =
+        start_producer(broker.bootstrap_servers(), "zombie", 60000, 2000, dir.file("producer.err"));
+    ChildProcess a(args_for("a", gate), {dir.file("a.err"), true});
+    ChildProcess b(args_for("b", dir.file("no-gate")), {dir.file("b.err"), true});
+    auto log_a = [&] { return read_file(dir.file("a.err")); };
+    auto log_b = [&] { return read_file(dir.file("b.err")); };
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return !owned_partitions(log_a(), "zombie").empty() &&
+                   !owned_partitions(log_b(), "zombie").empty() &&
+                   count_lines(log_a(), " records, ") > 10 &&
+                   count_lines(log_b(), " records, ") > 10;
+        },
+        60s))
+        << log_a() << log_b();
+    const std::string host_a = *host_id(log_a()), host_b = *host_id(log_b());
+
+    // a holds a batch in its chain (its plan committed), and is paused there; b takes its
+    // partitions once a's session expires, replays a's plan and plans them under its own name.
+    write_text(gate, "closed");
+    std::this_thread::sleep_for(1s);
+    a.send_signal(SIGSTOP);
+    const int64_t a_last = last_batch(log_a());
+    const size_t a_lines = log_a().size();
+    ASSERT_TRUE(wait_until(
+        [&] {
+            if (owned_partitions(log_b(), "zombie").size() != kPartitions) return false;
+            for (const auto &p :
+                 kafka_plans(broker.bootstrap_servers(), "zombies", "zombie", kPartitions))
+                if (p.host != host_b) return false;
+            return true;
+        },
+        40s))
+        << log_b();
+    std::printf("zombie: a (%s) paused in its batch %lld; b owns and planned all %d\n",
+                host_a.c_str(), static_cast<long long>(a_last + 1), kPartitions);
+
+    // Resumed, a finishes the batch it was in and commits it as done: the broker refuses the
+    // commit of its old generation, so no plan of b is overwritten and no committed offset goes
+    // back.
+    std::vector<int64_t> seen;
+    for (const auto &p : kafka_plans(broker.bootstrap_servers(), "zombies", "zombie", kPartitions))
+        seen.push_back(p.offset);
+    a.send_signal(SIGCONT);
+    std::filesystem::remove(gate);
+    size_t stale = 0, backwards = 0;
+    const auto until = std::chrono::steady_clock::now() + 6s;
+    while (std::chrono::steady_clock::now() < until) {
+        const auto now = kafka_plans(broker.bootstrap_servers(), "zombies", "zombie", kPartitions);
+        for (int p = 0; p < kPartitions; ++p) {
+            // a's work of before the pause: batches up to the one it was paused in.
+            if (now[p].host == host_a && now[p].batch <= a_last + 1) ++stale;
+            if (now[p].offset < seen[p]) ++backwards;
+            seen[p] = std::max(seen[p], now[p].offset);
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+    const std::string after = log_a().substr(a_lines);
+    const size_t refused = count_lines(after, "was not committed");
+    const size_t lost = count_lines(after, "(lost: another member owns them now)");
+    std::printf(
+        "zombie: after SIGCONT a had %zu commits refused, %zu lost revocations; stale "
+        "commits seen %zu, offsets gone back %zu\n",
+        refused, lost, stale, backwards);
+    EXPECT_EQ(stale, 0u) << after;
+    EXPECT_EQ(backwards, 0u) << after;
+    EXPECT_GT(refused, 0u) << after;
+    EXPECT_GT(lost, 0u) << after;
+
+    ASSERT_TRUE(exits_cleanly(producer, dir.file("producer.err"), 60s));
+    EXPECT_TRUE(stops_cleanly(a, dir.file("a.err")));
+    EXPECT_TRUE(stops_cleanly(b, dir.file("b.err")));
+}
+
+TEST(GroupDirectMode, ATopicMatchingThePatternThatAppearsWhileRunningIsPickedUp) {
+    MockBrokerProcess broker({{"disc-a", 2}});
+    auto dir = temp_dir("sluice-discover");
+    std::filesystem::create_directories(dir.file("sink"));
+    const auto cfg = file_sink_config(dir, "run");
+    const std::string log = dir.file("host.err");
+    ChildProcess host(
+        group_host_args(broker.bootstrap_servers(), "^disc-.*", "discover", cfg, "file-sink"),
+        {log, true});
+    ASSERT_TRUE(
+        wait_until([&] { return owned_partitions(read_file(log), "disc-a").size() == 2; }, 40s))
+        << read_file(log);
+    // The mock creates a topic on first use, with 4 partitions.
+    produce_numbered(broker.bootstrap_servers(), "disc-b", 4, 0, 50);
+    EXPECT_TRUE(wait_until(
+        [&] {
+            return owned_partitions(read_file(log), "disc-b").size() == 4 &&
+                   read_partition_files(dir.file("sink"), "disc-b", 4).size() == 200;
+        },
+        40s))
+        << read_file(log);
+    ASSERT_TRUE(stops_cleanly(host, log));
+    EXPECT_TRUE(exactly_once(read_partition_files(dir.file("sink"), "disc-b", 4),
+                             consume_all(broker.bootstrap_servers(), "disc-b")));
+}
