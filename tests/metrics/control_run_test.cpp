@@ -1,6 +1,6 @@
-// POST /control/pause and /resume on a real `sluice run` (direct mode, a standalone mock
-// broker): paused, no batch starts and records produced meanwhile wait in Kafka; resumed, they
-// are processed. A wrong token changes nothing.
+// POST /control/pause and /resume on a real `sluice run` (direct and receiver mode, a
+// standalone mock broker): paused, no batch starts and records produced meanwhile wait in Kafka;
+// resumed, they are processed. A wrong token changes nothing.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -12,6 +12,7 @@
 #include "host_run.hpp"
 #include "metrics_http.hpp"
 #include "mock_broker_suite.hpp"
+#include "receiver_helpers.hpp"
 #include "sluice_command.hpp"
 
 namespace sluice::test {
@@ -24,7 +25,7 @@ constexpr const char *kToken = "control-run-test-token-0123456789";
 
 class ControlRun : public MockBrokerSuite<ControlRun> {
   public:
-    static std::vector<MockTopic> mock_topics() { return {{"held", 2}}; }
+    static std::vector<MockTopic> mock_topics() { return {{"held", 2}, {"received", 2}}; }
 
   protected:
     nlohmann::json status(int port) {
@@ -95,6 +96,40 @@ TEST_F(ControlRun, PauseHoldsTheBatchesAndResumeCatchesUp) {
     EXPECT_EQ(reload->status, 200);
     ASSERT_TRUE(stops_cleanly(host, log));
     EXPECT_THAT(read_file(log), HasSubstr("POST /control/reload: rescanning"));
+}
+
+// Receiver mode: the run loop starts no batch while paused, so nothing more is processed or
+// committed; its consumers may read ahead into blocks (up to their backpressure limit), and
+// those blocks are the first batches after resume.
+TEST_F(ControlRun, ReceiverModeHoldsItsBatchesToo) {
+    const std::string log = dir_.file("receiver.log");
+    ReceiverArgs args;
+    args.brokers = bootstrap();
+    args.topics = "received";
+    args.group = "control-run-receiver";
+    args.plugins = {"noop"};
+    args.extra = {"--metrics-address", "127.0.0.1:0", "--control-token", kToken};
+    ChildProcess host(sluice_argv(args.args()), ChildProcess::Options{log, false});
+    int port = 0;
+    ASSERT_TRUE(wait_until([&] { return (port = logged_metrics_port(log)) != 0; }, 30s))
+        << read_file(log);
+    produce("received", {50, 50});
+    ASSERT_TRUE(records_reach(port, 100)) << read_file(log);
+
+    ASSERT_EQ(control_post(port, "pause", kToken).value_or(HttpResponse{}).status, 200);
+    ASSERT_TRUE(
+        wait_until([&] { return read_file(log).find("paused by POST") != std::string::npos; }, 10s))
+        << read_file(log);
+    const int64_t batches = status(port).at("batches");
+    produce("received", {50, 50});
+    std::this_thread::sleep_for(1500ms);
+    const auto held = status(port);
+    EXPECT_EQ(held.at("batches"), batches) << "a batch started while paused";
+    EXPECT_EQ(held.at("records"), 100);
+
+    ASSERT_EQ(control_post(port, "resume", kToken).value_or(HttpResponse{}).status, 200);
+    ASSERT_TRUE(records_reach(port, 200)) << read_file(log);
+    ASSERT_TRUE(stops_cleanly(host, log));
 }
 
 TEST_F(ControlRun, WithoutATokenTheRoutesDoNotExist) {
