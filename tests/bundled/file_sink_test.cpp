@@ -1,20 +1,22 @@
 // file-sink: the JSON line format and exactly-once output across replays,
 // torn tails and batches cut by a crash; one writer process per path, shared by
 // the generations of a hot reload; the per-partition layout (one file per
-// topic-partition, shared by processes). (I/O errors: tests/file_sink_durability.)
+// topic-partition, shared by processes). (I/O errors: tests/file_sink_durability.) Through the
+// SDK's test kit, sluice/testing.hpp.
 
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <sluice/testing.hpp>
 
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "bundled_files.hpp"
-#include "test_host.hpp"
+#include "bundled_plugin.hpp"
 
 namespace sluice::testing {
 namespace {
@@ -24,24 +26,23 @@ class FileSinkTest : public ::testing::Test {
     std::string data() const { return dir_.file("out.jsonl"); }
     std::string sidecar() const { return data() + ".offsets"; }
 
-    std::unique_ptr<TestInstance> make(TestHost &host) {
-        host.config["path"] = data();
-        auto inst = std::make_unique<TestInstance>(plugin_, host);
+    std::unique_ptr<Instance> make() {
+        auto inst = std::make_unique<Instance>(
+            plugin_, std::map<std::string, std::string>{{"path", data()}});
         inst->create_ok();
         return inst;
     }
 
     /// Batch `id` with `n` records of partition 0 starting at `from`, and their range.
-    static TestBatch batch(int64_t id, int64_t from, int64_t n, int32_t partition = 0) {
-        TestBatch b;
-        b.id = id;
-        b.ranges.push_back({"t", partition, from, from + n});
+    static Batch batch(int64_t id, int64_t from, int64_t n, int32_t partition = 0) {
+        Batch b(id);
+        b.range("t", partition, from, from + n);
         for (int64_t o = from; o < from + n; ++o) {
-            b.records.push_back(TestRecord{.partition = partition,
-                                           .offset = o,
-                                           .timestamp = 1000 + o,
-                                           .key = "k" + std::to_string(o),
-                                           .value = "v" + std::to_string(o)});
+            b.records().push_back(Record{.partition = partition,
+                                         .offset = o,
+                                         .timestamp_ms = 1000 + o,
+                                         .key = "k" + std::to_string(o),
+                                         .value = "v" + std::to_string(o)});
         }
         return b;
     }
@@ -57,19 +58,18 @@ class FileSinkTest : public ::testing::Test {
 
     /// The plugin under test; SLUICE_TEST_FILE_SINK names another build of it (an older
     /// one, to see a test fail without its fix).
-    static std::filesystem::path plugin_path() {
+    static std::string plugin_path() {
         if (const char *p = std::getenv("SLUICE_TEST_FILE_SINK"); p && *p) return p;
-        return bundled_plugin("file-sink");
+        return bundled_plugin_file("file-sink");
     }
 
     TempDir dir_;
-    LoadedPlugin plugin_{plugin_path()};
+    Plugin plugin_{plugin_path()};
 };
 
 TEST_F(FileSinkTest, MissingPathIsAClearCreateError) {
-    TestHost host;
-    TestInstance inst(plugin_, host);
-    CallResult r = inst.create();
+    Instance inst(plugin_);
+    Result r = inst.create();
     EXPECT_EQ(r.status, SLUICE_FATAL);
     EXPECT_EQ(r.message,
               "file-sink: [plugin.file-sink] path is not set: set it to the file to append JSON "
@@ -77,23 +77,22 @@ TEST_F(FileSinkTest, MissingPathIsAClearCreateError) {
 }
 
 TEST_F(FileSinkTest, WritesOneJsonLinePerRecord) {
-    TestHost host;
-    auto inst = make(host);
-    TestBatch b;
-    b.ranges.push_back({"events", 3, 40, 43});
-    b.records.push_back(TestRecord{.topic = "events",
-                                   .partition = 3,
-                                   .offset = 40,
-                                   .timestamp = 1700000000000,
-                                   .key = std::nullopt,
-                                   .value = std::string(""),
-                                   .headers = {{"h", std::string("v")}, {"n", std::nullopt}}});
-    b.records.push_back(TestRecord{.topic = "events",
-                                   .partition = 3,
-                                   .offset = 41,
-                                   .key = std::string(""),
-                                   .value = std::string("\x00\xff\n\"", 4)});
-    b.records.push_back(TestRecord{.topic = "events", .partition = 3, .offset = 42});
+    auto inst = make();
+    Batch b;
+    b.range("events", 3, 40, 43);
+    b.records().push_back(Record{.topic = "events",
+                                 .partition = 3,
+                                 .offset = 40,
+                                 .timestamp_ms = 1700000000000,
+                                 .key = std::nullopt,
+                                 .value = std::string(""),
+                                 .headers = {{"h", std::string("v")}, {"n", std::nullopt}}});
+    b.records().push_back(Record{.topic = "events",
+                                 .partition = 3,
+                                 .offset = 41,
+                                 .key = std::string(""),
+                                 .value = std::string("\x00\xff\n\"", 4)});
+    b.records().push_back(Record{.topic = "events", .partition = 3, .offset = 42});
     ASSERT_EQ(inst->process(b).status, SLUICE_OK);
 
     EXPECT_EQ(read_file(data()),
@@ -111,50 +110,47 @@ TEST_F(FileSinkTest, WritesOneJsonLinePerRecord) {
     EXPECT_EQ(side.at("length"), read_file(data()).size());
     EXPECT_EQ(side.at("offsets"),
               nlohmann::json::parse(R"([{"topic":"events","partition":3,"next":43}])"));
-    EXPECT_EQ(host.metrics["records_written"], 3);
+    EXPECT_EQ(inst->metric("records_written"), 3);
 }
 
 TEST_F(FileSinkTest, ReplayedBatchWritesNothingTwice) {
-    TestHost host;
-    auto inst = make(host);
-    TestBatch b1 = batch(1, 0, 3);
+    auto inst = make();
+    Batch b1 = batch(1, 0, 3);
     ASSERT_EQ(inst->process(b1).status, SLUICE_OK);
     const std::string after_first = read_file(data());
-    b1.flags = SLUICE_BATCH_REPLAY;
+    b1.replay();
     ASSERT_EQ(inst->process(b1).status, SLUICE_OK);  // same instance
     EXPECT_EQ(read_file(data()), after_first);
     inst.reset();
 
-    TestHost host2;
-    auto again = make(host2);  // a restart replays it too
+    auto again = make();  // a restart replays it too
     ASSERT_EQ(again->process(b1).status, SLUICE_OK);
     EXPECT_EQ(read_file(data()), after_first);
-    EXPECT_EQ(host2.metrics["records_skipped"], 3);
+    EXPECT_EQ(again->metric("records_skipped"), 3);
 
     // A replay that overlaps new offsets writes only the new ones.
-    TestBatch b2 = batch(2, 1, 4);  // offsets 1..4, 1 and 2 already stored
+    Batch b2 = batch(2, 1, 4);  // offsets 1..4, 1 and 2 already stored
     ASSERT_EQ(again->process(b2).status, SLUICE_OK);
     EXPECT_EQ(offsets_in(read_file(data())), (std::vector<int64_t>{0, 1, 2, 3, 4}));
 }
 
 TEST_F(FileSinkTest, TornTailIsCutAtCreate) {
     {
-        TestHost host;
-        auto inst = make(host);
-        TestBatch b1 = batch(1, 0, 2);
+        auto inst = make();
+        Batch b1 = batch(1, 0, 2);
         ASSERT_EQ(inst->process(b1).status, SLUICE_OK);
     }
     const std::string good = read_file(data());
     append_file(data(), "{\"topic\":\"t\",\"parti");  // a crash mid-line
-    TestHost host;
-    auto inst = make(host);
+    auto inst = make();
     EXPECT_EQ(read_file(data()), good);  // cut before any batch
     bool warned = false;
-    for (auto &[level, text] : host.logs) {
-        warned |= level == SLUICE_LOG_WARN && text.find("cut 19 bytes") != std::string::npos;
+    for (const LogLine &line : inst->logs()) {
+        warned |=
+            line.level == SLUICE_LOG_WARN && line.message.find("cut 19 bytes") != std::string::npos;
     }
     EXPECT_TRUE(warned);
-    TestBatch b2 = batch(2, 2, 1);
+    Batch b2 = batch(2, 2, 1);
     ASSERT_EQ(inst->process(b2).status, SLUICE_OK);
     EXPECT_EQ(offsets_in(read_file(data())), (std::vector<int64_t>{0, 1, 2}));
 }
@@ -162,12 +158,11 @@ TEST_F(FileSinkTest, TornTailIsCutAtCreate) {
 TEST_F(FileSinkTest, BatchCutByCrashIsCompletedExactlyOnceOnReplay) {
     std::string sidecar_before_b2;
     {
-        TestHost host;
-        auto inst = make(host);
-        TestBatch b1 = batch(1, 0, 2);
+        auto inst = make();
+        Batch b1 = batch(1, 0, 2);
         ASSERT_EQ(inst->process(b1).status, SLUICE_OK);
         sidecar_before_b2 = read_file(sidecar());
-        TestBatch b2 = batch(2, 2, 3);
+        Batch b2 = batch(2, 2, 3);
         ASSERT_EQ(inst->process(b2).status, SLUICE_OK);
     }
     // The crash: b2's lines reached the file (here, all but the last one) but
@@ -177,13 +172,12 @@ TEST_F(FileSinkTest, BatchCutByCrashIsCompletedExactlyOnceOnReplay) {
     write_file(data(), text);
     write_file(sidecar(), sidecar_before_b2);
 
-    TestHost host;
-    auto inst = make(host);
+    auto inst = make();
     std::vector<int64_t> resume;
     ASSERT_EQ(inst->resume_offsets({{"t", 0}}, resume).status, SLUICE_OK);
     EXPECT_EQ(resume, std::vector<int64_t>{2});  // the host replays b2
-    TestBatch b2 = batch(2, 2, 3);
-    b2.flags = SLUICE_BATCH_REPLAY;
+    Batch b2 = batch(2, 2, 3);
+    b2.replay();
     ASSERT_EQ(inst->process(b2).status, SLUICE_OK);
     EXPECT_EQ(offsets_in(read_file(data())), (std::vector<int64_t>{0, 1, 2, 3, 4}));
     EXPECT_EQ(nlohmann::json::parse(read_file(sidecar())).at("length"), read_file(data()).size());
@@ -191,17 +185,15 @@ TEST_F(FileSinkTest, BatchCutByCrashIsCompletedExactlyOnceOnReplay) {
 
 TEST_F(FileSinkTest, ResumeOffsetsComeFromTheSidecar) {
     {
-        TestHost host;
-        auto inst = make(host);
-        TestBatch b = batch(1, 5, 3, 0);
+        auto inst = make();
+        Batch b = batch(1, 5, 3, 0);
         ASSERT_EQ(inst->process(b).status, SLUICE_OK);
         // A range with fewer records than offsets (compaction): resume after the range.
-        TestBatch c = batch(2, 10, 2, 1);
-        c.ranges[0].until_offset = 20;
+        Batch c = batch(2, 10, 2, 1);
+        c.ranges()[0].until_offset = 20;
         ASSERT_EQ(inst->process(c).status, SLUICE_OK);
     }
-    TestHost host;
-    auto inst = make(host);
+    auto inst = make();
     std::vector<int64_t> offsets;
     ASSERT_EQ(inst->resume_offsets({{"t", 0}, {"t", 1}, {"t", 2}, {"u", 0}}, offsets).status,
               SLUICE_OK);
@@ -210,10 +202,8 @@ TEST_F(FileSinkTest, ResumeOffsetsComeFromTheSidecar) {
 
 TEST_F(FileSinkTest, RefusesAForeignFile) {
     write_file(data(), "not ours\n");
-    TestHost host;
-    host.config["path"] = data();
-    TestInstance inst(plugin_, host);
-    CallResult r = inst.create();
+    Instance inst(plugin_, {{"path", data()}});
+    Result r = inst.create();
     EXPECT_EQ(r.status, SLUICE_FATAL);
     EXPECT_NE(r.message.find("was not written by file-sink"), std::string::npos) << r.message;
     EXPECT_EQ(read_file(data()), "not ours\n");
@@ -221,53 +211,47 @@ TEST_F(FileSinkTest, RefusesAForeignFile) {
 
 TEST_F(FileSinkTest, ShorterDataFileThanRecordedIsAnError) {
     {
-        TestHost host;
-        auto inst = make(host);
-        TestBatch b = batch(1, 0, 2);
+        auto inst = make();
+        Batch b = batch(1, 0, 2);
         ASSERT_EQ(inst->process(b).status, SLUICE_OK);
     }
     write_file(data(), "");
-    TestHost host;
-    host.config["path"] = data();
-    TestInstance inst(plugin_, host);
-    CallResult r = inst.create();
+    Instance inst(plugin_, {{"path", data()}});
+    Result r = inst.create();
     EXPECT_EQ(r.status, SLUICE_FATAL);
     EXPECT_NE(r.message.find("was truncated or replaced"), std::string::npos) << r.message;
 }
 
 TEST_F(FileSinkTest, NewGenerationFollowsTheOldOneDuringHotReload) {
-    TestHost host_old;
-    auto old_gen = make(host_old);
-    TestBatch b1 = batch(1, 0, 2);
+    auto old_gen = make();
+    Batch b1 = batch(1, 0, 2);
     ASSERT_EQ(old_gen->process(b1).status, SLUICE_OK);
     // The new generation is created while the old one still runs...
-    TestHost host_new;
-    auto new_gen = make(host_new);
+    auto new_gen = make();
     // ...which stores one more batch before the swap.
-    TestBatch b2 = batch(2, 2, 2);
+    Batch b2 = batch(2, 2, 2);
     ASSERT_EQ(old_gen->process(b2).status, SLUICE_OK);
     old_gen.reset();
-    TestBatch b3 = batch(3, 4, 1);
+    Batch b3 = batch(3, 4, 1);
     ASSERT_EQ(new_gen->process(b3).status, SLUICE_OK);
-    b2.flags = SLUICE_BATCH_REPLAY;
+    b2.replay();
     ASSERT_EQ(new_gen->process(b2).status, SLUICE_OK);
     EXPECT_EQ(offsets_in(read_file(data())), (std::vector<int64_t>{0, 1, 2, 3, 4}));
 }
 
 /// What create() of a file-sink on `path` returned in a forked child: another process.
-CallResult create_in_child(const LoadedPlugin &plugin, const std::string &path) {
+Result create_in_child(const Plugin &plugin, const std::string &path) {
     int pipe_fds[2];
     if (::pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
     const pid_t pid = ::fork();
     if (pid < 0) throw std::runtime_error("fork failed");
     if (pid == 0) {
         ::close(pipe_fds[0]);
-        TestHost host;
-        host.config["path"] = path;
+
         std::string reply;
         {
-            TestInstance inst(plugin, host);
-            CallResult r = inst.create();
+            Instance inst(plugin, {{"path", path}});
+            Result r = inst.create();
             reply = std::to_string(r.status) + " " + r.message;
         }
         [[maybe_unused]] auto n = ::write(pipe_fds[1], reply.data(), reply.size());
@@ -300,13 +284,12 @@ int fds_open_on(const std::string &path) {
 }
 
 TEST_F(FileSinkTest, ASecondProcessOnThePathIsRefused) {
-    TestHost host;
-    auto inst = make(host);
-    TestBatch b1 = batch(1, 0, 2);
+    auto inst = make();
+    Batch b1 = batch(1, 0, 2);
     ASSERT_EQ(inst->process(b1).status, SLUICE_OK);
     append_file(data(), "{\"topic\":\"t\",\"parti");  // our batch in flight, say
 
-    CallResult r = create_in_child(plugin_, data());
+    Result r = create_in_child(plugin_, data());
     EXPECT_EQ(r.status, SLUICE_FATAL) << r.message;
     EXPECT_EQ(r.message, "file-sink: '" + data() + "' is in use by another process (pid " +
                              std::to_string(::getpid()) + ") holding '" + data() +
@@ -314,7 +297,7 @@ TEST_F(FileSinkTest, ASecondProcessOnThePathIsRefused) {
     // The child touched nothing: our tail is still there, and we carry on.
     EXPECT_EQ(read_file(data()).size(),
               nlohmann::json::parse(read_file(sidecar())).at("length").get<size_t>() + 19);
-    TestBatch b2 = batch(2, 2, 1);
+    Batch b2 = batch(2, 2, 1);
     ASSERT_EQ(inst->process(b2).status, SLUICE_OK);
     EXPECT_EQ(offsets_in(read_file(data())), (std::vector<int64_t>{0, 1, 2}));
 }
@@ -327,9 +310,7 @@ TEST_F(FileSinkTest, TheLockGoesWithTheProcessThatHeldIt) {
     const pid_t child = ::fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
-        TestHost host;
-        host.config["path"] = data();
-        TestInstance inst(plugin_, host);
+        Instance inst(plugin_, {{"path", data()}});
         const char c = inst.create().status == SLUICE_OK ? 'y' : 'n';
         [[maybe_unused]] auto n = ::write(ready[1], &c, 1);
         char wait_for;
@@ -340,10 +321,8 @@ TEST_F(FileSinkTest, TheLockGoesWithTheProcessThatHeldIt) {
     ASSERT_EQ(::read(ready[0], &c, 1), 1);
     ASSERT_EQ(c, 'y');
     {
-        TestHost host;
-        host.config["path"] = data();
-        TestInstance inst(plugin_, host);
-        CallResult r = inst.create();
+        Instance inst(plugin_, {{"path", data()}});
+        Result r = inst.create();
         EXPECT_EQ(r.status, SLUICE_FATAL);
         EXPECT_NE(r.message.find("in use by another process (pid " + std::to_string(child) + ")"),
                   std::string::npos)
@@ -354,8 +333,7 @@ TEST_F(FileSinkTest, TheLockGoesWithTheProcessThatHeldIt) {
     ::waitpid(child, &status, 0);
     for (int fd : {ready[0], ready[1], go[0], go[1]}) ::close(fd);
 
-    TestHost host;
-    auto inst = make(host);
+    auto inst = make();
     EXPECT_EQ(read_file(data() + ".lock"), std::to_string(::getpid()) + "\n");
 }
 
@@ -364,26 +342,25 @@ TEST_F(FileSinkTest, GenerationsInOneProcessShareOneLock) {
     // shared between them, as here with a second copy of the library.
     const std::string copy = dir_.file("file-sink-gen2.so");
     std::filesystem::copy_file(plugin_path(), copy);
-    LoadedPlugin gen2_lib(copy);
+    Plugin gen2_lib(copy);
 
-    TestHost host1, host2, host3;
-    auto gen1 = make(host1);
-    TestBatch b1 = batch(1, 0, 2);
+    auto gen1 = make();
+    Batch b1 = batch(1, 0, 2);
     ASSERT_EQ(gen1->process(b1).status, SLUICE_OK);
-    host2.config["path"] = data();
-    auto gen2 = std::make_unique<TestInstance>(gen2_lib, host2);
+    auto gen2 =
+        std::make_unique<Instance>(gen2_lib, std::map<std::string, std::string>{{"path", data()}});
     gen2->create_ok();  // while gen1 still runs
-    TestBatch b2 = batch(2, 2, 2);
+    Batch b2 = batch(2, 2, 2);
     ASSERT_EQ(gen1->process(b2).status, SLUICE_OK);
     gen1.reset();  // the old generation goes: the lock must stay
-    TestBatch b3 = batch(3, 4, 1);
+    Batch b3 = batch(3, 4, 1);
     ASSERT_EQ(gen2->process(b3).status, SLUICE_OK);
     EXPECT_EQ(create_in_child(plugin_, data()).status, SLUICE_FATAL);
 
     // A third generation, from the first library again, after the second is gone.
     gen2.reset();
-    auto gen3 = make(host3);
-    TestBatch b4 = batch(4, 5, 1);
+    auto gen3 = make();
+    Batch b4 = batch(4, 5, 1);
     ASSERT_EQ(gen3->process(b4).status, SLUICE_OK);
     EXPECT_EQ(offsets_in(read_file(data())), (std::vector<int64_t>{0, 1, 2, 3, 4, 5}));
     EXPECT_EQ(create_in_child(plugin_, data()).status, SLUICE_FATAL);
@@ -397,36 +374,34 @@ class PerPartitionTest : public FileSinkTest {
     std::string file(const std::string &topic, int partition) const {
         return dir() + "/" + topic + "-" + std::to_string(partition) + ".jsonl";
     }
-    std::unique_ptr<TestInstance> make_pp(TestHost &host) {
-        host.config["path"] = dir();
-        host.config["per-partition"] = "true";
-        auto inst = std::make_unique<TestInstance>(plugin_, host);
+    std::unique_ptr<Instance> make_pp() {
+        auto inst = std::make_unique<Instance>(
+            plugin_,
+            std::map<std::string, std::string>{{"path", dir()}, {"per-partition", "true"}});
         inst->create_ok();
         return inst;
     }
     /// A batch over several partitions: `n` records from `from` in each of `parts`.
-    static TestBatch multi(int64_t id, int64_t from, int64_t n,
-                           const std::vector<std::pair<std::string, int32_t>> &parts) {
-        TestBatch b;
-        b.id = id;
+    static Batch multi(int64_t id, int64_t from, int64_t n,
+                       const std::vector<std::pair<std::string, int32_t>> &parts) {
+        Batch b(id);
         for (const auto &[topic, p] : parts) {
-            b.ranges.push_back({topic, p, from, from + n});
+            b.range(topic, p, from, from + n);
             for (int64_t o = from; o < from + n; ++o)
-                b.records.push_back(
-                    TestRecord{.topic = topic,
-                               .partition = p,
-                               .offset = o,
-                               .value = topic + std::to_string(p) + "-" + std::to_string(o)});
+                b.records().push_back(
+                    Record{.topic = topic,
+                           .partition = p,
+                           .offset = o,
+                           .value = topic + std::to_string(p) + "-" + std::to_string(o)});
         }
         return b;
     }
 };
 
 TEST_F(PerPartitionTest, OneFileWithItsOwnOffsetsPerTopicPartition) {
-    TestHost host;
-    auto inst = make_pp(host);
-    TestBatch b = multi(1, 0, 3, {{"t", 0}, {"t", 1}, {"u", 0}});
-    b.ranges.push_back({"t", 2, 5, 9});  // a range without records: its file holds only offsets
+    auto inst = make_pp();
+    Batch b = multi(1, 0, 3, {{"t", 0}, {"t", 1}, {"u", 0}});
+    b.range("t", 2, 5, 9);  // a range without records: its file holds only offsets
     ASSERT_EQ(inst->process(b).status, SLUICE_OK);
 
     EXPECT_EQ(offsets_in(read_file(file("t", 0))), (std::vector<int64_t>{0, 1, 2}));
@@ -447,26 +422,23 @@ TEST_F(PerPartitionTest, OneFileWithItsOwnOffsetsPerTopicPartition) {
 }
 
 TEST_F(PerPartitionTest, AReplayWritesNothingTwiceAndResumeAnswersPerPartition) {
-    TestHost host;
-    auto inst = make_pp(host);
-    TestBatch b1 = multi(1, 0, 2, {{"t", 0}, {"t", 1}});
+    auto inst = make_pp();
+    Batch b1 = multi(1, 0, 2, {{"t", 0}, {"t", 1}});
     ASSERT_EQ(inst->process(b1).status, SLUICE_OK);
     // A crash stored partition 0 of the next batch only: its replay completes partition 1.
-    TestBatch b2 = multi(2, 2, 2, {{"t", 0}});
+    Batch b2 = multi(2, 2, 2, {{"t", 0}});
     ASSERT_EQ(inst->process(b2).status, SLUICE_OK);
     inst.reset();
 
-    TestHost host2;
-    auto again = make_pp(host2);
-    TestBatch replay = multi(2, 2, 2, {{"t", 0}, {"t", 1}});
-    replay.flags = SLUICE_BATCH_REPLAY;
+    auto again = make_pp();
+    Batch replay = multi(2, 2, 2, {{"t", 0}, {"t", 1}});
+    replay.replay();
     ASSERT_EQ(again->process(replay).status, SLUICE_OK);
     EXPECT_EQ(offsets_in(read_file(file("t", 0))), (std::vector<int64_t>{0, 1, 2, 3}));
     EXPECT_EQ(offsets_in(read_file(file("t", 1))), (std::vector<int64_t>{0, 1, 2, 3}));
-    EXPECT_EQ(host2.metrics["records_skipped"], 2);
+    EXPECT_EQ(again->metric("records_skipped"), 2);
 
-    TestHost host3;
-    auto third = make_pp(host3);
+    auto third = make_pp();
     std::vector<int64_t> offsets;
     ASSERT_EQ(third->resume_offsets({{"t", 0}, {"t", 1}, {"t", 7}}, offsets).status, SLUICE_OK);
     EXPECT_EQ(offsets, (std::vector<int64_t>{4, 4, -1}));
@@ -475,15 +447,11 @@ TEST_F(PerPartitionTest, AReplayWritesNothingTwiceAndResumeAnswersPerPartition) 
 
 TEST_F(PerPartitionTest, APathThatIsAFileIsAClearCreateError) {
     write_file(dir(), "");
-    TestHost host;
-    host.config["path"] = dir();
-    host.config["per-partition"] = "yes please";
-    TestInstance bad(plugin_, host);
+    Instance bad(plugin_, {{"path", dir()}, {"per-partition", "yes please"}});
     EXPECT_EQ(bad.create().message,
               "config key 'per-partition' is 'yes please', not a boolean: write true or false");
-    host.config["per-partition"] = "true";
-    TestInstance inst(plugin_, host);
-    CallResult r = inst.create();
+    Instance inst(plugin_, {{"path", dir()}, {"per-partition", "true"}});
+    Result r = inst.create();
     EXPECT_EQ(r.status, SLUICE_FATAL);
     EXPECT_EQ(r.message, "file-sink: '" + dir() +
                              "' is not a directory: with per-partition = true, [plugin.file-sink] "
@@ -501,22 +469,14 @@ TEST_F(PerPartitionTest, ProcessesThatShareTheDirectoryStayExactlyOnce) {
     const pid_t child = ::fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
-        TestHost host;
-        auto inst = make_pp(host);
-        TestBatch b = multi(1, 0, 3, {{"t", 0}});
+        auto inst = make_pp();
+        Batch b = multi(1, 0, 3, {{"t", 0}});
         const char c = inst->process(b).status == SLUICE_OK ? 'y' : 'n';
         [[maybe_unused]] auto n = ::write(ready[1], &c, 1);
         char wait_for;
         [[maybe_unused]] auto m = ::read(go[0], &wait_for, 1);
         // Revoked: the file and its lock are given up while the process lives on.
-        std::vector<Padded<sluice_topic_partition_t>> tps(1);
-        tps[0].value.struct_size = sizeof(sluice_topic_partition_t);
-        tps[0].value.topic = "t";
-        tps[0].value.partition = 0;
-        char err[256];
-        const int32_t rc = plugin_.descriptor().partitions_revoked(inst->raw(), &tps[0].value, 1,
-                                                                   sizeof tps[0], err, sizeof err);
-        const char d = rc == SLUICE_OK ? 'y' : 'n';
+        const char d = inst->revoke({{"t", 0}}).ok() ? 'y' : 'n';
         [[maybe_unused]] auto k = ::write(done[1], &d, 1);
         [[maybe_unused]] auto l = ::read(go[0], &wait_for, 1);
         ::_exit(0);
@@ -525,13 +485,12 @@ TEST_F(PerPartitionTest, ProcessesThatShareTheDirectoryStayExactlyOnce) {
     ASSERT_EQ(::read(ready[0], &c, 1), 1);
     ASSERT_EQ(c, 'y');
 
-    TestHost host;
-    auto inst = make_pp(host);
-    TestBatch mine = multi(1, 0, 2, {{"t", 1}});
+    auto inst = make_pp();
+    Batch mine = multi(1, 0, 2, {{"t", 1}});
     ASSERT_EQ(inst->process(mine).status, SLUICE_OK);
-    TestBatch theirs = multi(1, 0, 3, {{"t", 0}});
-    theirs.flags = SLUICE_BATCH_REPLAY;
-    CallResult busy = inst->process(theirs);
+    Batch theirs = multi(1, 0, 3, {{"t", 0}});
+    theirs.replay();
+    Result busy = inst->process(theirs);
     EXPECT_EQ(busy.status, SLUICE_RETRY);
     EXPECT_EQ(busy.message, "file-sink: '" + file("t", 0) + "' is in use by another process (pid " +
                                 std::to_string(child) + ") holding '" + file("t", 0) +
@@ -542,7 +501,7 @@ TEST_F(PerPartitionTest, ProcessesThatShareTheDirectoryStayExactlyOnce) {
     ASSERT_EQ(c, 'y');
     ASSERT_EQ(inst->process(theirs).status, SLUICE_OK);  // the child still runs
     EXPECT_EQ(offsets_in(read_file(file("t", 0))), (std::vector<int64_t>{0, 1, 2}));
-    TestBatch next = multi(2, 3, 1, {{"t", 0}});
+    Batch next = multi(2, 3, 1, {{"t", 0}});
     ASSERT_EQ(inst->process(next).status, SLUICE_OK);
     EXPECT_EQ(offsets_in(read_file(file("t", 0))), (std::vector<int64_t>{0, 1, 2, 3}));
 
@@ -555,19 +514,17 @@ TEST_F(PerPartitionTest, ProcessesThatShareTheDirectoryStayExactlyOnce) {
 TEST_F(PerPartitionTest, GenerationsShareEachLockUntilTheLastGivesItUp) {
     const std::string copy = dir_.file("file-sink-gen2.so");
     std::filesystem::copy_file(plugin_path(), copy);
-    LoadedPlugin gen2_lib(copy);
-    TestHost host1, host2;
-    auto gen1 = make_pp(host1);
-    TestBatch b1 = multi(1, 0, 2, {{"t", 0}});
+    Plugin gen2_lib(copy);
+    auto gen1 = make_pp();
+    Batch b1 = multi(1, 0, 2, {{"t", 0}});
     ASSERT_EQ(gen1->process(b1).status, SLUICE_OK);
-    host2.config["path"] = dir();
-    host2.config["per-partition"] = "true";
-    auto gen2 = std::make_unique<TestInstance>(gen2_lib, host2);
+    auto gen2 = std::make_unique<Instance>(
+        gen2_lib, std::map<std::string, std::string>{{"path", dir()}, {"per-partition", "true"}});
     gen2->create_ok();
-    TestBatch b2 = multi(2, 2, 2, {{"t", 0}});
+    Batch b2 = multi(2, 2, 2, {{"t", 0}});
     ASSERT_EQ(gen2->process(b2).status, SLUICE_OK);  // while gen1 holds the partition too
     gen1.reset();
-    TestBatch b3 = multi(3, 4, 1, {{"t", 0}});
+    Batch b3 = multi(3, 4, 1, {{"t", 0}});
     ASSERT_EQ(gen2->process(b3).status, SLUICE_OK);
     EXPECT_EQ(offsets_in(read_file(file("t", 0))), (std::vector<int64_t>{0, 1, 2, 3, 4}));
     EXPECT_EQ(fds_open_on(file("t", 0) + ".lock"), 1);
