@@ -85,7 +85,10 @@ void RunLoop::hold(const std::atomic<bool> &stop) {
         "/control/resume",
         batches_done_);
     source_->pause_intake(true);
-    while (!stop && pause_requested_) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    while (!stop && pause_requested_) {
+        source_->while_paused();
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     source_->pause_intake(false);
     if (!stop)
         spdlog::info("resumed by POST /control/resume after {:.1f} s paused",

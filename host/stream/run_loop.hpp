@@ -115,6 +115,11 @@ class BatchSource {
     /// mode's consumers) should stop them reading here; by default they read on until their
     /// own backpressure limit. Direct mode reads only what a step plans: nothing to do.
     virtual void pause_intake(bool paused) { (void)paused; }
+
+    /// Called about every 50 ms while paused, on the control thread: a mode whose Kafka client
+    /// must be polled to keep its group membership (direct-assignment=group: librdkafka's
+    /// max.poll.interval.ms, 5 min by default) polls it here. By default nothing.
+    virtual void while_paused() {}
 };
 
 /// Lifecycle: constructed, run() once, destroyed, on the control thread. The exporter and the
