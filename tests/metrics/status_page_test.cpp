@@ -40,6 +40,7 @@ class StatusPage : public MockBrokerSuite<StatusPage> {
                                          "--headless",
                                          "--no-sandbox",  // CI runs as root
                                          "--disable-gpu",
+                                         "--disable-dev-shm-usage",  // small /dev/shm in containers
                                          "--hide-scrollbars",
                                          "--no-first-run",
                                          "--user-data-dir=" + dir_.file("chromium-profile"),
