@@ -106,6 +106,8 @@ class TestBatch {
 };
 
 /// Captures what the host logs (all loggers go through the default one) while it lives.
+/// spdlog swaps its default logger without synchronising with the threads that log through it:
+/// create the capture before a chain starts its reloader thread, and let it outlive the chain.
 class LogCapture {
   public:
     LogCapture() : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(4096)) {

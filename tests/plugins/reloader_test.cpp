@@ -148,6 +148,7 @@ TEST_F(Reloader, BrokenReplacementsKeepTheRunningGenerationAndAreLogged) {
 }
 
 TEST_F(Reloader, FatalFirstBatchOfADeployedVersionRollsBack) {
+    LogCapture capture;  // before the chain: it must outlive the reloader thread that logs
     auto chain = make_chain();
     std::vector<SwapEvent> events;
     chain->set_swap_listener([&](const SwapEvent &e) { events.push_back(e); });
@@ -166,7 +167,6 @@ TEST_F(Reloader, FatalFirstBatchOfADeployedVersionRollsBack) {
 
     // The rolled-back deployment used number 2 up: the next one is generation 3, and the log,
     // the swap event and the staged file all say so.
-    LogCapture capture;
     deploy_by_rename(build_file("v2"), plugin_file_);
     ASSERT_TRUE(run_until_version(*chain, "2"));
     EXPECT_EQ(chain->generation(0), 3u);
