@@ -49,6 +49,7 @@ nlohmann::json BatchHistory::json(uint64_t after) const {
             {"total_delay_ms", it->total_delay_ms},
         });
     return {{"capacity", capacity_},
+            {"last_seq", next_seq_ - 1},
             {"batch_interval_ms", batch_interval_ms_},
             {"batches", std::move(batches)}};
 }

@@ -37,8 +37,8 @@ class BatchHistory {
     /// again without a new batch when the state changes). Drops the oldest beyond capacity.
     void add(const RunSnapshot &snapshot);
 
-    /// {"capacity", "batch_interval_ms", "batches": [the points with seq > after, oldest
-    /// first]}.
+    /// {"capacity", "last_seq" (of the newest point, 0: none yet), "batch_interval_ms",
+    /// "batches": [the points with seq > after, oldest first]}.
     nlohmann::json json(uint64_t after) const;
 
     size_t size() const { return points_.size(); }

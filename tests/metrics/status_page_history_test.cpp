@@ -28,6 +28,7 @@ TEST(BatchHistoryTest, KeepsTheLastBatchesOnceEachWithTheirRatesAndDelays) {
     const auto all = history.json(0);
     EXPECT_EQ(all.at("capacity"), 3);
     EXPECT_EQ(all.at("batch_interval_ms"), 500);
+    EXPECT_EQ(all.at("last_seq"), 5);
     const auto &points = all.at("batches");
     ASSERT_EQ(points.size(), 3u);
     EXPECT_EQ(points[0].at("id"), 2);

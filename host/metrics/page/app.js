@@ -187,8 +187,14 @@ async function poll() {
   try {
     const [status, batches] = await Promise.all([
       getJson("/status"), getJson(`/status/batches?after=${lastSeq}`)]);
+    if (batches.last_seq < lastSeq) {  // a new process behind the same address
+      history.length = 0;
+      lastSeq = 0;
+      setTimeout(poll, 0);
+      return;
+    }
     if (batches.batches.length && batches.batches[0].seq !== lastSeq + 1 && lastSeq !== 0)
-      history.length = 0;  // the exporter dropped points we never saw, or it restarted
+      history.length = 0;  // the exporter dropped points we never saw
     for (const b of batches.batches) history.push(b);
     if (history.length > MAX_POINTS) history.splice(0, history.length - MAX_POINTS);
     if (batches.batches.length) lastSeq = batches.batches[batches.batches.length - 1].seq;
@@ -232,6 +238,10 @@ function setupControl() {
     $(action).addEventListener("click", () => send(action));
 }
 
+window.addEventListener("resize", () => {
+  for (const [id, chart] of Object.entries(charts))
+    chart.setSize({ width: Math.max(300, $(id).clientWidth || 600), height: 180 });
+});
 charts["chart-input"] = makeChart("chart-input", "records/s", "#2f6fb0");
 charts["chart-processing"] = makeChart("chart-processing", "ms", "#7b4fb0");
 charts["chart-scheduling"] = makeChart("chart-scheduling", "ms", "#b4610c");
