@@ -1,12 +1,13 @@
 // docs/grafana-dashboard.json queries only metrics that exist: those of receiver mode and of
 // the ZooKeeper mirror are checked here against render_prometheus() with those sections filled
-// (status_page_test checks the others against a real run).
+// (status_page_test checks the others against a real run), and every one is in docs/metrics.md.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "metrics/prometheus.hpp"
 #include "metrics/snapshot.hpp"
 #include "metrics_http.hpp"
+#include "sluice_command.hpp"
 #include "status_page_dashboard.hpp"
 
 namespace sluice::test {
@@ -33,6 +34,19 @@ TEST(GrafanaDashboard, ItsReceiverAndMirrorMetricsAreRendered) {
         EXPECT_TRUE(served.count(name)) << name << " is in docs/grafana-dashboard.json only";
     }
     EXPECT_GE(checked, 8);
+}
+
+TEST(GrafanaDashboard, EveryMetricItQueriesIsDocumented) {
+    const std::string doc = read_file(std::string(SLUICE_SOURCE_DIR) + "/docs/metrics.md");
+    ASSERT_FALSE(doc.empty());
+    for (std::string name : dashboard_metrics()) {
+        const std::string bucket = "_bucket";  // a histogram is documented by its family name
+        if (name.size() > bucket.size() &&
+            name.compare(name.size() - bucket.size(), bucket.size(), bucket) == 0)
+            name.resize(name.size() - bucket.size());
+        EXPECT_NE(doc.find("`" + name), std::string::npos)
+            << name << " is in docs/grafana-dashboard.json but not in docs/metrics.md";
+    }
 }
 
 }  // namespace
