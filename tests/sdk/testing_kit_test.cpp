@@ -74,7 +74,12 @@ TEST(TestingKit, DeclaredKeysAreCheckedBeforeCreate) {
     Instance bad(keys, {{"tpo", "3"}});
     const Result r = bad.create();
     EXPECT_EQ(r.status, SLUICE_FATAL);
-    EXPECT_EQ(r.message, "[plugin.keys] has the key 'tpo', which the plugin does not declare");
+    EXPECT_EQ(r.message,
+              "[plugin.keys] has the key 'tpo', which the plugin does not declare (did you mean "
+              "'top'?)");  // the host's words
+    Instance far(keys, {{"colour", "red"}});
+    EXPECT_EQ(far.create().message,
+              "[plugin.keys] has the key 'colour', which the plugin does not declare");
     EXPECT_FALSE(bad.created());
     Plugin none(loader_plugin("keys_none"));  // declares that it takes no keys
     ASSERT_TRUE(none.config_keys().has_value());

@@ -171,6 +171,45 @@ inline bool is_host_key(std::string_view key) {
            key == "dead-letter-topic";
 }
 
+/// The candidate `word` is most likely a slip of, or "" (the host's "did you mean" rule: edit
+/// distance with a swap of neighbours as one edit, case-insensitive, '_' as '-', at most a third
+/// of the word, 1 to 3 edits).
+inline std::string nearest(std::string_view word, const std::vector<std::string> &candidates) {
+    const auto norm = [](std::string_view text) {
+        std::string out(text);
+        for (char &c : out) {
+            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+            if (c == '_') c = '-';
+        }
+        return out;
+    };
+    const std::string w = norm(word);
+    std::string best;
+    std::size_t best_distance = static_cast<std::size_t>(-1);
+    for (const std::string &candidate : candidates) {
+        const std::string c = norm(candidate);
+        std::vector<std::size_t> before(c.size() + 1), previous(c.size() + 1), row(c.size() + 1);
+        for (std::size_t j = 0; j <= c.size(); ++j) row[j] = j;
+        for (std::size_t i = 1; i <= w.size(); ++i) {
+            before.swap(previous);
+            previous.swap(row);
+            row[0] = i;
+            for (std::size_t j = 1; j <= c.size(); ++j) {
+                row[j] = std::min({previous[j] + 1, row[j - 1] + 1,
+                                   previous[j - 1] + (w[i - 1] == c[j - 1] ? 0 : 1)});
+                if (i > 1 && j > 1 && w[i - 1] == c[j - 2] && w[i - 2] == c[j - 1])
+                    row[j] = std::min(row[j], before[j - 2] + 1);
+            }
+        }
+        if (row[c.size()] < best_distance) {
+            best_distance = row[c.size()];
+            best = candidate;
+        }
+    }
+    const std::size_t allowed = std::clamp<std::size_t>(w.size() / 3, 1, 3);
+    return best_distance <= allowed ? best : std::string();
+}
+
 }  // namespace detail
 
 /// A micro-batch to feed a plugin: id, time, flags, ranges and records, plus the C views over
@@ -499,13 +538,17 @@ class Instance {
     Result create() {
         if (instance_ != nullptr) return {SLUICE_FATAL, "create called twice on one instance"};
         if (const auto &keys = plugin_.config_keys()) {
+            std::vector<std::string> names;
+            for (const DeclaredKey &k : *keys) names.push_back(k.name);
             for (const auto &entry : config_) {
-                if (detail::is_host_key(entry.first)) continue;
-                bool declared = false;
-                for (const DeclaredKey &k : *keys) declared = declared || k.name == entry.first;
-                if (!declared)
-                    return {SLUICE_FATAL, "[plugin." + plugin_.name() + "] has the key '" +
-                                              entry.first + "', which the plugin does not declare"};
+                if (detail::is_host_key(entry.first) ||
+                    std::find(names.begin(), names.end(), entry.first) != names.end())
+                    continue;
+                const std::string near = detail::nearest(entry.first, names);
+                return {SLUICE_FATAL,
+                        "[plugin." + plugin_.name() + "] has the key '" + entry.first +
+                            "', which the plugin does not declare" +
+                            (near.empty() ? std::string() : " (did you mean '" + near + "'?)")};
             }
         }
         void *instance = nullptr;
