@@ -170,14 +170,15 @@ class RunLoop {
 
     config::RunConfig config_;
     std::string bootstrap_;
-    metrics::RunSnapshot metrics_;                 // batch thread; published copies only
+    metrics::RunSnapshot metrics_;  // batch thread; published copies only
+    // POST /control/pause and /resume; before exporter_, whose thread sets it, so it outlives it.
+    std::atomic<bool> pause_requested_{false};
     std::unique_ptr<metrics::Exporter> exporter_;  // --metrics-address; its own HTTP thread
     std::unique_ptr<plugins::PluginChain> chain_;
     std::unique_ptr<BatchRunner> runner_;       // after chain_: refers to it
     std::unique_ptr<zk::OffsetMirror> mirror_;  // --zookeeper; its own thread
     std::unique_ptr<metrics::LagMonitor> lag_;  // after open(); its own thread and client
     int64_t batches_done_ = 0;
-    std::atomic<bool> pause_requested_{false};  // POST /control/pause and /resume
     uint64_t total_records_ = 0;
     std::unique_ptr<BatchSource> source_;  // last: destroyed first (its threads feed the rest)
 };
