@@ -68,7 +68,8 @@ class @CLASS@ {
             text += '\n';
         }
         if (std::fwrite(text.data(), 1, text.size(), out_) != text.size()) {
-            throw sluice::Retry("@NAME@: cannot write to '" + where() + "': " + std::strerror(errno));
+            throw sluice::Retry("@NAME@: cannot write to '" + where() +
+                                "': " + std::strerror(errno));
         }
         if (batch.is_replay()) {
             // The same batch (id, ranges, records) again, after a crash or a failed attempt: a
@@ -95,15 +96,15 @@ class @CLASS@ {
     // rebalance in receiver mode; direct mode assigns every partition once, at the start).
     sluice::Status partitions_assigned(std::span<const sluice::TopicPartition> partitions) {
         for (const sluice::TopicPartition &tp : partitions) {
-            host_.log(sluice::LogLevel::debug, "assigned " + std::string(tp.topic) + ":" +
-                                                   std::to_string(tp.partition));
+            host_.log(sluice::LogLevel::debug,
+                      "assigned " + std::string(tp.topic) + ":" + std::to_string(tp.partition));
         }
         return sluice::Status::ok;
     }
     sluice::Status partitions_revoked(std::span<const sluice::TopicPartition> partitions) {
         for (const sluice::TopicPartition &tp : partitions) {
-            host_.log(sluice::LogLevel::debug, "revoked " + std::string(tp.topic) + ":" +
-                                                   std::to_string(tp.partition));
+            host_.log(sluice::LogLevel::debug,
+                      "revoked " + std::string(tp.topic) + ":" + std::to_string(tp.partition));
         }
         return sluice::Status::ok;
     }

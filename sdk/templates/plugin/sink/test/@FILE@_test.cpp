@@ -3,8 +3,8 @@
 // captures what it logs, counts and writes. PLUGIN_FILE is set by CMakeLists.txt.
 
 #include <gtest/gtest.h>
-#include <sluice/testing.hpp>
 #include <unistd.h>
+#include <sluice/testing.hpp>
 
 #include <filesystem>
 #include <fstream>

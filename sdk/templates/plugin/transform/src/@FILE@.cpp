@@ -59,7 +59,8 @@ class @CLASS@ {
         host_.counter("records_passed", static_cast<double>(batch.size() - dropped));
         if (batch.is_replay()) {
             // The same batch (id, ranges, records) again, after a crash or a failed attempt.
-            host_.log(sluice::LogLevel::debug, "batch " + std::to_string(batch.id()) + " is a replay");
+            host_.log(sluice::LogLevel::debug,
+                      "batch " + std::to_string(batch.id()) + " is a replay");
         }
         return sluice::Status::ok;
     }
@@ -75,15 +76,15 @@ class @CLASS@ {
     // rebalance in receiver mode; direct mode assigns every partition once, at the start).
     sluice::Status partitions_assigned(std::span<const sluice::TopicPartition> partitions) {
         for (const sluice::TopicPartition &tp : partitions) {
-            host_.log(sluice::LogLevel::debug, "assigned " + std::string(tp.topic) + ":" +
-                                                   std::to_string(tp.partition));
+            host_.log(sluice::LogLevel::debug,
+                      "assigned " + std::string(tp.topic) + ":" + std::to_string(tp.partition));
         }
         return sluice::Status::ok;
     }
     sluice::Status partitions_revoked(std::span<const sluice::TopicPartition> partitions) {
         for (const sluice::TopicPartition &tp : partitions) {
-            host_.log(sluice::LogLevel::debug, "revoked " + std::string(tp.topic) + ":" +
-                                                   std::to_string(tp.partition));
+            host_.log(sluice::LogLevel::debug,
+                      "revoked " + std::string(tp.topic) + ":" + std::to_string(tp.partition));
         }
         return sluice::Status::ok;
     }
