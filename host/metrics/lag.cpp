@@ -72,9 +72,11 @@ void LagBoard::add_batch(const std::vector<OffsetRange> &ranges) {
     for (const OffsetRange &r : ranges) advanced_[r.topic_partition()] += r.count();
 }
 
-void LagBoard::record_progress(const std::map<TopicPartition, int64_t> &next_offsets,
+bool LagBoard::record_progress(const std::map<TopicPartition, int64_t> &next_offsets,
                                int64_t now_ms) {
     std::lock_guard lock(mutex_);
+    bool fresh = false;
+    for (const auto &[tp, offset] : next_offsets) fresh |= !latest_.count(tp);
     latest_ = next_offsets;
     // About 30 points per window whatever the batch interval: the copy per batch stays small.
     const int64_t spacing = std::max<int64_t>(window_ms_ / 30, 100);
@@ -82,6 +84,7 @@ void LagBoard::record_progress(const std::map<TopicPartition, int64_t> &next_off
         history_.push_back({now_ms, advanced_});
     // Keep one point at or before the window's start: the base of the rates.
     while (history_.size() > 1 && history_[1].at_ms <= now_ms - window_ms_) history_.pop_front();
+    return fresh;
 }
 
 void LagBoard::set_watermarks(const std::map<TopicPartition, int64_t> &high, int64_t now_ms) {

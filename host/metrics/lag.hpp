@@ -78,8 +78,9 @@ class LagBoard {
 
     /// Counts a committed batch's ranges (until - from offsets each). Batch thread.
     void add_batch(const std::vector<OffsetRange> &ranges);
-    /// The committed next offsets now. Batch thread, after each commit and at start.
-    void record_progress(const std::map<TopicPartition, int64_t> &next_offsets, int64_t now_ms);
+    /// The committed next offsets now. Batch thread, after each commit and at start. Returns
+    /// true when they name a partition the last ones did not (its watermark is worth reading now).
+    bool record_progress(const std::map<TopicPartition, int64_t> &next_offsets, int64_t now_ms);
     /// Watermarks just read. Lag monitor thread.
     void set_watermarks(const std::map<TopicPartition, int64_t> &high, int64_t now_ms);
 

@@ -54,7 +54,12 @@ LagMonitor::~LagMonitor() {
 }
 
 void LagMonitor::record_progress(const std::map<TopicPartition, int64_t> &next_offsets) {
-    board_->record_progress(next_offsets, wall_ms());
+    if (!board_->record_progress(next_offsets, wall_ms())) return;
+    {
+        std::lock_guard lock(mutex_);
+        read_now_ = true;  // new partitions: their lag is known at once, not at the next poll
+    }
+    wake_.notify_all();
 }
 
 void LagMonitor::read_watermarks() {
@@ -88,7 +93,8 @@ void LagMonitor::loop() {
             spdlog::info("{}", describe_lag(board_->report(wall_ms())));
         }
         lock.lock();
-        wake_.wait_for(lock, settings_.poll_every, [this] { return stopping_; });
+        wake_.wait_for(lock, settings_.poll_every, [this] { return stopping_ || read_now_; });
+        read_now_ = false;
     }
 }
 

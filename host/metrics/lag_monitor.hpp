@@ -56,9 +56,10 @@ class LagMonitor {
     LagMonitorSettings settings_;
     std::shared_ptr<LagBoard> board_;
     kafka::HandlePtr rk_;
-    std::mutex mutex_;  // guards stopping_ (with wake_)
+    std::mutex mutex_;  // guards stopping_ and read_now_ (with wake_)
     std::condition_variable wake_;
     bool stopping_ = false;
+    bool read_now_ = false;         // the batch thread saw new partitions
     int64_t failing_since_ms_ = 0;  // monitor thread: 0 while readings succeed
     int64_t last_warning_ms_ = 0;   // monitor thread
     std::thread thread_;            // last: started once everything above exists

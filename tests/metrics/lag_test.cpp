@@ -98,9 +98,9 @@ TEST(LagBoard, MeasuresTheRateOverItsWindowAndLetsItFallDuringAStall) {
 
 TEST(LagBoard, AReportForAPublishedSnapshotUsesItsOffsets) {
     LagBoard board(std::chrono::seconds(30));
-    board.record_progress({{a0, 0}}, 0);
+    EXPECT_TRUE(board.record_progress({{a0, 0}}, 0));  // a new partition: read its watermark now
     board.add_batch({{"a", 0, 0, 100}});
-    board.record_progress({{a0, 100}}, 10'000);
+    EXPECT_FALSE(board.record_progress({{a0, 100}}, 10'000));
     board.set_watermarks({{a0, 150}}, 10'000);
     // A snapshot published before the last progress: its own offset, the board's watermark.
     const auto r = board.report({{a0, 40}}, 10'000);
