@@ -1,6 +1,6 @@
 // SIGTERM while `sluice run` waits for the first metadata of brokers it cannot reach: the run
 // ends at once with exit code 0 (kafka::StopWaits), in both modes, instead of waiting out the
-// 30 s metadata timeout and failing with exit code 1.
+// 30 s metadata timeout and failing with exit code 1 (direct mode, with group assignment too).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -58,6 +58,10 @@ TEST(StartupStop, SigtermDuringTheFirstMetadataWaitStopsAtOnceInDirectMode) {
 
 TEST(StartupStop, SigtermDuringTheFirstMetadataWaitStopsAtOnceInReceiverMode) {
     stops_during_metadata_wait({"--mode", "receiver", "--group", "startup-stop"});
+}
+
+TEST(StartupStop, SigtermDuringTheFirstMetadataWaitStopsAtOnceWithGroupAssignment) {
+    stops_during_metadata_wait({"--direct-assignment", "group", "--group", "startup-stop"});
 }
 
 }  // namespace
