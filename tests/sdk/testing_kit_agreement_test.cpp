@@ -1,7 +1,7 @@
-// The test kit repeats two rules of the host's, since it must not link the host: the keys a
-// [plugin.NAME] section may hold besides the declared ones, and the words of the refusal of an
-// undeclared key ("did you mean"). These tests fail when the host's rule changes and the kit's
-// copy was not changed with it.
+// The test kit repeats rules of the host's, since it must not link the host: the loader's
+// negotiation and its refusals, the keys a [plugin.NAME] section may hold besides the declared
+// ones, and the words of the refusal of an undeclared key ("did you mean"). These tests fail when
+// the host's rule changes and the kit's copy was not changed with it.
 
 #include <gtest/gtest.h>
 #include <sluice/testing.hpp>
@@ -12,9 +12,33 @@
 
 #include "config/error_policy.hpp"
 #include "config/plugin_keys.hpp"
+#include "plugins/plugin_error.hpp"
+#include "plugins/plugin_loader.hpp"
 
 namespace sluice::testing {
 namespace {
+
+TEST(TestingKitAgreesWithTheHost, OnEveryRefusalOfTheLoader) {
+    const plugins::PluginLoader loader({LOADER_TEST_PLUGIN_DIR});
+    for (const char *build :
+         {"bad_no_entry", "bad_major", "bad_minor", "bad_refuse", "bad_tiny", "bad_short",
+          "bad_no_process", "bad_undefined", "keys_host", "bad_minimal", "keys_declared"}) {
+        const std::string name = std::string("loader_") + build;
+        const std::string file = std::string(LOADER_TEST_PLUGIN_DIR) + "/" + name + ".so";
+        std::string host, kit;
+        try {
+            loader.load_file(name, file);
+        } catch (const plugins::PluginError &e) {
+            host = e.what();
+        }
+        try {
+            Plugin p(file);
+        } catch (const LoadError &e) {
+            kit = e.what();
+        }
+        EXPECT_EQ(kit, host) << build;
+    }
+}
 
 TEST(TestingKitAgreesWithTheHost, OnTheHostsOwnKeys) {
     for (const std::string &key : config::host_plugin_keys()) {

@@ -53,7 +53,8 @@
 
 namespace sluice::testing {
 
-/// A plugin file the host would refuse to load: the message names the file, why and the fix.
+/// A plugin file the host would refuse to load: one line in the host's words, naming the file,
+/// why and the fix.
 struct LoadError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
@@ -365,14 +366,15 @@ class Plugin {
         if (handle_ == nullptr) {
             const char *why = dlerror();
             fail(std::string("cannot be loaded: ") + (why ? why : "unknown dlopen error"),
-                 "build it (is the path right?) and check its dependencies with ldd");
+                 "check its dependencies with ldd and rebuild it against this SDK");
         }
         void *symbol = dlsym(handle_, SLUICE_PLUGIN_ENTRY_SYMBOL);
         if (symbol == nullptr) {
             close();
             fail(std::string("exports no ") + SLUICE_PLUGIN_ENTRY_SYMBOL +
                      " symbol, so it is not a Sluice plugin",
-                 "in C++ add a SLUICE_PLUGIN(...) line, in C export sluice_plugin_entry with "
+                 "in C++ add one SLUICE_PLUGIN(Class, \"name\", \"version\", \"description\", "
+                 "flags) line (sluice/plugin.hpp), in C export sluice_plugin_entry with "
                  "SLUICE_EXPORT, and build it with sluice_add_plugin");
         }
         sluice_plugin_entry_fn entry = nullptr;
@@ -407,8 +409,13 @@ class Plugin {
     bool has_resume_offsets() const { return d_.resume_offsets != nullptr; }
 
   private:
+    /// The host's one-line format, "plugin 'NAME' (PATH): PROBLEM; WAY OUT", NAME being the
+    /// file's name without ".so" (the host's --plugin NAME).
     [[noreturn]] void fail(const std::string &why, const std::string &fix) {
-        throw LoadError("plugin " + path_ + ": " + why + ": " + fix);
+        std::string name = path_.substr(path_.find_last_of('/') + 1);
+        if (name.size() > 3 && name.compare(name.size() - 3, 3, ".so") == 0)
+            name.resize(name.size() - 3);
+        throw LoadError("plugin '" + name + "' (" + path_ + "): " + why + "; " + fix);
     }
     void close() {
         if (handle_ != nullptr) dlclose(handle_);
