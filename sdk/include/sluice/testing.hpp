@@ -28,8 +28,8 @@
 //
 // What differs from the real host, on purpose: calls run on the test's thread; the kit calls
 // process for an empty batch too (the host only does so for SLUICE_PLUGIN_WANTS_EMPTY_BATCHES:
-// see Plugin::wants_empty_batches); it does not check file permissions (the host refuses a
-// plugin file or directory writable by group or others).
+// see Plugin::wants_empty_batches); it does not check the file before dlopen (the host refuses a
+// plugin file or directory writable by group or others, and a truncated ELF file).
 //
 // Thread: one test thread per Plugin and Instance.
 
