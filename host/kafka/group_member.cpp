@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -46,6 +48,8 @@ GroupMember::GroupMember(GroupMemberSettings settings, RevokeFn on_revoke)
         // New partitions, and new topics matching a ^regex, are seen at the next refresh.
         {"topic.metadata.refresh.interval.ms", "5000"},
         {"fetch.wait.max.ms", "10"},
+        // The group's state, for settled(): cheap with one member's few partitions.
+        {"statistics.interval.ms", "100"},
     };
     for (const auto &[key, value] : defaults) set_conf(conf.get(), key, value);
     for (const auto &[key, value] : settings_.kafka) set_conf(conf.get(), key, value);
@@ -55,6 +59,7 @@ GroupMember::GroupMember(GroupMemberSettings settings, RevokeFn on_revoke)
     rd_kafka_conf_set_log_cb(conf.get(), log_to_spdlog);
     rd_kafka_conf_set_error_cb(conf.get(), warn_on_error);
     rd_kafka_conf_set_rebalance_cb(conf.get(), &GroupMember::rebalance_trampoline);
+    rd_kafka_conf_set_stats_cb(conf.get(), &GroupMember::stats_trampoline);
     rd_kafka_conf_set_opaque(conf.get(), this);
     rk_ = make_handle(RD_KAFKA_CONSUMER, std::move(conf)).release();
     rd_kafka_poll_set_consumer(rk_);
@@ -89,12 +94,24 @@ void GroupMember::await_first_assignment() {
     }
 }
 
+int GroupMember::stats_trampoline(rd_kafka_t *, char *json, size_t len, void *opaque) {
+    auto *self = static_cast<GroupMember *>(opaque);
+    const auto stats = nlohmann::json::parse(json, json + len, nullptr, false);
+    if (stats.is_object() && stats.contains("cgrp")) {
+        const auto &cgrp = stats.at("cgrp");
+        self->settled_ =
+            cgrp.value("state", "") == "up" && cgrp.value("join_state", "") == "steady";
+    }
+    return 0;  // librdkafka frees the JSON
+}
+
 void GroupMember::rebalance_trampoline(rd_kafka_t *, rd_kafka_resp_err_t err,
                                        rd_kafka_topic_partition_list_t *parts, void *opaque) {
     static_cast<GroupMember *>(opaque)->on_rebalance(err, parts);
 }
 
 void GroupMember::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts) {
+    ++rebalances_;
     const bool incremental = cooperative(rk_);
     const auto tps = to_vector(parts);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {

@@ -76,17 +76,30 @@ class GroupMember {
 
     const std::string &group() const { return settings_.group; }
 
+    /// How many rebalance callbacks have run (each assignment or revocation, even of nothing):
+    /// it moves when a rebalance this member took part in has ended.
+    uint64_t rebalances() const { return rebalances_; }
+
+    /// Whether the group looked settled at the last statistics report (every 100 ms, served
+    /// by poll()): joined, and no rebalance under way. A commit made while the group rebalances
+    /// is refused, and one that carries a generation the group has just left behind makes
+    /// librdkafka give up the whole assignment as lost, so commits wait for this.
+    bool settled() const { return settled_; }
+
   private:
     static void rebalance_trampoline(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                      rd_kafka_topic_partition_list_t *parts, void *opaque);
     void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts);
     void await_first_assignment();
+    static int stats_trampoline(rd_kafka_t *rk, char *json, size_t len, void *opaque);
 
     GroupMemberSettings settings_;
     RevokeFn on_revoke_;
     rd_kafka_t *rk_ = nullptr;
     bool closed_ = false;
-    bool ever_assigned_ = false;  // the first assignment (even of nothing) has come
+    bool ever_assigned_ = false;
+    uint64_t rebalances_ = 0;
+    bool settled_ = false;  // the first assignment (even of nothing) has come
     std::set<TopicPartition> owned_;
     std::vector<TopicPartition> assigned_;  // since the last poll()
 };

@@ -26,6 +26,7 @@ constexpr milliseconds kOffsetsTimeout{10000};  // per batch; a shutdown waits a
 constexpr milliseconds kFetchTimeout{60000};
 constexpr milliseconds kProgressEvery{5000};
 constexpr milliseconds kSettleOnRevoke{2000};  // a refused "done" commit is retried this long
+constexpr milliseconds kHoldCommits{5000};     // at most, after a refused commit
 
 std::string this_host_id() {
     char name[256] = {};
@@ -93,6 +94,27 @@ StartOutcome GroupDirectMode::start(RunLoop &loop, const std::atomic<bool> &) {
 
 bool GroupDirectMode::owns(const TopicPartition &tp) const {
     return member_->owned().count(tp);
+}
+
+void GroupDirectMode::hold_commits() {
+    // A refused commit means a rebalance (or a coordinator away). Committing on while the
+    // group rebalances is worse than useless: a commit that lands after the group's new
+    // generation and before this member learnt it is answered ILLEGAL_GENERATION, which makes
+    // librdkafka give up the member's whole assignment as lost and rejoin, which starts another
+    // rebalance for everyone (on librdkafka 2.0.2's mock this kept three hosts rebalancing).
+    if (!held_)
+        spdlog::info("group '{}' refused a commit: holding commits until the rebalance ends",
+                     member_->group());
+    held_ = true;
+    held_at_rebalance_ = member_->rebalances();
+    held_since_ = Clock::now();
+}
+
+bool GroupDirectMode::commits_held() {
+    if (held_ &&
+        (member_->rebalances() != held_at_rebalance_ || Clock::now() - held_since_ >= kHoldCommits))
+        held_ = false;
+    return held_;
 }
 
 bool GroupDirectMode::follow_group(RunLoop &loop) {
@@ -181,6 +203,7 @@ void GroupDirectMode::settle(const std::vector<TopicPartition> &only) {
     const auto failed = member_->commit(done);
     for (const auto &d : done)
         if (!failed.count(d.tp)) unsettled_.erase(d.tp);
+    if (!failed.empty()) hold_commits();
 }
 
 void GroupDirectMode::on_revoke(const std::vector<TopicPartition> &tps, bool lost) {
@@ -245,6 +268,7 @@ std::vector<OffsetRange> GroupDirectMode::commit_plans(const std::vector<OffsetR
             plans.push_back({r.topic_partition(), r.from_offset,
                              encode_plan({r.until_offset, batch_id, batch_time_ms, host_id_})});
     const auto failed = member_->commit(plans);
+    if (!failed.empty()) hold_commits();
     std::vector<OffsetRange> durable;
     for (const auto &r : ranges) {
         auto it = failed.find(r.topic_partition());
@@ -267,6 +291,10 @@ BatchOutcome GroupDirectMode::step(RunLoop &loop, Clock::time_point due,
         return {kExitOk, false};
     }
     waiting_since_ = {};
+    if (commits_held() || !member_->settled()) {
+        for (int i = 0; i < 5 && !stop; ++i) std::this_thread::sleep_for(milliseconds(20));
+        return {kExitOk, false};
+    }
     settle();
     if (!replays_.empty()) return replay_next(loop, abort);
 
@@ -371,7 +399,14 @@ BatchOutcome GroupDirectMode::execute(RunLoop &loop, const BatchPlan &plan, bool
         for (const auto &r : to_read)
             done.push_back(
                 {r.topic_partition(), r.until_offset, encode_done(plan.batch_id, host_id_)});
-        for (const auto &[tp, why] : member_->commit(done)) {
+        std::map<TopicPartition, std::string> failed;
+        if (member_->settled()) {
+            failed = member_->commit(done);
+            if (!failed.empty()) hold_commits();
+        } else {
+            for (const auto &d : done) failed[d.tp] = "the group is rebalancing";
+        }
+        for (const auto &[tp, why] : failed) {
             // The chain's output is stored; only the mark is missing. It is committed again
             // before the next plan or the hand-over; a successor meanwhile replays the range
             // and the sinks skip what they stored.

@@ -72,6 +72,10 @@ class GroupDirectMode : public BatchSource {
     BatchOutcome execute(RunLoop &loop, const BatchPlan &plan, bool replay,
                          Clock::time_point scheduled, const std::atomic<bool> &abort);
     bool owns(const TopicPartition &tp) const;
+    /// After a refused commit: no commit (and so no plan, no batch) until the rebalance that
+    /// refused it has ended, or kHoldCommits has passed.
+    void hold_commits();
+    bool commits_held();
     void wait_for_assignment(RunLoop &loop, const std::atomic<bool> &stop);
 
     RunLoop *loop_ = nullptr;  // for the revoke callback, between open() and finish()
@@ -86,6 +90,9 @@ class GroupDirectMode : public BatchSource {
     std::map<TopicPartition, Replay> replays_;     // owned, a former owner's plan to replay
     std::map<TopicPartition, std::pair<int64_t, int64_t>> unsettled_;  // tp -> (until, batch)
     int64_t next_id_ = 0;
+    bool held_ = false;
+    uint64_t held_at_rebalance_ = 0;
+    Clock::time_point held_since_{};
     Clock::time_point last_full_query_{}, waiting_since_{}, last_wait_log_{};
 };
 

@@ -21,18 +21,20 @@ namespace sluice::test {
 
 /// The command line of one host of `group` on `topics`: `plugin` configured by `config`,
 /// 100 ms batches of at most 700 records, and the mock-cluster settings of DESIGN.md (a short
-/// session so that a killed host's partitions move within seconds).
+/// session so that a killed host's partitions move within seconds; heartbeats at 1/6 of it).
 inline std::vector<std::string> group_host_args(const std::string &bootstrap,
                                                 const std::string &topics, const std::string &group,
                                                 const std::string &config,
-                                                const std::string &plugin) {
+                                                const std::string &plugin,
+                                                int session_timeout_ms = 3000) {
     // clang-format off
     return sluice_argv({"run", "--brokers", bootstrap, "--topics", topics, "--group", group,
                         "--direct-assignment", "group", "--config", config, "--plugin", plugin,
                         "--auto-offset-reset", "earliest", "--batch-interval", "100ms",
                         "--max-batch-records", "700", "--shutdown-timeout", "10s",
-                        "-X", "fetch.wait.max.ms=10", "-X", "session.timeout.ms=3000",
-                        "-X", "heartbeat.interval.ms=500"});
+                        "-X", "fetch.wait.max.ms=10",
+                        "-X", "session.timeout.ms=" + std::to_string(session_timeout_ms),
+                        "-X", "heartbeat.interval.ms=" + std::to_string(session_timeout_ms / 6)});
     // clang-format on
 }
 
