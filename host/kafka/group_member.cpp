@@ -48,14 +48,15 @@ GroupMember::GroupMember(GroupMemberSettings settings, RevokeFn on_revoke)
         // New partitions, and new topics matching a ^regex, are seen at the next refresh.
         {"topic.metadata.refresh.interval.ms", "5000"},
         {"fetch.wait.max.ms", "10"},
-        // The group's state, for settled(): cheap with one member's few partitions.
-        {"statistics.interval.ms", "100"},
     };
     for (const auto &[key, value] : defaults) set_conf(conf.get(), key, value);
     for (const auto &[key, value] : settings_.kafka) set_conf(conf.get(), key, value);
     set_conf(conf.get(), "group.id", settings_.group);
     set_conf(conf.get(), "enable.auto.commit", "false");
     set_conf(conf.get(), "enable.auto.offset.store", "false");
+    // The group's state, for settled(); the statistics go nowhere else (cheap with one
+    // member's few partitions). Not the user's to change: without them nothing is planned.
+    set_conf(conf.get(), "statistics.interval.ms", "100");
     rd_kafka_conf_set_log_cb(conf.get(), log_to_spdlog);
     rd_kafka_conf_set_error_cb(conf.get(), warn_on_error);
     rd_kafka_conf_set_rebalance_cb(conf.get(), &GroupMember::rebalance_trampoline);
