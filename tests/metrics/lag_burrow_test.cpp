@@ -10,12 +10,13 @@
 
 #include <filesystem>
 
+#include "burrow_process.hpp"
 #include "e2e_helpers.hpp"
 #include "host_run.hpp"
 #include "metrics_http.hpp"
 #include "receiver_helpers.hpp"
 #include "sluice_command.hpp"
-#include "zk_e2e.hpp"
+#include "zookeeper_suite.hpp"
 
 namespace sluice::test {
 namespace {
@@ -28,19 +29,6 @@ class LagAgainstBurrow : public MockBrokerAndZooKeeperSuite<LagAgainstBurrow> {
     static std::vector<MockTopic> mock_topics() { return {{"lag-direct", 3}, {"lag-receiver", 3}}; }
 
   protected:
-    /// Burrow's current_lag per partition of `topic` for `group`; empty while it has none.
-    static Lag burrow_lag(const BurrowProcess &burrow, const std::string &group,
-                          const std::string &topic, std::string *raw) {
-        *raw = burrow.get("/v3/kafka/local/consumer/" + group + "/lag");
-        Lag out;
-        const auto j = nlohmann::json::parse(*raw, nullptr, false);
-        if (j.is_discarded() || !j.contains("status") || !j["status"].is_object()) return out;
-        for (const auto &p : j["status"].value("partitions", nlohmann::json::array()))
-            if (p.value("topic", "") == topic)
-                out[p.value("partition", -1)] = p.value("current_lag", int64_t{-1});
-        return out;
-    }
-
     /// /status: each partition's lag_records, and the whole document.
     static Lag host_lag(int port, const std::string &topic, nlohmann::json *status) {
         const auto response = http_get("127.0.0.1", port, "/status");
@@ -127,15 +115,14 @@ class LagAgainstBurrow : public MockBrokerAndZooKeeperSuite<LagAgainstBurrow> {
         produce(topic, {7, 0, 13});
         const Lag behind{{0, 7}, {1, 0}, {2, 13}};
         std::string raw;
-        ASSERT_TRUE(
-            wait_until([&] { return burrow_lag(burrow, group, topic, &raw) == behind; }, 60s))
+        ASSERT_TRUE(wait_until([&] { return burrow.lag(group, topic, &raw) == behind; }, 60s))
             << "Burrow answered: " << raw << "\nBurrow log:\n"
             << burrow.log();
         ASSERT_TRUE(wait_until([&] { return host_lag(port, topic, &status) == behind; }, 30s))
             << status.dump();
         // The same moment: ours, Burrow's, ours again (settled, so all three agree).
         const Lag ours = host_lag(port, topic, &status);
-        const Lag theirs = burrow_lag(burrow, group, topic, &raw);
+        const Lag theirs = burrow.lag(group, topic, &raw);
         EXPECT_EQ(ours, theirs) << "Burrow: " << raw << "\n/status: " << status.dump();
         EXPECT_EQ(host_lag(port, topic, &status), theirs);
         std::cerr << mode << " mode, held: /status lag " << status["topics"].dump()
@@ -170,11 +157,11 @@ class LagAgainstBurrow : public MockBrokerAndZooKeeperSuite<LagAgainstBurrow> {
 
         // 3. The gate opens: both see the group catch up.
         std::filesystem::remove(gate);
-        EXPECT_TRUE(wait_until([&] { return burrow_lag(burrow, group, topic, &raw) == zero; }, 60s))
+        EXPECT_TRUE(wait_until([&] { return burrow.lag(group, topic, &raw) == zero; }, 60s))
             << "Burrow answered: " << raw;
         EXPECT_TRUE(wait_until([&] { return host_lag(port, topic, &status) == zero; }, 30s))
             << status.dump();
-        EXPECT_EQ(host_lag(port, topic, &status), burrow_lag(burrow, group, topic, &raw));
+        EXPECT_EQ(host_lag(port, topic, &status), burrow.lag(group, topic, &raw));
 
         // The periodic log line (every 30 s, from the run loop's monitor whatever the mode: looked
         // for once) names the topic's lag.

@@ -6,12 +6,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "burrow_process.hpp"
 #include "e2e_helpers.hpp"
 #include "mock_broker_suite.hpp"
 #include "sluice_command.hpp"
 #include "zk/zk_client.hpp"
-#include "zk_e2e.hpp"
 #include "zookeeper_server.hpp"
+#include "zookeeper_suite.hpp"
 
 namespace sluice::test {
 namespace {
@@ -51,20 +52,6 @@ class RunWithZooKeeper : public MockBrokerAndZooKeeperSuite<RunWithZooKeeper> {
     TempDir dir_ = temp_dir("sluice-zk-run");
 };
 
-/// Burrow's current_lag per partition of `topic`, or empty while it has none.
-std::map<int, int64_t> burrow_lag(const BurrowProcess &burrow, const std::string &group,
-                                  const std::string &topic, std::string *raw = nullptr) {
-    const std::string body = burrow.get("/v3/kafka/local/consumer/" + group + "/lag");
-    if (raw) *raw = body;
-    std::map<int, int64_t> out;
-    const auto j = nlohmann::json::parse(body, nullptr, false);
-    if (j.is_discarded() || !j.contains("status") || !j["status"].is_object()) return out;
-    for (const auto &p : j["status"].value("partitions", nlohmann::json::array()))
-        if (p.value("topic", "") == topic)
-            out[p.value("partition", -1)] = p.value("current_lag", int64_t{-1});
-    return out;
-}
-
 TEST_F(RunWithZooKeeper, BurrowSeesTheExactLagThenZeroOnceCaughtUp) {
     const std::string zk_connect = zookeeper().connect_string() + "/kafka";
     const std::string group = "burrow-group";
@@ -101,8 +88,7 @@ TEST_F(RunWithZooKeeper, BurrowSeesTheExactLagThenZeroOnceCaughtUp) {
     produce("burrowed", {7, 0, 13});
     std::string raw;
     const std::map<int, int64_t> expected{{0, 7}, {1, 0}, {2, 13}};
-    EXPECT_TRUE(
-        wait_until([&] { return burrow_lag(burrow, group, "burrowed", &raw) == expected; }, 45s))
+    EXPECT_TRUE(wait_until([&] { return burrow.lag(group, "burrowed", &raw) == expected; }, 45s))
         << "Burrow answered: " << raw << "\nBurrow log:\n"
         << burrow.log();
     std::cerr << "Burrow lag while the producer is paused: " << raw << "\n";
@@ -115,8 +101,7 @@ TEST_F(RunWithZooKeeper, BurrowSeesTheExactLagThenZeroOnceCaughtUp) {
                       }()),
                       ChildProcess::Options{dir_.file("host2.log"), true});
     const std::map<int, int64_t> zero{{0, 0}, {1, 0}, {2, 0}};
-    EXPECT_TRUE(
-        wait_until([&] { return burrow_lag(burrow, group, "burrowed", &raw) == zero; }, 45s))
+    EXPECT_TRUE(wait_until([&] { return burrow.lag(group, "burrowed", &raw) == zero; }, 45s))
         << "Burrow answered: " << raw << "\nhost log:\n"
         << read_file(dir_.file("host2.log"));
     std::cerr << "Burrow lag once caught up: " << raw << "\n";

@@ -19,8 +19,8 @@
 #include "sluice_command.hpp"
 #include "temp_dir.hpp"
 #include "zk/zk_client.hpp"
-#include "zk_e2e.hpp"
 #include "zookeeper_server.hpp"
+#include "zookeeper_suite.hpp"
 
 namespace sluice::test {
 namespace {

@@ -1,47 +1,21 @@
 #pragma once
-// Shared by the end-to-end ZooKeeper tests: a suite fixture with a mock broker and a ZooKeeper,
-// Burrow as a child process and a minimal HTTP GET for its API.
+// Burrow (Debian's `burrow`, /usr/bin/Burrow) as a child process: the real ZooKeeper-based lag
+// monitor, pointed at a mock broker and at the ZooKeeper our offset mirror writes.
 
+#include <chrono>
+#include <cstdint>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "child_process.hpp"
-#include "loopback_tcp.hpp"
-#include "mock_broker_suite.hpp"
+#include "http_get.hpp"
 #include "temp_dir.hpp"
-#include "zookeeper_server.hpp"
 
 namespace sluice::test {
-
-/// MockBrokerSuite with a private ZooKeeper as well: started before the broker, stopped after it.
-template <class Fixture>
-class MockBrokerAndZooKeeperSuite : public MockBrokerSuite<Fixture> {
-  public:
-    static void SetUpTestSuite() {
-        zookeeper_ = std::make_unique<ZooKeeperServer>();
-        MockBrokerSuite<Fixture>::SetUpTestSuite();
-    }
-    static void TearDownTestSuite() {
-        MockBrokerSuite<Fixture>::TearDownTestSuite();
-        zookeeper_.reset();
-    }
-
-  protected:
-    static ZooKeeperServer &zookeeper() { return *zookeeper_; }
-
-  private:
-    static inline std::unique_ptr<ZooKeeperServer> zookeeper_;
-};
-
-/// The body of GET http://127.0.0.1:port/path, or "" when there is no answer.
-inline std::string http_get(int port, const std::string &path) {
-    const std::string response = tcp_exchange(
-        port, "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", 3000);
-    const auto body = response.find("\r\n\r\n");
-    return body == std::string::npos ? "" : response.substr(body + 4);
-}
 
 /// Burrow (Debian's `burrow`): its cluster "local" is the mock broker, its
 /// kafka_zk consumer module reads our ZooKeeper (below `zookeeper_path`).
@@ -74,7 +48,25 @@ class BurrowProcess {
     }
     ~BurrowProcess() { process_.reset(); }
 
-    std::string get(const std::string &path) const { return http_get(port_, path); }
+    /// The body of GET path on Burrow's HTTP API; "" without an answer.
+    std::string get(const std::string &path) const {
+        const auto response = http_get("127.0.0.1", port_, path, std::chrono::seconds(3));
+        return response ? response->body : "";
+    }
+    /// Burrow's current_lag per partition of `topic` for `group` (-1: null); empty while
+    /// Burrow has no status for the group. `raw`, when given, gets the whole answer.
+    std::map<int, int64_t> lag(const std::string &group, const std::string &topic,
+                               std::string *raw = nullptr) const {
+        const std::string body = get("/v3/kafka/local/consumer/" + group + "/lag");
+        if (raw) *raw = body;
+        std::map<int, int64_t> out;
+        const auto j = nlohmann::json::parse(body, nullptr, false);
+        if (j.is_discarded() || !j.contains("status") || !j["status"].is_object()) return out;
+        for (const auto &p : j["status"].value("partitions", nlohmann::json::array()))
+            if (p.value("topic", "") == topic)
+                out[p.value("partition", -1)] = p.value("current_lag", int64_t{-1});
+        return out;
+    }
     std::string log() const {
         std::ifstream in(dir_.file("burrow.log"));
         return std::string(std::istreambuf_iterator<char>(in), {});
