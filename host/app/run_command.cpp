@@ -94,8 +94,8 @@ class ShutdownController {
                     stop_ = true;
                     stop_at = Clock::now();
                     spdlog::info(
-                        "{} received: finishing the batch in flight (up to {} ms), then "
-                        "stopping; send it again to abandon the batch",
+                        "{} received: stopping; a batch in flight gets up to {} ms to finish "
+                        "(send it again to abandon it)",
                         sig == SIGINT ? "SIGINT" : "SIGTERM", timeout_.count());
                 } else if (!abort_) {
                     abort_ = true;
