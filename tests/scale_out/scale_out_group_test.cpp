@@ -1,7 +1,8 @@
 // direct-assignment=group on a standalone `sluice mock-broker`: a range planned by a host that
 // dies (kill -9) is replayed by its successor with exactly the bounds in Kafka; a paused
 // (SIGSTOP), then resumed (SIGCONT) host cannot overwrite the plans of the partitions' new
-// owner; a topic matching a ^regex that appears while the hosts run is picked up.
+// owner; a graceful leave hands its partitions over done (nothing replayed); a topic matching
+// a ^regex that appears while the hosts run is picked up.
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -230,4 +231,60 @@ TEST(GroupDirectMode, ATopicMatchingThePatternThatAppearsWhileRunningIsPickedUp)
     ASSERT_TRUE(stops_cleanly(host, log));
     EXPECT_TRUE(exactly_once(read_partition_files(dir.file("sink"), "disc-b", 4),
                              consume_all(broker.bootstrap_servers(), "disc-b")));
+}
+
+TEST(GroupDirectMode, AGracefulLeaveHandsItsPartitionsOverDoneSoNothingIsReplayed) {
+    constexpr int kPartitions = 4;
+    MockBrokerProcess broker({{"leave", kPartitions}});
+    auto dir = temp_dir("sluice-leave");
+    std::filesystem::create_directories(dir.file("sink"));
+    const auto cfg = file_sink_config(dir, "run");
+    const auto args =
+        group_host_args(broker.bootstrap_servers(), "leave", "leavers", cfg, "file-sink");
+    ChildProcess producer =
+        start_producer(broker.bootstrap_servers(), "leave", 16000, 2000, dir.file("producer.err"));
+    ChildProcess a(args, {dir.file("a.err"), true});
+    ChildProcess b(args, {dir.file("b.err"), true});
+    auto log_a = [&] { return read_file(dir.file("a.err")); };
+    auto log_b = [&] { return read_file(dir.file("b.err")); };
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return !owned_partitions(log_a(), "leave").empty() &&
+                   !owned_partitions(log_b(), "leave").empty() &&
+                   count_lines(log_a(), " records, ") > 10;
+        },
+        60s))
+        << log_a() << log_b();
+    const std::string host_a = *host_id(log_a());
+    const std::set<int> a_owned = owned_partitions(log_a(), "leave");
+
+    // SIGTERM in the middle of the load: a finishes its batch, marks it done and leaves.
+    ASSERT_TRUE(stops_cleanly(a, dir.file("a.err")));
+    for (const auto &p : kafka_plans(broker.bootstrap_servers(), "leavers", "leave", kPartitions)) {
+        if (p.host == host_a) {
+            EXPECT_EQ(p.kind, "done") << "a left a plan behind";
+        }
+    }
+    ASSERT_TRUE(
+        wait_until([&] { return owned_partitions(log_b(), "leave").size() == kPartitions; }, 30s))
+        << log_b();
+    // b starts each of a's partitions where a's done mark says, replaying nothing.
+    for (const int p : a_owned)
+        EXPECT_NE(log_b().find("start leave:" + std::to_string(p) + " at offset"),
+                  std::string::npos)
+            << log_b();
+    EXPECT_EQ(count_lines(log_b(), "and not done: replaying it"), 0u) << log_b();
+    std::printf("leave: a handed %zu partitions over, b replayed nothing\n", a_owned.size());
+
+    ASSERT_TRUE(exits_cleanly(producer, dir.file("producer.err"), 60s));
+    const auto expected = consume_all(broker.bootstrap_servers(), "leave");
+    EXPECT_TRUE(wait_until(
+        [&] {
+            return read_partition_files(dir.file("sink"), "leave", kPartitions).size() >=
+                   expected.size();
+        },
+        60s));
+    ASSERT_TRUE(stops_cleanly(b, dir.file("b.err")));
+    EXPECT_TRUE(
+        exactly_once(read_partition_files(dir.file("sink"), "leave", kPartitions), expected));
 }
