@@ -24,6 +24,8 @@
 namespace {
 
 constexpr const char *kPrefix = "postgres-sink: ";
+/// The advisory lock key under which the tables are created (any constant of our own).
+constexpr long long kCreateTablesLock = 0x736c7569636531;  // "sluice1"
 
 /// A topic-partition as map key; the transparent comparator lets a record's string_view
 /// topic look it up without allocating.
@@ -387,12 +389,25 @@ class PostgresSink {
                 cols += ident(columns_[i]) + " " + kColumns[i].type;
                 if (i != 3 && i != 4 && i != 5) cols += " NOT NULL";  // timestamp, key, value
             }
-            exec("CREATE TABLE IF NOT EXISTS " + table_ + " (" + cols + ")", PGRES_COMMAND_OK,
-                 "creating the records table");
-            exec("CREATE TABLE IF NOT EXISTS " + offsets_table_ +
-                     " (topic text NOT NULL, partition integer NOT NULL, next_offset bigint NOT "
-                     "NULL, PRIMARY KEY (topic, partition))",
-                 PGRES_COMMAND_OK, "creating the offsets table");
+            // Hosts of one group often start together: CREATE TABLE IF NOT EXISTS is not safe
+            // against a concurrent one (two may both miss the table and one then fails on
+            // pg_type's unique index), so the creations run under a transaction-scoped
+            // advisory lock, one connection at a time.
+            exec("BEGIN", PGRES_COMMAND_OK, "creating the tables");
+            try {
+                exec("SELECT pg_advisory_xact_lock(" + std::to_string(kCreateTablesLock) + ")",
+                     PGRES_TUPLES_OK, "creating the tables");
+                exec("CREATE TABLE IF NOT EXISTS " + table_ + " (" + cols + ")", PGRES_COMMAND_OK,
+                     "creating the records table");
+                exec("CREATE TABLE IF NOT EXISTS " + offsets_table_ +
+                         " (topic text NOT NULL, partition integer NOT NULL, next_offset bigint "
+                         "NOT NULL, PRIMARY KEY (topic, partition))",
+                     PGRES_COMMAND_OK, "creating the offsets table");
+                exec("COMMIT", PGRES_COMMAND_OK, "creating the tables");
+            } catch (...) {
+                Result(PQexec(conn_.get(), "ROLLBACK"));
+                throw;
+            }
         }
         verify_table(table_, expected_columns(), true);
         verify_table(offsets_table_, offset_columns(), false);
