@@ -234,6 +234,9 @@ void GroupDirectMode::on_revoke(const std::vector<TopicPartition> &tps, bool los
     }
     reader_->release(tps);
     if (!loop_) return;
+    // Not ours any more: /status, /metrics and the lag board stop showing them (their lag is
+    // the next owner's to report).
+    for (const auto &tp : tps) loop_->metrics().next_offsets.erase(tp);
     if (auto r = loop_->chain().partitions_revoked(tps); !r.ok())
         spdlog::warn("plugin {} failed its partitions_revoked: {}", r.plugin, r.message);
     if (auto *mirror = loop_->mirror()) {

@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "../metrics/metrics_http.hpp"
 #include "e2e_helpers.hpp"
+#include "metrics_http.hpp"
 #include "mock_broker_process.hpp"
 #include "reload_test_support.hpp"
 #include "sluice_command.hpp"

@@ -8,10 +8,12 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "e2e_helpers.hpp"
 #include "host_run.hpp"
+#include "metrics_http.hpp"
 #include "mock_broker_process.hpp"
 #include "receiver_helpers.hpp"
 #include "scale_out_helpers.hpp"
@@ -51,32 +53,48 @@ TEST(GroupDirectMode, ARangePlannedByADeadHostIsReplayedWithTheSameBoundsByItsSu
     ChildProcess producer = start_producer(broker.bootstrap_servers(), "handover", kRecords, 2000,
                                            dir.file("producer.err"));
 
-    // Kill hosts at random moments until one dies between a plan and its done mark.
+    // The host dies with a plan pending: tests/metrics' gate plugin, before file-sink, holds a
+    // batch (its plans committed to Kafka, the sink not yet called) while the file `gate`
+    // exists; kill -9 then, a random time into the hold.
+    const std::string gate = dir.file("gate"), gated_cfg = dir.file("gated.ini");
+    write_text(gated_cfg, read_file(cfg) + "[plugin.gate]\ngate = " + gate + "\n");
+    auto gated =
+        group_host_args(broker.bootstrap_servers(), "handover", "replay", gated_cfg, "gate");
+    gated.insert(gated.end(), {"--plugin", "file-sink", "--plugin-dir", GATE_PLUGIN_DIR,
+                               "--plugin-dir", SLUICE_BINARY_DIR "/plugin-dir"});
     const unsigned seed = std::random_device{}();
     std::mt19937 rng(seed);
     std::uniform_int_distribution<int> extra_ms(0, 400);
     std::printf("handover: seed %u\n", seed);
     std::vector<KafkaPlan> plans;
     std::string dead_host;
-    int attempts = 0;
-    for (; attempts < 12 && dead_host.empty(); ++attempts) {
-        const std::string log = dir.file("dead" + std::to_string(attempts) + ".err");
-        ChildProcess host(args, {log, true});
+    {
+        const std::string log = dir.file("dead.err");
+        ChildProcess host(gated, {log, true});
         ASSERT_TRUE(wait_until([&] { return count_lines(read_file(log), " records, ") >= 5; }, 40s))
+            << read_file(log);
+        const auto id = host_id(read_file(log));
+        ASSERT_TRUE(id) << read_file(log);
+        write_text(gate, "closed");
+        ASSERT_TRUE(wait_until(
+            [&] {
+                plans = kafka_plans(broker.bootstrap_servers(), "replay", "handover", kPartitions);
+                return std::any_of(plans.begin(), plans.end(), [&](const KafkaPlan &p) {
+                    return p.pending() && p.host == *id;
+                });
+            },
+            30s))
             << read_file(log);
         std::this_thread::sleep_for(std::chrono::milliseconds(extra_ms(rng)));
         host.send_signal(SIGKILL);
         ASSERT_TRUE(host.wait(10s));
-        const auto id = host_id(read_file(log));
-        ASSERT_TRUE(id) << read_file(log);
+        std::filesystem::remove(gate);
         plans = kafka_plans(broker.bootstrap_servers(), "replay", "handover", kPartitions);
         for (const auto &p : plans)
             if (p.pending() && p.host == *id) dead_host = *id;
     }
-    ASSERT_FALSE(dead_host.empty())
-        << "no kill landed between a plan and its done mark in " << attempts << " attempts";
-    std::printf("handover: host %s died with a plan pending (attempt %d)\n", dead_host.c_str(),
-                attempts);
+    ASSERT_FALSE(dead_host.empty()) << "the host held by the gate left no plan pending";
+    std::printf("handover: host %s died with a plan pending\n", dead_host.c_str());
 
     // The successor replays each pending range with exactly the bounds in Kafka.
     const std::string log = dir.file("successor.err");
@@ -287,4 +305,48 @@ TEST(GroupDirectMode, AGracefulLeaveHandsItsPartitionsOverDoneSoNothingIsReplaye
     ASSERT_TRUE(stops_cleanly(b, dir.file("b.err")));
     EXPECT_TRUE(
         exactly_once(read_partition_files(dir.file("sink"), "leave", kPartitions), expected));
+}
+
+// A host that gives partitions up to a new member stops reporting them: its /status lists
+// only what it owns (their lag is the new owner's to report, not a number frozen here).
+TEST(GroupDirectMode, AHostThatGivesPartitionsUpStopsReportingThem) {
+    constexpr int kPartitions = 4;
+    MockBrokerProcess broker({{"shown", kPartitions}});
+    auto dir = temp_dir("sluice-shown");
+    std::filesystem::create_directories(dir.file("sink"));
+    const auto cfg = file_sink_config(dir, "run");
+    auto args = group_host_args(broker.bootstrap_servers(), "shown", "shown", cfg, "file-sink");
+    produce_numbered(broker.bootstrap_servers(), "shown", kPartitions, 0, 50);
+    auto first_args = args;
+    first_args.insert(first_args.end(), {"--metrics-address", "127.0.0.1:0"});
+    const std::string log_a = dir.file("a.err"), log_b = dir.file("b.err");
+    ChildProcess a(first_args, {log_a, true});
+    const auto reported = [&] {
+        std::set<int> out;
+        const int port = logged_metrics_port(log_a);
+        const auto response = port ? http_get("127.0.0.1", port, "/status") : std::nullopt;
+        if (!response) return out;
+        const auto j = nlohmann::json::parse(response->body, nullptr, false);
+        if (j.is_discarded() || !j.contains("partitions")) return out;
+        for (const auto &p : j["partitions"])
+            if (p["topic"] == "shown") out.insert(p["partition"].get<int>());
+        return out;
+    };
+    const std::set<int> all{0, 1, 2, 3};
+    ASSERT_TRUE(wait_until([&] { return reported() == all; }, 40s)) << read_file(log_a);
+
+    ChildProcess b(args, {log_b, true});
+    ASSERT_TRUE(wait_until(
+        [&] {
+            const auto owned = owned_partitions(read_file(log_a), "shown");
+            return !owned_partitions(read_file(log_b), "shown").empty() && owned.size() < 4 &&
+                   reported() == owned;
+        },
+        40s))
+        << "a reports " << reported().size() << " partitions\n"
+        << read_file(log_a) << read_file(log_b);
+    std::printf("shown: a owns and reports %zu of %d partitions after b joined\n",
+                owned_partitions(read_file(log_a), "shown").size(), kPartitions);
+    EXPECT_TRUE(stops_cleanly(b, log_b));
+    EXPECT_TRUE(stops_cleanly(a, log_a));
 }
