@@ -36,6 +36,7 @@ std::string list_text(const std::vector<TopicPartition> &tps) {
 
 ConsumerThread::ConsumerThread(ConsumerSettings settings) : settings_(std::move(settings)) {
     name_ = "receiver-" + settings_.topic + "-" + std::to_string(settings_.index);
+    if (settings_.resume) known_ = *settings_.resume;
     // Ours first, then the user's (they may pick another assignor, say), then what the
     // receiver's guarantees depend on.
     std::map<std::string, std::string> conf = {
@@ -47,14 +48,14 @@ ConsumerThread::ConsumerThread(ConsumerSettings settings) : settings_(std::move(
     conf["group.id"] = settings_.group;
     conf["auto.offset.reset"] = settings_.auto_offset_reset;
     conf["enable.partition.eof"] = "false";
-    if (settings_.wal) {
-        // Offsets are committed by us, once the block holding them is durable.
+    if (settings_.commit != CommitRule::read) {
+        // Offsets are committed by us: once processed, or once the block is durable.
         if (auto it = settings_.kafka.find("enable.auto.commit");
             it != settings_.kafka.end() && it->second != "false")
             spdlog::warn(
-                "{}: enable.auto.commit is off with wal-dir (offsets are committed "
-                "when their block is durable)",
-                name_);
+                "{}: enable.auto.commit is off (receiver-commit = {} commits the offsets "
+                "itself)",
+                name_, settings_.commit == CommitRule::processed ? "processed" : "stored");
         conf["enable.auto.commit"] = "false";
     } else {
         conf["enable.auto.commit"] = "true";
@@ -103,10 +104,18 @@ void ConsumerThread::start() {
         // as this thread is done. In WAL mode everything committed is durable by now; after a
         // WAL failure the revoke callback commits nothing (flush_commits, sync throw). First
         // the other threads of the process finish their last commits: our leaving would start
-        // a rebalance that refuses them.
+        // a rebalance that refuses them. Under the processed rule the batch thread processes
+        // the last blocks meanwhile, and this thread commits them as they are done.
         done_reading_.store(true, std::memory_order_release);
-        while (!may_leave_.load(std::memory_order_acquire))
+        const bool processed_rule = settings_.commit == CommitRule::processed;
+        while (!may_leave_.load(std::memory_order_acquire)) {
+            if (processed_rule && take_processed()) flush_commits();
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        if (processed_rule) {
+            take_processed();
+            commit_for_a_while(std::chrono::seconds(2));
+        }
         waker_.reset();
         queue_.reset();
         rd_kafka_consumer_close(rk_.get());
@@ -163,6 +172,9 @@ void ConsumerThread::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partit
     const auto tps = to_tps(parts);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         spdlog::info("{}: assigned {}", name_, list_text(tps));
+        resume_known(parts);
+        if (settings_.commit == CommitRule::processed)
+            for (const auto &tp : tps) owned_.try_emplace(tp);
         if (cooperative) {
             if (auto *e = rd_kafka_incremental_assign(rk_.get(), parts)) {
                 spdlog::error("{}: incremental assign failed: {}", name_, rd_kafka_error_string(e));
@@ -191,6 +203,7 @@ void ConsumerThread::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partit
 }
 
 void ConsumerThread::drop_partitions(const std::vector<TopicPartition> &tps, bool lost) {
+    if (settings_.commit == CommitRule::processed) return release_partitions(tps, lost);
     auto revoked = [&](const TopicPartition &tp) {
         return std::find(tps.begin(), tps.end(), tp) != tps.end();
     };
@@ -203,9 +216,7 @@ void ConsumerThread::drop_partitions(const std::vector<TopicPartition> &tps, boo
             continue;
         }
         if (!settings_.wal && !it->second.empty()) {
-            settings_.queue->push({ReceiverItem::Kind::block,
-                                   it->second.seal(settings_.next_block_id(), wall_ms()),
-                                   {}});
+            hand_over(it->second.seal(settings_.next_block_id(), wall_ms()));
         } else if (!it->second.empty()) {
             spdlog::debug("{}: dropping {} unsealed records of {} (not committed)", name_,
                           it->second.count(), it->first.to_string());
@@ -222,8 +233,7 @@ void ConsumerThread::drop_partitions(const std::vector<TopicPartition> &tps, boo
         std::vector<const wal::Block *> done;
         for (const auto &w : waiting_) done.push_back(w.block.get());
         if (!lost) commit(done, true);
-        for (auto &w : waiting_)
-            settings_.queue->push({ReceiverItem::Kind::block, std::move(w.block), {}});
+        for (auto &w : waiting_) hand_over(std::move(w.block));
         waiting_.clear();
     }
     // Offsets still to commit: one last try, then they are the next owner's business.
@@ -257,7 +267,9 @@ void ConsumerThread::loop() {
             if (next_seal < Clock::now()) next_seal = Clock::now() + settings_.block_interval;
         }
         store_and_hand_over(false);
-        if (!uncommitted_.empty() && Clock::now() - last_commit_try_ > milliseconds(200))
+        const bool newly_processed = settings_.commit == CommitRule::processed && take_processed();
+        if (newly_processed ||
+            (!uncommitted_.empty() && Clock::now() - last_commit_try_ > milliseconds(200)))
             flush_commits();
         update_pause();
     }
@@ -266,11 +278,7 @@ void ConsumerThread::loop() {
     // little while: what stays uncommitted is read twice by the partition's next owner.
     seal(true);
     store_and_hand_over(true);
-    const auto give_up = Clock::now() + std::chrono::seconds(2);
-    while (settings_.wal && !uncommitted_.empty() && !wal_failed() && Clock::now() < give_up) {
-        std::this_thread::sleep_for(milliseconds(100));
-        flush_commits();
-    }
+    if (settings_.commit == CommitRule::stored) commit_for_a_while(std::chrono::seconds(2));
 }
 
 void ConsumerThread::add(const rd_kafka_message_t *m) {
@@ -284,6 +292,9 @@ void ConsumerThread::add(const rd_kafka_message_t *m) {
         return;
     }
     TopicPartition tp{rd_kafka_topic_name(m->rkt), m->partition};
+    // A record of a partition revoked meanwhile (fetched before it went): its owner reads it,
+    // and a block of it here would commit over the owner's offsets.
+    if (settings_.commit == CommitRule::processed && !owned_.count(tp)) return;
     auto it = open_.find(tp);
     if (it == open_.end()) it = open_.try_emplace(tp, tp).first;
     wal::BlockBuilder &builder = it->second;
@@ -315,8 +326,7 @@ void ConsumerThread::seal(bool) {
 
 void ConsumerThread::store_and_hand_over(bool final) {
     if (!settings_.wal) {
-        for (auto &block : sealed_)
-            settings_.queue->push({ReceiverItem::Kind::block, std::move(block), {}});
+        for (auto &block : sealed_) hand_over(std::move(block));
         sealed_.clear();
         return;
     }
@@ -348,9 +358,8 @@ void ConsumerThread::store_and_hand_over(bool final) {
     if (ready == 0) return;
     std::vector<const wal::Block *> blocks;
     for (size_t i = 0; i < ready; ++i) blocks.push_back(waiting_[i].block.get());
-    commit(blocks, final);
-    for (size_t i = 0; i < ready; ++i)
-        settings_.queue->push({ReceiverItem::Kind::block, std::move(waiting_[i].block), {}});
+    if (settings_.commit == CommitRule::stored) commit(blocks, final);
+    for (size_t i = 0; i < ready; ++i) hand_over(std::move(waiting_[i].block));
     waiting_.erase(waiting_.begin(), waiting_.begin() + static_cast<ptrdiff_t>(ready));
 }
 
@@ -364,44 +373,6 @@ void ConsumerThread::commit(const std::vector<const wal::Block *> &blocks, bool)
 
 bool ConsumerThread::wal_failed() const {
     return settings_.wal && settings_.wal->failed();
-}
-
-void ConsumerThread::flush_commits() {
-    if (uncommitted_.empty()) return;
-    // After a WAL I/O error nothing more reaches Kafka, not even offsets of blocks synced
-    // before it: the next start replays or re-reads them (duplicates, never a loss).
-    if (wal_failed()) return;
-    last_commit_try_ = Clock::now();
-    kafka::PartitionListPtr list(
-        rd_kafka_topic_partition_list_new(static_cast<int>(uncommitted_.size())));
-    for (const auto &[tp, offset] : uncommitted_)
-        rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset =
-            offset;
-    // Synchronous: a loopback or LAN round trip once per block interval, and the result says
-    // whether to try again. A commit refused during a rebalance is retried, so the partition's
-    // next owner starts as late as possible (fewer records read twice).
-    const rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), list.get(), 0);
-    bool all_ok = !err;
-    for (int i = 0; i < list->cnt; ++i) {
-        const auto &e = list->elems[i];
-        if (e.err) {
-            all_ok = false;
-            continue;
-        }
-        auto it = uncommitted_.find({e.topic, e.partition});
-        if (it != uncommitted_.end() && it->second <= e.offset) uncommitted_.erase(it);
-    }
-    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET && !all_ok) {
-        // The blocks are durable: a commit that never lands only means records read twice.
-        spdlog::debug("{}: offset commit failed: {}; retrying", name_, rd_kafka_err2str(err));
-        if (++failed_commits_ % 50 == 1)
-            spdlog::warn(
-                "{}: offset commit failed: {} (the blocks are in the WAL; retrying; at "
-                "worst the partition's next owner reads them again)",
-                name_, rd_kafka_err2str(err));
-    } else if (!err) {
-        uncommitted_.clear();
-    }
 }
 
 void ConsumerThread::wake_fetchers() {

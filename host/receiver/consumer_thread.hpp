@@ -1,7 +1,9 @@
 #pragma once
 // One receiver thread (Spark's KafkaReceiver stream): a member of the consumer group that
-// reads its partitions of one topic, cuts the records into blocks every block interval and,
-// with a write-ahead log, commits a block's offsets only once the block is durable in it.
+// reads its partitions of one topic, cuts the records into blocks every block interval, hands
+// them to the batch thread (through the write-ahead log when there is one) and commits their
+// offsets by the run's commit rule: once processed (the default), once durable in the WAL, or
+// as read (librdkafka's auto-commit).
 
 #include <librdkafka/rdkafka.h>
 
@@ -31,6 +33,13 @@ class BrokerWaker;
 
 namespace sluice::receiver {
 
+/// When a block's offsets are committed to the group (receiver-commit, docs/receiver-mode.md).
+enum class CommitRule {
+    processed,  // after the batch holding the block succeeded: a lost machine loses nothing
+    stored,     // once the block is durable in the WAL: a lost machine loses what it held
+    read,       // librdkafka's auto-commit of what was read (no WAL): a crash can lose records
+};
+
 struct ConsumerSettings {
     std::string brokers;
     std::map<std::string, std::string> kafka;  // user's librdkafka settings
@@ -44,6 +53,15 @@ struct ConsumerSettings {
     BlockQueue *queue = nullptr;
     uint64_t max_queued_bytes = 256ull << 20;  // pause when the batch thread is this far behind
     std::function<uint64_t()> next_block_id;   // shared across threads
+    CommitRule commit = CommitRule::processed;
+    int reader = 0;  // this thread's number in the process, stamped on its blocks
+    // Per partition, where the WAL replayed at start ends (every offset below it processed):
+    // a partition assigned with a lower committed offset starts there and commits it. Read
+    // only while the threads run; null: none.
+    const std::map<TopicPartition, int64_t> *resume = nullptr;
+    // processed: how long a revoke waits for the batch thread to process the partitions'
+    // last blocks before it commits them and lets the partitions go.
+    std::chrono::milliseconds revoke_wait{30000};
 };
 
 /// Lifecycle: the constructor creates the consumer and subscribes (throws kafka::KafkaError);
@@ -67,6 +85,9 @@ class ConsumerThread {
     /// refuses the others' last commits while it runs. Any thread.
     void allow_leave() { may_leave_.store(true, std::memory_order_release); }
     void join();
+    /// processed rule: the batch holding this thread's blocks up to `until` (per partition)
+    /// succeeded; the thread commits it if it still owns the partition. Any thread.
+    void processed(const std::map<TopicPartition, int64_t> &until);
     /// Set when the thread ended on an error the run cannot go on with (a WAL write failed).
     std::string failure() const;
     /// Whether consumption is paused by backpressure now. Any thread.
@@ -92,6 +113,16 @@ class ConsumerThread {
     void flush_commits();     // commits uncommitted_, keeping what the group refused
     bool wal_failed() const;  // the WAL latched an I/O error: commit nothing more
     void drop_partitions(const std::vector<TopicPartition> &tps, bool lost);
+    void hand_over(std::unique_ptr<wal::Block> block);  // to the batch thread
+    // processed rule: what was read of revoked partitions goes to the batch thread; unless
+    // lost, the revoke waits for it to be processed (hold_revoke) and commits it.
+    void release_partitions(const std::vector<TopicPartition> &tps, bool lost);
+    void hold_revoke(const std::vector<TopicPartition> &tps);
+    bool take_processed();  // processed offsets of owned partitions into uncommitted_
+    void commit_for_a_while(std::chrono::milliseconds how_long);  // retries refused commits
+    // A partition assigned with a committed offset below what this process is known to have
+    // processed (known_) starts after that, and commits it.
+    void resume_known(rd_kafka_topic_partition_list_t *parts);
     void update_pause();
     void wake_fetchers();
     void throttle(size_t consumed);
@@ -109,13 +140,24 @@ class ConsumerThread {
     std::atomic<bool> may_leave_{false};
     mutable std::mutex failure_mutex_;
     std::string failure_;
+    std::mutex processed_mutex_;
+    std::map<TopicPartition, int64_t> processed_in_;  // from the batch thread, not yet taken
 
     // Thread-only state.
     std::map<TopicPartition, wal::BlockBuilder> open_;  // per assigned partition
     std::vector<std::unique_ptr<wal::Block>> sealed_;   // not yet in the WAL
     std::vector<Waiting> waiting_;                      // in the WAL, not yet durable
     std::chrono::steady_clock::time_point last_sync_{};
-    std::map<TopicPartition, int64_t> uncommitted_;  // durable, not yet committed
+    std::map<TopicPartition, int64_t> uncommitted_;  // committable, not yet committed
+    struct Owned {                                   // processed rule: per assigned partition
+        int64_t handed = -1;                         // end of the last block handed over
+        int64_t processed = -1;                      // end of the last one processed
+    };
+    std::map<TopicPartition, Owned> owned_;
+    // Where this process's processing of a partition ended, when its committed offset may be
+    // behind: the WAL's ends after a replay, and what was processed but not committed when a
+    // partition went (a refused commit, an assignment lost to a rebalance).
+    std::map<TopicPartition, int64_t> known_;
     std::chrono::steady_clock::time_point last_commit_try_{};
     uint64_t failed_commits_ = 0;
     bool paused_ = false;

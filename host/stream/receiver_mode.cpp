@@ -42,6 +42,7 @@ void ReceiverMode::open(RunLoop &loop) {
     partitions_ =
         kafka::partitions_for(loop.bootstrap(), config.kafka, config.topics, kMetadataTimeout);
     queue_ = std::make_unique<receiver::BlockQueue>();
+    loop_commit_ = config.receiver_commit;
     if (!config.wal_dir.empty()) {
         wal::WalOptions options;
         options.dir = config.wal_dir;
@@ -51,11 +52,17 @@ void ReceiverMode::open(RunLoop &loop) {
         options.segment_bytes =
             std::clamp<uint64_t>(config.wal_max_bytes / 8, 256u << 10, 64ull << 20);
         wal_ = std::make_unique<wal::WriteAheadLog>(options);
-    } else {
-        spdlog::warn(
-            "receiver mode without wal-dir: offsets are auto-committed as records are read, so a "
-            "crash loses the records read but not yet processed; set wal-dir for no loss");
     }
+    if (config.receiver_commit == config::ReceiverCommit::read)
+        spdlog::warn(
+            "receiver-commit = read: offsets are auto-committed as records are read, so a crash "
+            "loses the records read but not yet processed; use receiver-commit = processed (the "
+            "default) for no loss");
+    else if (config.receiver_commit == config::ReceiverCommit::stored)
+        spdlog::warn(
+            "receiver-commit = stored: offsets are committed once their block is in the local "
+            "WAL, so losing this machine (its disk) loses the blocks not yet processed; use "
+            "receiver-commit = processed (the default) for no loss");
 }
 
 std::map<TopicPartition, int64_t> ReceiverMode::mirror_start(RunLoop &loop,
@@ -111,23 +118,35 @@ BatchOutcome ReceiverMode::step(RunLoop &loop, Clock::time_point due, const std:
 }
 
 int ReceiverMode::finish(RunLoop &loop, int, bool failed, const std::atomic<bool> &abort) {
-    // Receivers seal, store and commit what they read, leave the group; the blocks they hand
-    // over are the last batch (unless the shutdown was abandoned or a batch failed).
-    stop_receivers();
-    auto rest = queue_->take_all();
-    if (!failed && !abort) {
+    // Receivers seal, store (and under the stored rule commit) what they read; the blocks
+    // they hand over are the last batch (unless the shutdown was abandoned or a batch
+    // failed); under the processed rule they commit it once it is done; then they leave the
+    // group.
+    const bool drain_rest = !failed && !abort;
+    bool said = false;
+    auto drain_now = [&] {
+        auto rest = queue_->take_all();
         const bool had_blocks = std::any_of(rest.begin(), rest.end(), [](const auto &item) {
             return item.kind == receiver::ReceiverItem::Kind::block;
         });
-        if (had_blocks) spdlog::info("processing what the receivers read before stopping");
-        drain(loop, std::move(rest), Clock::now(), abort, false);
+        if (had_blocks && !said) spdlog::info("processing what the receivers read before stopping");
+        said |= had_blocks;
+        if (exit_code_ == kExitOk) drain(loop, std::move(rest), Clock::now(), abort, false);
+    };
+    stop_receivers(drain_rest ? std::function<void()>(drain_now) : std::function<void()>());
+    if (drain_rest) {
+        drain_now();
     } else if (abort && exit_code_ == kExitOk) {
         exit_code_ = kExitAbandoned;
     }
+    for (auto &r : receivers_) r->allow_leave();
+    for (auto &r : receivers_) r->join();
     if (exit_code_ == kExitAbandoned)
         spdlog::warn("abandoned the blocks not yet processed at shutdown; {}",
                      wal_ ? "they are in the WAL and replayed on the next start"
-                          : "without a WAL they are lost if their offsets were auto-committed");
+                     : loop_commit_ == config::ReceiverCommit::read
+                         ? "without a WAL they are lost if their offsets were auto-committed"
+                         : "their offsets were not committed, so the group reads them again");
     if (!owned_.empty()) loop.chain().partitions_revoked({owned_.begin(), owned_.end()});
     receivers_.clear();
     return exit_code_;
@@ -156,6 +175,14 @@ void ReceiverMode::start_receivers(const RunLoop &loop) {
             s.auto_offset_reset = config.auto_offset_reset;
             s.wal = wal_.get();
             s.queue = queue_.get();
+            s.commit = config.receiver_commit == config::ReceiverCommit::processed
+                           ? receiver::CommitRule::processed
+                       : config.receiver_commit == config::ReceiverCommit::stored
+                           ? receiver::CommitRule::stored
+                           : receiver::CommitRule::read;
+            s.reader = static_cast<int>(receivers_.size());
+            s.resume = &resume_;
+            s.revoke_wait = config.shutdown_timeout;
             if (wal_) {
                 s.next_block_id = [w = wal_.get()] { return w->allocate_block_id(); };
             } else {
@@ -165,27 +192,35 @@ void ReceiverMode::start_receivers(const RunLoop &loop) {
         }
     }
     for (auto &r : receivers_) r->start();
+    const char *committed =
+        config.receiver_commit == config::ReceiverCommit::processed ? "processed"
+        : config.receiver_commit == config::ReceiverCommit::stored  ? "stored in the WAL"
+                                                                    : "read (auto-commit)";
     spdlog::info(
-        "receiver mode on {}: group '{}', {} consumer thread{}, block interval {} ms, {}",
+        "receiver mode on {}: group '{}', {} consumer thread{}, block interval {} ms, {}, "
+        "offsets committed once {}",
         bootstrap, config.group, receivers_.size(), receivers_.size() == 1 ? "" : "s",
         config.block_interval.count(),
         wal_ ? fmt::format("WAL {} (fsync {})", config.wal_dir.string(),
                            config.wal_fsync_interval.count() == 0
                                ? std::string("every block")
                                : fmt::format("every {} ms", config.wal_fsync_interval.count()))
-             : std::string("no WAL (auto-commit)"));
+             : std::string("no WAL"),
+        committed);
 }
 
-void ReceiverMode::stop_receivers() {
+void ReceiverMode::stop_receivers(const std::function<void()> &meanwhile) {
     for (auto &r : receivers_) r->stop();
-    // Every thread commits its last blocks before any leaves the group (ConsumerThread::
-    // allow_leave); a thread that does not get there in time is let go anyway.
+    // Every thread hands over (and commits) its last blocks before any leaves the group
+    // (ConsumerThread::allow_leave, by the caller); a thread that does not get there in time
+    // is let go anyway. Meanwhile the batch thread processes what arrives: a thread held in a
+    // revoke waits for exactly that.
     const auto deadline = Clock::now() + std::chrono::seconds(30);
     for (auto &r : receivers_)
-        while (!r->done_reading() && Clock::now() < deadline)
+        while (!r->done_reading() && Clock::now() < deadline) {
+            if (meanwhile) meanwhile();
             std::this_thread::sleep_for(milliseconds(5));
-    for (auto &r : receivers_) r->allow_leave();
-    for (auto &r : receivers_) r->join();
+        }
 }
 
 BatchOutcome ReceiverMode::execute(RunLoop &loop, std::vector<std::unique_ptr<wal::Block>> blocks,
@@ -250,8 +285,22 @@ BatchOutcome ReceiverMode::execute(RunLoop &loop, std::vector<std::unique_ptr<wa
                 return {kExitFailure, false};
             }
         }
+        hand_processed(blocks);
         return {kExitOk, true};
     });
+}
+
+void ReceiverMode::hand_processed(const std::vector<std::unique_ptr<wal::Block>> &blocks) {
+    // The processed rule's commit: each consumer thread commits the ends of its own blocks
+    // (a replayed block has no reader: its partitions' ends are in resume_ already).
+    if (loop_commit_ != config::ReceiverCommit::processed) return;
+    std::map<int, std::map<TopicPartition, int64_t>> by_reader;
+    for (const auto &b : blocks) {
+        if (b->reader < 0 || static_cast<size_t>(b->reader) >= receivers_.size()) continue;
+        auto &until = by_reader[b->reader][b->tp];
+        until = std::max(until, b->until_offset);
+    }
+    for (const auto &[reader, until] : by_reader) receivers_[reader]->processed(until);
 }
 
 void ReceiverMode::update_intake(RunLoop &loop) {
@@ -346,6 +395,9 @@ int ReceiverMode::report_wal_failure() {
 bool ReceiverMode::replay_wal(RunLoop &loop, const std::atomic<bool> &abort) {
     wal::Recovery recovery = wal_->take_recovery();
     next_batch_id_ = recovery.last_batch_id + 1;
+    // Once the replay succeeded, everything the WAL held is processed: a partition whose
+    // committed offset is behind starts after it (ConsumerThread::resume_from_wal).
+    resume_ = recovery.until;
     size_t replay_records = 0, replay_blocks = recovery.pending.size();
     for (const auto &b : recovery.pending) replay_records += b->records.size();
     for (const auto &batch : recovery.planned) {
@@ -374,6 +426,8 @@ bool ReceiverMode::replay_wal(RunLoop &loop, const std::atomic<bool> &abort) {
         exit_code_ = kExitFailure;
         return false;
     }
+    if (!recovery.until.empty())
+        spdlog::debug("wal: {} partitions resume after the WAL's blocks", recovery.until.size());
     auto run = [&](std::vector<std::unique_ptr<wal::Block>> blocks, const Planned *planned) {
         auto outcome = execute(loop, std::move(blocks), true, Clock::now(), abort, planned);
         if (!outcome.committed) exit_code_ = outcome.exit_code;

@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <deque>
+#include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <vector>
@@ -52,7 +54,12 @@ class ReceiverMode : public BatchSource {
         int64_t batch_time_ms = 0;
     };
     void start_receivers(const RunLoop &loop);
-    void stop_receivers();
+    /// Stops the consumer threads and waits until each has handed over its last blocks,
+    /// calling `meanwhile` (the last batches) while it waits; they leave the group on
+    /// allow_leave().
+    void stop_receivers(const std::function<void()> &meanwhile);
+    /// processed rule: tells each consumer thread the ends of its blocks a batch processed.
+    void hand_processed(const std::vector<std::unique_ptr<wal::Block>> &blocks);
     /// Turns queued items into batches: assignment changes reach the plugins in order with
     /// the blocks around them. Returns false when a batch failed (exit_code_ says why).
     bool drain(RunLoop &loop, std::deque<receiver::ReceiverItem> items, Clock::time_point due,
@@ -74,6 +81,8 @@ class ReceiverMode : public BatchSource {
     std::unique_ptr<receiver::BlockQueue> queue_;
     std::vector<std::unique_ptr<receiver::ConsumerThread>> receivers_;
     std::set<TopicPartition> owned_;
+    std::map<TopicPartition, int64_t> resume_;  // the WAL's end per partition, after replay
+    config::ReceiverCommit loop_commit_ = config::ReceiverCommit::processed;
     std::atomic<uint64_t> next_block_id_{0};
     int64_t next_batch_id_ = 0;
     int exit_code_ = kExitOk;  // the mode's own: a latched WAL error is reported at the end

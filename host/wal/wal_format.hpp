@@ -65,6 +65,7 @@ struct Block {
     std::string payload;
     std::vector<sluice_record_t> records;
     std::vector<sluice_header_t> headers;
+    int reader = -1;  // in memory only: the consumer thread that read it (-1: replayed)
 
     Block() = default;
     Block(const Block &) = delete;

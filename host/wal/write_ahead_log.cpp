@@ -323,6 +323,8 @@ void WriteAheadLog::recover() {
     std::map<uint64_t, std::unique_ptr<Block>> pending_by_id;
     std::vector<uint64_t> log_order;
     for (auto &[seq, block] : blocks) {
+        auto &until = recovery_.until[block->tp];
+        until = std::max(until, block->until_offset);
         if (done.count(block->id)) {
             ++recovery_.blocks_done;
             continue;

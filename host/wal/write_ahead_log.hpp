@@ -44,9 +44,12 @@ struct Recovery {
     int64_t last_batch_id = -1;                   // the newest batch id planned or done
     size_t segments = 0;                          // segment files found
     size_t blocks_done = 0;                       // blocks found already processed
-    uint64_t torn_bytes = 0;                      // cut from the newest segment's tail
-    size_t torn_entries = 0;                      // 1 when a partial entry was cut, else 0
-    std::string torn_segment;                     // its file name
+    // Per partition, the end (last offset + 1) of its newest block found, done or not: once
+    // the pending blocks are replayed, every offset below it was processed.
+    std::map<TopicPartition, int64_t> until;
+    uint64_t torn_bytes = 0;   // cut from the newest segment's tail
+    size_t torn_entries = 0;   // 1 when a partial entry was cut, else 0
+    std::string torn_segment;  // its file name
     std::string torn_reason;
 };
 

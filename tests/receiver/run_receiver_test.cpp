@@ -19,6 +19,7 @@
 using namespace sluice::test;
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace fs = std::filesystem;
 
 namespace {
@@ -26,8 +27,8 @@ namespace {
 class RunReceiver : public MockBrokerSuite<RunReceiver> {
   public:
     static std::vector<MockTopic> mock_topics() {
-        return {{"rin", 4},     {"rone", 1},    {"rrate", 1},   {"rnowal", 2},
-                {"rreplay", 1}, {"rsameid", 2}, {"rcorrupt", 1}};
+        return {{"rin", 4},   {"rone", 1},    {"rrate", 1},   {"rnowal", 2},
+                {"rread", 2}, {"rreplay", 1}, {"rsameid", 2}, {"rcorrupt", 1}};
     }
 
   protected:
@@ -183,7 +184,9 @@ TEST_F(RunReceiver, ReceiverMaxRateCapsEachThread) {
     EXPECT_EQ(static_cast<int64_t>(read_sink(sink).size()), total);
 }
 
-TEST_F(RunReceiver, WithoutAWalTheGroupAutoCommitsAndTheRiskIsLogged) {
+TEST_F(RunReceiver, WithoutAWalOffsetsAreCommittedOnceProcessed) {
+    // The default rule, receiver-commit = processed, needs no WAL: the blocks wait in memory
+    // and their offsets reach the group once their batch succeeded.
     produce("rnowal", 500);
     const auto sink = dir_.file("sink.jsonl"), offsets = dir_.file("offsets.txt");
     ChildProcess host(sluice_argv(run_args("rnowal", "nowal", config(sink, offsets), {})),
@@ -194,8 +197,8 @@ TEST_F(RunReceiver, WithoutAWalTheGroupAutoCommitsAndTheRiskIsLogged) {
     ASSERT_TRUE(status);
     const std::string log = read_file(dir_.file("host.err"));
     EXPECT_EQ(status->code, 0) << log;
-    EXPECT_THAT(log, HasSubstr("a crash loses the records read but not yet processed"));
-    EXPECT_THAT(log, HasSubstr("no WAL (auto-commit)"));
+    EXPECT_THAT(log, HasSubstr("no WAL, offsets committed once processed"));
+    EXPECT_THAT(log, Not(HasSubstr("a crash loses the records read")));
     const Tally t = tally(read_sink(sink), consume_all(bootstrap(), "rnowal"));
     EXPECT_EQ(t.missing, 0u);
     const auto committed = committed_offsets(bootstrap(), "nowal", "rnowal", 2);
@@ -203,12 +206,33 @@ TEST_F(RunReceiver, WithoutAWalTheGroupAutoCommitsAndTheRiskIsLogged) {
     for (int p = 0; p < 2; ++p) EXPECT_EQ(committed[p], high[p].high) << "rnowal/" << p;
 }
 
+TEST_F(RunReceiver, ReceiverCommitReadAutoCommitsAndTheRiskIsLogged) {
+    produce("rread", 500);
+    const auto sink = dir_.file("sink.jsonl"), offsets = dir_.file("offsets.txt");
+    ChildProcess host(sluice_argv(run_args("rread", "read", config(sink, offsets),
+                                           {"--receiver-commit", "read"})),
+                      {dir_.file("host.err"), true});
+    ASSERT_TRUE(wait_until([&] { return read_sink(sink).size() >= 500; }, 60s))
+        << read_file(dir_.file("host.err"));
+    auto status = stop_gracefully(host, 30s);
+    ASSERT_TRUE(status);
+    const std::string log = read_file(dir_.file("host.err"));
+    EXPECT_EQ(status->code, 0) << log;
+    EXPECT_THAT(log, HasSubstr("a crash loses the records read but not yet processed"));
+    EXPECT_THAT(log, HasSubstr("offsets committed once read (auto-commit)"));
+    const Tally t = tally(read_sink(sink), consume_all(bootstrap(), "rread"));
+    EXPECT_EQ(t.missing, 0u);
+    const auto committed = committed_offsets(bootstrap(), "read", "rread", 2);
+    const auto high = watermarks(bootstrap(), "rread");
+    for (int p = 0; p < 2; ++p) EXPECT_EQ(committed[p], high[p].high) << "rread/" << p;
+}
+
 TEST_F(RunReceiver, BlocksOfAFailedBatchStayInTheWalAndAreReplayedFirst) {
     produce("rreplay", 400);
     const auto sink = dir_.file("sink.jsonl"), offsets = dir_.file("offsets.txt");
     const auto wal = dir_.file("wal");
     // First run: the chain fails its first batch with records (fatal): the run stops, the
-    // blocks were committed to the group once durable, and stay pending in the WAL.
+    // blocks stay pending in the WAL, their offsets uncommitted (receiver-commit = processed).
     auto failed = run_sluice(
         with_flaky(run_args("rreplay", "replay", flaky_config(sink, offsets), {"--wal-dir", wal})),
         60s);
@@ -219,11 +243,18 @@ TEST_F(RunReceiver, BlocksOfAFailedBatchStayInTheWalAndAreReplayedFirst) {
     EXPECT_TRUE(read_sink(sink).empty());
 
     // Second run without the failing plugin: the pending blocks come first, flagged as a
-    // replay, and with the group's offsets past them nothing is read twice from Kafka.
+    // replay; then the partition starts after them (and commits that), so nothing is read
+    // twice from Kafka.
     ChildProcess host(
         sluice_argv(run_args("rreplay", "replay", config(sink, offsets), {"--wal-dir", wal})),
         {dir_.file("host.err"), true});
-    ASSERT_TRUE(wait_until([&] { return read_sink(sink).size() >= 400; }, 60s))
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return read_sink(sink).size() >= 400 &&
+                   read_file(dir_.file("host.err")).find("rreplay:0 starts at") !=
+                       std::string::npos;
+        },
+        60s))
         << read_file(dir_.file("host.err"));
     ASSERT_TRUE(stop_gracefully(host, 30s));
     const std::string log = read_file(dir_.file("host.err"));
@@ -233,6 +264,7 @@ TEST_F(RunReceiver, BlocksOfAFailedBatchStayInTheWalAndAreReplayedFirst) {
     const size_t receivers_at = log.find("receiver mode on");
     ASSERT_NE(receivers_at, std::string::npos) << log;
     EXPECT_LT(replay_at, receivers_at) << "the replay comes before any new data\n" << log;
+    EXPECT_THAT(log, HasSubstr("rreplay:0 starts at 400, after what this process processed"));
     const Tally t = tally(read_sink(sink), consume_all(bootstrap(), "rreplay"));
     EXPECT_EQ(t.missing, 0u);
     EXPECT_EQ(t.duplicated, 0u);
