@@ -41,8 +41,10 @@ LagReport compute_lag(const std::map<TopicPartition, int64_t> &committed,
         PartitionLag p;
         if (auto w = watermarks.find(tp);
             w != watermarks.end() && now_ms - w->second.at_ms <= stale_after_ms) {
-            p.high_watermark = w->second.high;
-            p.lag_records = std::max<int64_t>(0, w->second.high - next);
+            // A reading older than the last commit can be below it; the log reaches at
+            // least the committed offset.
+            p.high_watermark = std::max(w->second.high, next);
+            p.lag_records = *p.high_watermark - next;
         }
         if (span > 0 && then) {
             const int64_t moved = advanced(latest, tp) - advanced(then->advanced, tp);

@@ -117,6 +117,12 @@ bool GroupDirectMode::commits_held() {
     return held_;
 }
 
+void GroupDirectMode::while_paused() {
+    // A refusal (already logged) ends the run at the first step after the resume, as it would
+    // have between two batches.
+    if (loop_ && !refused_while_paused_) refused_while_paused_ = !follow_group(*loop_);
+}
+
 bool GroupDirectMode::follow_group(RunLoop &loop) {
     const std::vector<TopicPartition> added = member_->poll();
     if (!added.empty()) {
@@ -288,7 +294,7 @@ std::vector<OffsetRange> GroupDirectMode::commit_plans(const std::vector<OffsetR
 
 BatchOutcome GroupDirectMode::step(RunLoop &loop, Clock::time_point due,
                                    const std::atomic<bool> &stop, const std::atomic<bool> &abort) {
-    if (!follow_group(loop)) return {kExitFailure, false};
+    if (refused_while_paused_ || !follow_group(loop)) return {kExitFailure, false};
     if (member_->owned().empty() || positions_.empty()) {
         wait_for_assignment(loop, stop);
         return {kExitOk, false};

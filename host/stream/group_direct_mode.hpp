@@ -47,6 +47,9 @@ class GroupDirectMode : public BatchSource {
     BatchOutcome step(RunLoop &loop, Clock::time_point due, const std::atomic<bool> &stop,
                       const std::atomic<bool> &abort) override;
     int finish(RunLoop &loop, int exit_code, bool failed, const std::atomic<bool> &abort) override;
+    /// While /control/pause holds the batches: polls the member, so that the group keeps it
+    /// (max.poll.interval.ms) and assignments and revocations are followed as between batches.
+    void while_paused() override;
 
   private:
     /// A range a former owner planned and did not mark done: replayed as it was.
@@ -78,7 +81,8 @@ class GroupDirectMode : public BatchSource {
     bool commits_held();
     void wait_for_assignment(RunLoop &loop, const std::atomic<bool> &stop);
 
-    RunLoop *loop_ = nullptr;  // for the revoke callback, between open() and finish()
+    RunLoop *loop_ = nullptr;            // for the revoke callback, between open() and finish()
+    bool refused_while_paused_ = false;  // a plugin refused partitions assigned while paused
     std::unique_ptr<ingest::DirectReader> reader_;
     std::unique_ptr<ingest::BatchReleaser> releaser_;
     std::unique_ptr<kafka::GroupMember> member_;

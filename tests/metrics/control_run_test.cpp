@@ -25,7 +25,9 @@ constexpr const char *kToken = "control-run-test-token-0123456789";
 
 class ControlRun : public MockBrokerSuite<ControlRun> {
   public:
-    static std::vector<MockTopic> mock_topics() { return {{"held", 2}, {"received", 2}}; }
+    static std::vector<MockTopic> mock_topics() {
+        return {{"held", 2}, {"received", 2}, {"grouped", 2}};
+    }
 
   protected:
     nlohmann::json status(int port) {
@@ -129,6 +131,45 @@ TEST_F(ControlRun, ReceiverModeHoldsItsBatchesToo) {
 
     ASSERT_EQ(control_post(port, "resume", kToken).value_or(HttpResponse{}).status, 200);
     ASSERT_TRUE(records_reach(port, 200)) << read_file(log);
+    ASSERT_TRUE(stops_cleanly(host, log));
+}
+
+// direct-assignment=group: a pause longer than max.poll.interval.ms keeps the host in its
+// group (the mode polls its member while paused), so nothing is revoked or replayed, and the
+// records produced meanwhile are read after the resume.
+TEST_F(ControlRun, AGroupMemberPausedLongerThanItsPollIntervalKeepsItsPartitions) {
+    const std::string log = dir_.file("group.log");
+    // clang-format off
+    ChildProcess host(sluice_argv({"run", "--brokers", bootstrap(), "--topics", "grouped",
+                                   "--group", "control-run-group", "--direct-assignment", "group",
+                                   "--plugin", "noop", "--batch-interval", "200ms",
+                                   "--auto-offset-reset", "earliest",
+                                   "--metrics-address", "127.0.0.1:0", "--control-token", kToken,
+                                   "-X", "fetch.wait.max.ms=10", "-X", "session.timeout.ms=3000",
+                                   "-X", "heartbeat.interval.ms=500",
+                                   "-X", "max.poll.interval.ms=3000"}),
+                      ChildProcess::Options{log, false});
+    // clang-format on
+    int port = 0;
+    ASSERT_TRUE(wait_until([&] { return (port = logged_metrics_port(log)) != 0; }, 30s))
+        << read_file(log);
+    produce("grouped", {50, 50});
+    ASSERT_TRUE(records_reach(port, 100)) << read_file(log);
+
+    ASSERT_EQ(control_post(port, "pause", kToken).value_or(HttpResponse{}).status, 200);
+    ASSERT_TRUE(
+        wait_until([&] { return read_file(log).find("paused by POST") != std::string::npos; }, 10s))
+        << read_file(log);
+    const size_t paused_at = read_file(log).size();
+    produce("grouped", {50, 50});
+    std::this_thread::sleep_for(6s);  // twice max.poll.interval.ms
+    EXPECT_EQ(status(port).at("records"), 100);
+    ASSERT_EQ(control_post(port, "resume", kToken).value_or(HttpResponse{}).status, 200);
+    ASSERT_TRUE(records_reach(port, 200)) << read_file(log);
+    const std::string during = read_file(log).substr(paused_at);
+    EXPECT_EQ(during.find("revoked"), std::string::npos) << during;
+    EXPECT_EQ(during.find("maximum poll interval"), std::string::npos) << during;
+    EXPECT_EQ(during.find("replaying it"), std::string::npos) << during;
     ASSERT_TRUE(stops_cleanly(host, log));
 }
 
