@@ -65,6 +65,8 @@ TEST(ComputeLag, UnknownWithoutAWatermarkOrWithAStaleOneAndWithoutProgress) {
 TEST(ComputeLag, ACommittedOffsetAheadOfAnOlderWatermarkIsNoLag) {
     const auto r = compute_lag({{a0, 120}}, {{a0, {100, 1'000}}}, {}, {}, 2'000, 30'000, 30'000);
     EXPECT_EQ(r.partitions.at(a0).lag_records, 0);
+    // And the high watermark shown is the committed offset, never below it.
+    EXPECT_EQ(r.partitions.at(a0).high_watermark, 120);
 }
 
 TEST(LagBoard, MeasuresTheRateOverItsWindowAndLetsItFallDuringAStall) {
