@@ -4,7 +4,8 @@
 # all reading the SAME records from one standalone mock broker (loopback), one after
 # another, each from the beginning. Prints records/s, MB/s and peak RSS (medians).
 # --receiver compares receiver mode instead: the plain loop, direct mode, and receiver
-# mode with the WAL off, on with wal-fsync=block and on with group commit.
+# mode under each commit rule (receiver-commit = read, processed, stored), with the WAL off,
+# on with wal-fsync=block and on with group commit.
 # --postgres runs bench/postgres_sink.sh with the other arguments (postgres-sink into a
 # local PostgreSQL 15, beside noop and psql \copy).
 # See docs/benchmarks.md for what is measured and how to read it.
@@ -228,14 +229,19 @@ run_kcat() {
 }
 
 # Receiver mode, until every record is processed: run_receiver NAME ROUND [WAL-ARG]...
-# (no WAL args: the WAL is off). A fresh group (so it starts at the beginning) and a fresh
+# (no WAL args, or --no-wal ARG...: the WAL is off). A fresh group (so it starts at the beginning) and a fresh
 # WAL directory on the local disk, under $work, deleted afterwards. The script follows the
 # log; once the batches hold every record it reads /proc/PID/io, sends SIGTERM and waits.
 run_receiver() {
   local name=$1 r=$2; shift 2
   local log=$work/$name.$r.log group=sluice-bench-$name-$r-$$ wal=$work/wal.$name.$r
   local wal_args=()
-  [[ $# -gt 0 ]] && wal_args=(--wal-dir "$wal" "$@")
+  if [[ ${1:-} == --no-wal ]]; then
+    shift
+    wal_args=("$@")
+  elif [[ $# -gt 0 ]]; then
+    wal_args=(--wal-dir "$wal" "$@")
+  fi
   /usr/bin/time -f '%e %M' -o "$work/time" "$sluice" run --mode receiver --brokers "$bootstrap" \
     --topics "$topic:$receiver_threads" --group "$group" --plugin noop \
     --block-interval "$block_interval" --batch-interval "$receiver_batch_interval" \
@@ -302,7 +308,11 @@ run_receiver() {
         w[1], w[2], blocks, batches, stopped
     }' "$log" >"$work/result"
 }
+# The commit rules side by side (receiver-commit): read = auto-commit, no WAL; processed (the
+# default) with and without the WAL; stored = Spark's receiver WAL (commit once fsynced).
+run_recv_read() { run_receiver recv_read "$1" --no-wal --receiver-commit read; }
 run_recv_off() { run_receiver recv_off "$1"; }
+run_recv_stored() { run_receiver recv_stored "$1" --wal-fsync block --receiver-commit stored; }
 run_recv_block() { run_receiver recv_block "$1" --wal-fsync block; }
 run_recv_group() { run_receiver recv_group "$1" --wal-fsync "$group_commit"; }
 
@@ -311,7 +321,7 @@ kcat_count=$(kcat -C -b "$bootstrap" -t "$topic" -o beginning -e -q -X fetch.wai
 [[ $kcat_count == "$records" ]] || { echo "bench/run.sh: kcat read $kcat_count records, expected $records" >&2; exit 1; }
 
 consumers=(plain sluice kcat)
-[[ $receiver == 1 ]] && consumers=(plain sluice recv_off recv_block recv_group)
+[[ $receiver == 1 ]] && consumers=(plain sluice recv_read recv_off recv_stored recv_block recv_group)
 : >"$work/results"
 for ((r = 1; r <= repeat; r++)); do
   # Rotate the order each round: a noisy neighbour or a warm broker favours no one.
@@ -354,25 +364,27 @@ if [[ $receiver == 1 ]]; then
         wbytes[$1] = wbytes[$1] " " $9; blocks[$1] = blocks[$1] " " $10; batches[$1] = batches[$1] " " $11 } }
     END {
       name["plain"] = "plain librdkafka loop"; name["sluice"] = "direct mode (noop)"
-      name["recv_off"] = "receiver, WAL off"; name["recv_block"] = "receiver, WAL fsync=block"
-      name["recv_group"] = "receiver, WAL fsync=" gc
-      split("plain sluice recv_off recv_block recv_group", order, " ")
+      name["recv_read"] = "receiver, read (no WAL)"; name["recv_off"] = "receiver, processed, no WAL"
+      name["recv_stored"] = "receiver, stored, fsync=block"
+      name["recv_block"] = "receiver, processed, fsync=block"
+      name["recv_group"] = "receiver, processed, fsync=" gc
+      split("plain sluice recv_read recv_off recv_stored recv_block recv_group", order, " ")
       for (k in recs) { d[k] = median(data[k]); rate[k] = recs[k] / d[k] }
-      printf "%-27s %9s %8s %11s %7s %8s %9s %10s %11s %8s\n", "consumer", "records", "seconds", "records/s",
-        "MB/s", "RSS MB", "vs plain", "vs WAL off", "steady r/s", "whole s"
-      for (i = 1; i <= 5; i++) {
+      printf "%-33s %9s %8s %11s %7s %8s %9s %10s %11s %8s\n", "consumer", "records", "seconds", "records/s",
+        "MB/s", "RSS MB", "vs plain", "vs no WAL", "steady r/s", "whole s"
+      for (i = 1; i <= 7; i++) {
         k = order[i]
-        printf "%-27s %9d %8.3f %11.0f %7.1f %8.1f %8.2fx", name[k], recs[k], d[k], rate[k],
+        printf "%-33s %9d %8.3f %11.0f %7.1f %8.1f %8.2fx", name[k], recs[k], d[k], rate[k],
           recs[k] * vs / 1e6 / d[k], median(rss[k]) / 1024, rate[k] / rate["plain"]
         if (k ~ /^recv_/) printf " %9.2fx %11.0f", rate[k] / rate["recv_off"], median(steady[k])
         else printf " %10s %11s", "", ""
         printf " %8.2f\n", median(whole[k])
       }
-      printf "\n%-27s %12s %12s %12s %8s %8s\n", "WAL (per run, medians)", "block MB", "write() MB",
+      printf "\n%-33s %12s %12s %12s %8s %8s\n", "WAL (per run, medians)", "block MB", "write() MB",
         "to disk MB", "blocks", "batches"
-      for (i = 3; i <= 5; i++) {
+      for (i = 3; i <= 7; i++) {
         k = order[i]
-        printf "%-27s %12.1f %12.1f %12.1f %8d %8d\n", name[k], median(wal[k]) / 1e6, median(wchar[k]) / 1e6,
+        printf "%-33s %12.1f %12.1f %12.1f %8d %8d\n", name[k], median(wal[k]) / 1e6, median(wchar[k]) / 1e6,
           median(wbytes[k]) / 1e6, median(blocks[k]), median(batches[k])
       }
       printf "input: %.1f MB of values (%d x %d B); block MB = block payloads (what the WAL holds);\n",
@@ -384,6 +396,8 @@ if [[ $receiver == 1 ]]; then
       printf "receiver = partitions assigned (after the ~3 s group join) to the end of the batch holding the\n"
       printf "last record (includes the hand-over delay, <= block + batch interval). steady r/s = the\n"
       printf "batches between the first and the last non-empty one, over the time between their ends.\n"
+      printf "receiver-commit: read = auto-commit as read; processed = once the batch succeeded (the\n"
+      printf "default); stored = once the block is fsynced in the WAL (docs/receiver-mode.md).\n"
       printf "target: WAL fsync=block >= 0.5x WAL off: %.2fx %s\n", rate["recv_block"] / rate["recv_off"],
         (rate["recv_block"] >= 0.5 * rate["recv_off"] ? "MET" : "MISSED")
     }' "$work/results"
