@@ -230,6 +230,10 @@ std::string render_prometheus(const RunSnapshot &s, int64_t now_ms) {
              "that plus its processing time (kind=total), as Spark's streaming tab shows them.");
     w.histogram("sluice_batch_delay_seconds", {{"kind", "scheduling"}}, s.scheduling_delay);
     w.histogram("sluice_batch_delay_seconds", {{"kind", "total"}}, s.total_delay);
+    w.family("sluice_record_latency_seconds", Type::histogram,
+             "End-to-end record latency: the commit of its batch minus the record's Kafka "
+             "timestamp (up to 256 records sampled per batch).");
+    w.histogram("sluice_record_latency_seconds", {}, s.record_latency);
     if (s.last_batch) {
         const BatchStats &b = *s.last_batch;
         one("sluice_last_batch_id", Type::gauge, "Id of the last committed batch.",

@@ -12,6 +12,7 @@
 
 #include "common/histogram.hpp"
 #include "common/types.hpp"
+#include "sluice/sluice.h"
 
 namespace sluice::metrics {
 
@@ -104,6 +105,10 @@ struct RunSnapshot {
     Histogram processing_time;   // read + plugins + commit
     Histogram scheduling_delay;  // how late each batch started
     Histogram total_delay;       // scheduling delay + processing time (Spark's total delay)
+    // End-to-end record latency: the batch's commit minus each record's Kafka timestamp, for
+    // up to kLatencySamples records per batch spread over it (observe_record_latency).
+    Histogram record_latency;
+    static constexpr size_t kLatencySamples = 256;
     std::optional<BatchStats> last_batch;
     int64_t last_batch_committed_ms = 0;  // Unix ms when the last batch was committed
 
@@ -117,6 +122,10 @@ struct RunSnapshot {
 
     /// Adds a committed batch to the totals and makes it the last batch.
     void add_batch(const BatchStats &batch);
+
+    /// Observes `now_ms` minus the timestamp of up to kLatencySamples of the batch's records,
+    /// evenly spaced (records without a timestamp, or stamped in the future, are skipped).
+    void observe_record_latency(const sluice_record_t *records, size_t count, int64_t now_ms);
 };
 
 }  // namespace sluice::metrics

@@ -67,6 +67,8 @@ void RunLoop::record(const ReadyBatch &batch) {
     metrics_.add_batch({batch.batch_id, batch.batch_time_ms, batch.replay, batch.record_count,
                         batch.bytes, processing_ms / 1000.0, delay_ms / 1000.0});
     metrics_.last_batch_committed_ms = wall_ms();
+    metrics_.observe_record_latency(batch.records, batch.record_count,
+                                    metrics_.last_batch_committed_ms);
     metrics::fill_offsets(metrics_, ranges);
     if (lag_) lag_->add_batch(ranges);
     publish_metrics(metrics::RunState::running);

@@ -176,7 +176,8 @@ TEST(RenderPrometheus, ShowsRunPartitionPluginAndMirrorMetrics) {
     for (const auto &[name, value] : samples)
         plain += name.rfind("sluice_batch_processing_time_seconds_", 0) != 0 &&
                  name.rfind("sluice_batch_delay_seconds_", 0) != 0 &&
-                 name.rfind("sluice_plugin_call_seconds_", 0) != 0;
+                 name.rfind("sluice_plugin_call_seconds_", 0) != 0 &&
+                 name.rfind("sluice_record_latency_seconds_", 0) != 0;
     EXPECT_EQ(plain, expected.size()) << text;
     // Each family is announced once, with its type, before its samples.
     EXPECT_THAT(text, HasSubstr("# TYPE sluice_records_total counter\nsluice_records_total 150\n"));
@@ -298,6 +299,29 @@ TEST(RenderPrometheus, HistogramsOfProcessingTimeDelaysAndPluginCalls) {
     EXPECT_EQ(samples.at(R"(sluice_plugin_call_seconds_bucket{plugin="noop",slot="0",le="0.001"})"),
               1);
     EXPECT_EQ(samples.at(R"(sluice_plugin_call_seconds_count{plugin="noop",slot="0"})"), 2);
+}
+
+TEST(RenderPrometheus, RecordLatencyIsSampledFromTheBatchesRecords) {
+    RunSnapshot s;
+    // A batch of 1,000 records stamped 0..999 ms before the commit at 10 s; one without a
+    // timestamp and one from the future (a skewed producer clock) are not observed.
+    std::vector<sluice_record_t> records(1000);
+    for (size_t i = 0; i < records.size(); ++i)
+        records[i].timestamp_ms = 10'000 - static_cast<int64_t>(i);
+    records[0].timestamp_ms = -1;
+    records[3].timestamp_ms = 20'000;
+    s.observe_record_latency(records.data(), records.size(), 10'000);
+    const auto samples = sluice::test::parse_samples(render_prometheus(s));
+    // 1000 / 256: every 3rd record, 334 sampled, of which records 0 (no timestamp) and 3 (from
+    // the future) are skipped: latencies 6, 9, ..., 999 ms.
+    EXPECT_EQ(samples.at("sluice_record_latency_seconds_count"), 332);
+    EXPECT_EQ(samples.at(R"(sluice_record_latency_seconds_bucket{le="0.005"})"), 0);
+    EXPECT_EQ(samples.at(R"(sluice_record_latency_seconds_bucket{le="0.01"})"), 2);
+    EXPECT_EQ(samples.at(R"(sluice_record_latency_seconds_bucket{le="1"})"), 332);
+    s.observe_record_latency(nullptr, 0, 10'000);  // an empty batch observes nothing
+    EXPECT_EQ(
+        sluice::test::parse_samples(render_prometheus(s)).at("sluice_record_latency_seconds_count"),
+        332);
 }
 
 }  // namespace

@@ -82,6 +82,11 @@ TEST_F(RunMetrics, CountersGrowWithTheRecordsProducedAndStatusIsJson) {
     EXPECT_GE(value(samples, "sluice_plugin_seconds_total" + file_sink), 0);
     EXPECT_EQ(value(samples, "sluice_plugin_generation" + noop), 1);
     EXPECT_EQ(value(samples, "sluice_plugin_generation" + file_sink), 1);
+    // The records carry the producer's timestamps: each batch sampled some of them, every one
+    // younger than the test (the whole run takes well under 5 minutes).
+    EXPECT_GT(value(samples, "sluice_record_latency_seconds_count"), 0);
+    EXPECT_EQ(value(samples, R"(sluice_record_latency_seconds_bucket{le="300"})"),
+              value(samples, "sluice_record_latency_seconds_count"));
     for (int p = 0; p < 3; ++p)
         EXPECT_EQ(value(samples, R"(sluice_partition_offset{topic="metered",partition=")" +
                                      std::to_string(p) + "\"}"),
