@@ -118,6 +118,7 @@ void ConsumerThread::start() {
         }
         waker_.reset();
         queue_.reset();
+        await_first_assignment();
         rd_kafka_consumer_close(rk_.get());
         rk_.reset();
     });
@@ -166,7 +167,23 @@ void ConsumerThread::rebalance_trampoline(rd_kafka_t *rk, rd_kafka_resp_err_t er
     }
 }
 
+void ConsumerThread::await_first_assignment() {
+    // A member stopped in its first seconds (SIGTERM while the group forms) would abort the
+    // process in rd_kafka_sticky_assignor_state_destroy (librdkafka 2.0.2; fixed in 2.3.0).
+    // Bounded: with the coordinator away no JoinGroup answer comes and nothing is at risk.
+    // Polls with no wait, so that the loop ends right after the callback ran, before a fetch
+    // of the new partitions could return a record (none is taken: it is dropped unread).
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (!ever_rebalanced_ && Clock::now() < deadline) {
+        if (rd_kafka_message_t *m = rd_kafka_consumer_poll(rk_.get(), 0))
+            rd_kafka_message_destroy(m);
+        else
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
 void ConsumerThread::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts) {
+    ever_rebalanced_ = true;
     const bool cooperative =
         std::string_view(rd_kafka_rebalance_protocol(rk_.get())) == "COOPERATIVE";
     const auto tps = to_tps(parts);

@@ -105,6 +105,10 @@ class ConsumerThread {
     static void rebalance_trampoline(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                      rd_kafka_topic_partition_list_t *parts, void *opaque);
     void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts);
+    /// Before the close of a member that never had a rebalance callback: polls (bounded) for
+    /// its first assignment, as librdkafka 2.0.2 asserts when a cooperative-sticky member is
+    /// destroyed between its JoinGroup answer and its first assignment.
+    void await_first_assignment();
     void loop();
     void add(const rd_kafka_message_t *m);
     void seal(bool all_now);
@@ -137,6 +141,7 @@ class ConsumerThread {
     std::atomic<uint64_t> records_{0};
     std::atomic<bool> paused_now_{false};  // paused_, for other threads (metrics)
     std::atomic<bool> done_reading_{false};
+    bool ever_rebalanced_ = false;  // this thread only: on_rebalance has run
     std::atomic<bool> may_leave_{false};
     mutable std::mutex failure_mutex_;
     std::string failure_;
