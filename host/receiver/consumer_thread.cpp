@@ -83,7 +83,10 @@ ConsumerThread::~ConsumerThread() {
     allow_leave();
     join();
     waker_.reset();
-    if (rk_) rd_kafka_consumer_close(rk_.get());  // only when the thread never ran
+    if (rk_) {  // only when the thread never ran (a stop during the start)
+        await_first_assignment();
+        rd_kafka_consumer_close(rk_.get());
+    }
     queue_.reset();
 }
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "host_run.hpp"
+#include "mock_broker_process.hpp"
 #include "sluice_command.hpp"
 #include "temp_dir.hpp"
 
@@ -62,6 +63,28 @@ TEST(StartupStop, SigtermDuringTheFirstMetadataWaitStopsAtOnceInReceiverMode) {
 
 TEST(StartupStop, SigtermDuringTheFirstMetadataWaitStopsAtOnceWithGroupAssignment) {
     stops_during_metadata_wait({"--direct-assignment", "group", "--group", "startup-stop"});
+}
+
+// SIGTERM while the receiver's group forms (the consumer threads subscribed, no assignment
+// yet): librdkafka 2.0.2 aborts in rd_kafka_sticky_assignor_state_destroy when such a member is
+// destroyed between its JoinGroup answer and its first assignment; the consumer threads wait
+// for that assignment before they close, so each stop is clean (exit 0).
+TEST(StartupStop, SigtermWhileTheReceiversGroupFormsStopsCleanly) {
+    MockBrokerProcess broker({{"forming", 2}});
+    auto dir = temp_dir("sluice-forming-stop");
+    for (int i = 0; i < 5; ++i) {
+        const std::string log = dir.file("host" + std::to_string(i) + ".log");
+        ChildProcess host(
+            sluice_argv({"run", "--mode", "receiver", "--brokers", broker.bootstrap_servers(),
+                         "--topics", "forming", "--group", "forming-" + std::to_string(i),
+                         "--plugin", "noop", "-X", "fetch.wait.max.ms=10"}),
+            ChildProcess::Options{log, false});
+        ASSERT_TRUE(wait_until(
+            [&] { return read_file(log).find("receiver mode on") != std::string::npos; }, 20s))
+            << read_file(log);
+        host.send_signal(SIGTERM);
+        ASSERT_TRUE(exits_cleanly(host, log, 20s)) << "stop " << i;
+    }
 }
 
 }  // namespace

@@ -98,7 +98,14 @@ class ReceiverWalIoError : public MockBrokerSuite<ReceiverWalIoError> {
         EXPECT_EQ(expected.size(), produced);
         const std::string log_path = dir_.file("recovery.err");
         ChildProcess host(sluice_argv(args), {log_path, true});
-        wait_until([&] { return tally(read_sink(sink_), expected).missing == 0; }, 60s);
+        // Also until the group has assigned the partitions: a stop in the first moments of a
+        // run is another test's subject (kafka_startup_stop), not this one's.
+        wait_until(
+            [&] {
+                return read_file(log_path).find(": assigned ") != std::string::npos &&
+                       tally(read_sink(sink_), expected).missing == 0;
+            },
+            60s);
         EXPECT_TRUE(stops_cleanly(host, log_path));
         const Tally t = tally(read_sink(sink_), expected);
         EXPECT_EQ(t.wrong_value, 0u);
