@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "stream/rate_estimator.hpp"
+
 namespace sluice::stream {
 
 namespace {
@@ -52,6 +54,13 @@ PlannedRanges plan_ranges(const std::map<TopicPartition, int64_t> &positions,
         const int64_t until = std::max(from, b.high);
         out.ranges.push_back({tp.topic, tp.partition, from, until});
         backlog.push_back(until - from);
+    }
+
+    if (limits.backpressure_rate > 0) {
+        const auto caps =
+            backpressure_caps(backlog, limits.backpressure_rate, limits.max_rate_per_partition,
+                              limits.batch_interval.count());
+        for (size_t i = 0; i < backlog.size(); ++i) backlog[i] = std::min(backlog[i], caps[i]);
     }
 
     if (limits.max_rate_per_partition > 0) {

@@ -24,6 +24,9 @@ struct PlanLimits {
     int64_t max_rate_per_partition = 0;     // records/s, 0 = unlimited
     int64_t max_batch_records = 0;          // whole batch, 0 = unlimited
     int64_t max_records_per_partition = 0;  // one range, 0 = unlimited (see prefetch_per_partition)
+    // backpressure: the estimated records/s of the whole stream, shared among partitions by
+    // their backlog (backpressure_caps in rate_estimator.hpp); 0 = no estimate
+    double backpressure_rate = 0;
     bool fail_on_data_loss = true;
 };
 
@@ -52,7 +55,8 @@ int64_t prefetch_per_partition(const PlanLimits &limits, size_t partitions);
 /// Plans the next batch. `positions` holds the next offset to read of every
 /// partition; partitions without bounds are left out. Ranges never go
 /// backwards and never past `high`; rate limits cap each partition at
-/// max(1, rate x interval) records, and max_batch_records shares the total
+/// max(1, rate x interval) records, a backpressure_rate gives each partition its
+/// share of it (backpressure_caps), and max_batch_records shares the total
 /// among partitions in proportion to their backlog. A position below `low`
 /// throws DataLossError when fail_on_data_loss, else is reported in `skipped`.
 PlannedRanges plan_ranges(const std::map<TopicPartition, int64_t> &positions,
