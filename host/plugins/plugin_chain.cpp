@@ -226,6 +226,8 @@ ChainResult PluginChain::run_from(size_t first, const sluice_batch_t &input) {
         if (!r.ok()) {
             failed_slot_ = i;
             failed_input_ = *current;
+            // An isolated plugin that found the poison records of a batch fails only those.
+            if (const sluice_batch_t *subset = inst->failed_subset()) failed_input_ = *subset;
             return r;
         }
         if (inst->is_transform()) {

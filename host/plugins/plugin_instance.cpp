@@ -115,7 +115,15 @@ PluginInstance::PluginInstance(std::shared_ptr<PluginLibrary> lib,
     created_ = true;
 }
 
+PluginInstance::PluginInstance(std::shared_ptr<PluginLibrary> lib,
+                               std::map<std::string, std::string> config,
+                               std::unique_ptr<InstanceBackend> backend)
+    : lib_(std::move(lib)), config_(std::move(config)), backend_(std::move(backend)) {
+    check_plugin_config(*lib_, config_);
+}
+
 PluginInstance::~PluginInstance() {
+    backend_.reset();  // the backend's own destroy (a worker's exit) before the library goes
     if (created_) lib_->descriptor().destroy(instance_);
     // lib_ is released after this body: the library outlives destroy().
 }
@@ -146,8 +154,13 @@ ChainResult PluginInstance::process_batch(const sluice_batch_t &batch) {
     clear_error();
     in_process_ = true;
     auto start = std::chrono::steady_clock::now();
-    int32_t code =
-        lib_->descriptor().process_batch(instance_, &batch, error_.data(), error_.size());
+    ChainResult forwarded;
+    int32_t code = SLUICE_OK;
+    if (backend_) {
+        forwarded = backend_->process_batch(batch, &metrics_.custom);
+    } else {
+        code = lib_->descriptor().process_batch(instance_, &batch, error_.data(), error_.size());
+    }
     const double took =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     metrics_.seconds += took;
@@ -156,7 +169,7 @@ ChainResult PluginInstance::process_batch(const sluice_batch_t &batch) {
     emitted_.seal();
     metrics_.batches++;
     metrics_.records += batch.record_count;
-    ChainResult r = result_of(code, "process_batch");
+    ChainResult r = backend_ ? forwarded : result_of(code, "process_batch");
     if (r.status == SLUICE_RETRY) {
         metrics_.retries++;
     } else if (!r.ok()) {
@@ -176,6 +189,7 @@ sluice_batch_t PluginInstance::emitted_batch(const sluice_batch_t &source) const
     b.range_stride = source.range_stride;
     b.records = emitted_.records();
     b.record_count = emitted_.size();
+    if (backend_) b.records = backend_->emitted(&b.record_count);
     b.record_stride = sizeof(sluice_record_t);
     return b;
 }
@@ -183,16 +197,19 @@ sluice_batch_t PluginInstance::emitted_batch(const sluice_batch_t &source) const
 ChainResult PluginInstance::flush(const sluice_batch_t &batch) {
     auto fn = lib_->descriptor().flush;
     if (fn == nullptr) return {};
+    if (backend_) return backend_->flush(batch);
     clear_error();
     return result_of(fn(instance_, &batch, error_.data(), error_.size()), "flush");
 }
 
 ChainResult PluginInstance::partitions_assigned(const sluice_topic_partition_t *tps, size_t count) {
+    if (backend_) return backend_->partitions_assigned(tps, count);
     return call_partitions_hook(lib_->descriptor().partitions_assigned, tps, count,
                                 "partitions_assigned");
 }
 
 ChainResult PluginInstance::partitions_revoked(const sluice_topic_partition_t *tps, size_t count) {
+    if (backend_) return backend_->partitions_revoked(tps, count);
     return call_partitions_hook(lib_->descriptor().partitions_revoked, tps, count,
                                 "partitions_revoked");
 }
@@ -212,6 +229,7 @@ ChainResult PluginInstance::resume_offsets(const sluice_topic_partition_t *tps, 
     std::fill(offsets, offsets + count, int64_t{-1});
     auto fn = lib_->descriptor().resume_offsets;
     if (fn == nullptr) return {};
+    if (backend_) return backend_->resume_offsets(tps, count, offsets);
     clear_error();
     return result_of(fn(instance_, tps, count, sizeof(sluice_topic_partition_t), offsets,
                         error_.data(), error_.size()),
@@ -238,6 +256,7 @@ void write_state(void *sink, const void *data, size_t len) noexcept {
 ChainResult PluginInstance::snapshot_state(std::string *out) {
     auto fn = lib_->descriptor().snapshot_state;
     if (fn == nullptr) return {};
+    if (backend_) return backend_->snapshot_state(out);
     clear_error();
     StateSink sink{out};
     ChainResult r = result_of(fn(instance_, &write_state, &sink, error_.data(), error_.size()),
@@ -253,6 +272,7 @@ ChainResult PluginInstance::snapshot_state(std::string *out) {
 ChainResult PluginInstance::restore_state(std::string_view data) {
     auto fn = lib_->descriptor().restore_state;
     if (fn == nullptr) return {};
+    if (backend_) return backend_->restore_state(data);
     clear_error();
     return result_of(fn(instance_, data.data(), data.size(), error_.data(), error_.size()),
                      "restore_state");

@@ -37,6 +37,29 @@ struct ChainResult {
     bool ok() const { return status == SLUICE_OK; }
 };
 
+/// Where an instance really runs when it is not this process (host/isolation: a worker
+/// process, `isolation = process`). PluginInstance forwards every call to it and keeps the
+/// host-side bookkeeping (metrics, flags, name). Batch thread, like PluginInstance's calls.
+class InstanceBackend {
+  public:
+    virtual ~InstanceBackend() = default;
+    /// `custom` is the instance's custom metrics (the backend replaces or adds to them).
+    virtual ChainResult process_batch(const sluice_batch_t &batch,
+                                      std::map<std::string, double> *custom) = 0;
+    /// What the last process_batch emitted (a transform's output); valid until the next call.
+    virtual const sluice_record_t *emitted(size_t *count) const = 0;
+    /// After a non-OK process_batch: when only some records were the cause (a poison record
+    /// found by bisection), the batch of those records; else nullptr (the whole input failed).
+    virtual const sluice_batch_t *failed_subset() const { return nullptr; }
+    virtual ChainResult flush(const sluice_batch_t &batch) = 0;
+    virtual ChainResult partitions_assigned(const sluice_topic_partition_t *tps, size_t count) = 0;
+    virtual ChainResult partitions_revoked(const sluice_topic_partition_t *tps, size_t count) = 0;
+    virtual ChainResult resume_offsets(const sluice_topic_partition_t *tps, size_t count,
+                                       int64_t *offsets) = 0;
+    virtual ChainResult snapshot_state(std::string *out) = 0;
+    virtual ChainResult restore_state(std::string_view data) = 0;
+};
+
 /// One created plugin instance with its host context: name, config, metrics, emit buffer and
 /// error buffer.
 ///
@@ -53,6 +76,10 @@ class PluginInstance {
     static constexpr size_t kErrorBufferSize = 2048;
 
     PluginInstance(std::shared_ptr<PluginLibrary> lib, std::map<std::string, std::string> config);
+    /// An instance that runs in `backend` (already created there): create() is not called
+    /// here, every call below is forwarded to it.
+    PluginInstance(std::shared_ptr<PluginLibrary> lib, std::map<std::string, std::string> config,
+                   std::unique_ptr<InstanceBackend> backend);
     ~PluginInstance();
     PluginInstance(const PluginInstance &) = delete;
     PluginInstance &operator=(const PluginInstance &) = delete;
@@ -80,6 +107,12 @@ class PluginInstance {
     /// The batch a transform passes on after its last process_batch: `source`'s id, time,
     /// flags and ranges with the emitted records. Valid until the next process_batch.
     sluice_batch_t emitted_batch(const sluice_batch_t &source) const;
+    /// See InstanceBackend::failed_subset (always nullptr in process).
+    const sluice_batch_t *failed_subset() const {
+        return backend_ ? backend_->failed_subset() : nullptr;
+    }
+    /// Whether the instance runs out of process (`isolation = process`).
+    bool isolated() const { return backend_ != nullptr; }
     /// Optional hooks: OK without calling anything when the plugin lacks them.
     ChainResult flush(const sluice_batch_t &batch);
     ChainResult partitions_assigned(const sluice_topic_partition_t *tps, size_t count);
@@ -118,6 +151,7 @@ class PluginInstance {
     void *instance_ = nullptr;
     bool created_ = false;
     std::array<char, kErrorBufferSize> error_{};
+    std::unique_ptr<InstanceBackend> backend_;  // set: every call goes there (host/isolation)
 };
 
 }  // namespace sluice::plugins
