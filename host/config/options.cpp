@@ -172,6 +172,13 @@ void apply_wal_max_bytes(RunConfig &cfg, const Values &v, const std::string &lab
     if (cfg.wal_max_bytes < (1ull << 20)) fail(label, "must be at least 1MiB");
 }
 
+void apply_max_batch_bytes(RunConfig &cfg, const Values &v, const std::string &label,
+                           const Source &) {
+    cfg.max_batch_bytes = trim(v.front()) == "0" ? 0 : parse_size(v.front(), label);
+    if (cfg.max_batch_bytes != 0 && cfg.max_batch_bytes < (1ull << 20))
+        fail(label, "must be 0 (unlimited) or at least 1MiB");
+}
+
 void apply_plugins(RunConfig &cfg, const Values &values, const std::string &label, const Source &) {
     cfg.plugins.clear();
     for (const std::string &value : values) {
@@ -395,6 +402,17 @@ const OptionSpec kOptions[] = {
      show_duration<&C::shutdown_timeout>,
      "on SIGINT/SIGTERM, how long to let the batch in flight finish before abandoning it "
      "(default 30s)"},
+    {"max-batch-bytes", "", Scalar, General, "SIZE", apply_max_batch_bytes,
+     show_integer<&C::max_batch_bytes>,
+     "at most SIZE of keys and values per batch, which with it bounds the peak memory "
+     "(docs/configuration.md has the formula; default 0 = unlimited; suffixes KiB MiB GiB)"},
+    {"backpressure", "", Scalar, General, "BOOL", set_bool<&C::backpressure>,
+     show_bool<&C::backpressure>,
+     "a PID rate estimator (Spark's) sizes each batch from the last one's processing time and "
+     "scheduling delay: direct mode's ranges, receiver mode's intake (default false)"},
+    {"backpressure-initial-rate", "", Scalar, General, "N",
+     set_integer<&C::backpressure_initial_rate>, show_integer<&C::backpressure_initial_rate>,
+     "with backpressure: records/s before the first estimate (default 0 = unlimited)"},
 
     {"brokers", "", Scalar, Kafka, "LIST", apply_brokers, show_text<&C::brokers>,
      "HOST:PORT[,HOST:PORT...] of the cluster, or 'embedded' for an in-process mock cluster "

@@ -71,8 +71,11 @@ struct RunConfig {
     std::string auto_offset_reset = "latest";        // normalised: "earliest" or "latest"
     std::vector<StartOffset> from_offsets;
     std::optional<int64_t> from_timestamp_ms;
-    int64_t max_rate_per_partition = 0;  // records/s, 0 = unlimited
-    int64_t max_batch_records = 0;       // 0 = unlimited
+    int64_t max_rate_per_partition = 0;     // records/s, 0 = unlimited
+    int64_t max_batch_records = 0;          // 0 = unlimited
+    uint64_t max_batch_bytes = 0;           // keys + values per batch (both modes), 0 = unlimited
+    bool backpressure = false;              // PID rate estimator bounds the next batch (issue 13)
+    int64_t backpressure_initial_rate = 0;  // records/s before the first estimate, 0 = none
     bool fail_on_data_loss = true;
     bool commit_to_kafka = true;
     // Direct mode: false = one host reads every partition (direct-assignment=single); true =

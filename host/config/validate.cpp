@@ -91,6 +91,10 @@ void check_complete(const RunConfig &cfg) {
         for (const auto &[key, value] : cfg.kafka)
             if (auto error = kafka::direct_reserved_error(key, value)) throw ConfigError(*error);
     }
+    if (!cfg.backpressure && cfg.backpressure_initial_rate != defaults.backpressure_initial_rate)
+        throw ConfigError(
+            "backpressure-initial-rate: only used with backpressure = true: add it, or remove "
+            "the key");
     if (cfg.topics.empty())
         throw ConfigError(
             "no topics: give --topics NAME[,NAME...] (an entry starting with ^ is a regex), or "
