@@ -22,6 +22,9 @@ function(sluice_add_test name)
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE GTest::gtest GTest::gtest_main GTest::gmock ${T_LIBS})
   target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/support)
+  # Test code is compiled for the compiler's sake, not for speed (-Og after the build type's
+  # -O2: about 3x less compile time per test source; the host under test stays -O2).
+  target_compile_options(${name} PRIVATE $<$<CONFIG:RelWithDebInfo,Release>:-Og>)
   target_compile_definitions(${name} PRIVATE
     SLUICE_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
     SLUICE_BINARY_DIR="${CMAKE_BINARY_DIR}"
