@@ -31,7 +31,9 @@ function(sluice_add_test name)
     SLUICE_PLUGIN_OUTPUT_DIR="${SLUICE_PLUGIN_OUTPUT_DIR}")
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT})
+  # SERIAL: the tests that start several hosts and kill them run one at a time; a lighter test
+  # may run beside one (RUN_SERIAL left a core idle for ~8 of the suite's ~11 minutes).
   if(T_SERIAL)
-    set_tests_properties(${name} PROPERTIES RUN_SERIAL TRUE)
+    set_tests_properties(${name} PROPERTIES RESOURCE_LOCK sluice_heavy)
   endif()
 endfunction()
