@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 namespace sluice::plugins {
 
@@ -219,15 +220,29 @@ ChainResult PluginChain::retry_failed() {
 ChainResult PluginChain::run_from(size_t first, const sluice_batch_t &input) {
     const sluice_batch_t *current = &input;
     sluice_batch_t passed_on{};
+    // An isolated plugin that found the poison records of a batch (host/isolation) fails only
+    // those: the later plugins get the rest, and unless one of them fails the result is that
+    // plugin's, with just those records as its failed input (for its on-error policy).
+    std::optional<ChainResult> poisoned;
+    size_t poisoned_slot = 0;
+    sluice_batch_t poison{};
     for (size_t i = first; i < instances_.size(); ++i) {
         auto &inst = instances_[i];
         if (current->record_count == 0 && !inst->wants_empty_batches()) continue;
         ChainResult r = run_slot(i, *current);
         if (!r.ok()) {
+            const sluice_batch_t *subset = inst->failed_subset();
+            const sluice_batch_t *rest = inst->passed_on_without_subset();
+            if (r.status == SLUICE_SKIP && subset != nullptr && rest != nullptr && !poisoned) {
+                poisoned = r;
+                poisoned_slot = i;
+                poison = *subset;
+                passed_on = *rest;
+                current = &passed_on;
+                continue;
+            }
             failed_slot_ = i;
             failed_input_ = *current;
-            // An isolated plugin that found the poison records of a batch fails only those.
-            if (const sluice_batch_t *subset = inst->failed_subset()) failed_input_ = *subset;
             return r;
         }
         if (inst->is_transform()) {
@@ -236,6 +251,11 @@ ChainResult PluginChain::run_from(size_t first, const sluice_batch_t &input) {
             passed_on = inst->emitted_batch(*current);
             current = &passed_on;
         }
+    }
+    if (poisoned) {
+        failed_slot_ = poisoned_slot;
+        failed_input_ = poison;
+        return *poisoned;
     }
     return {};
 }

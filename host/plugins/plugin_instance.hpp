@@ -51,6 +51,9 @@ class InstanceBackend {
     /// After a non-OK process_batch: when only some records were the cause (a poison record
     /// found by bisection), the batch of those records; else nullptr (the whole input failed).
     virtual const sluice_batch_t *failed_subset() const { return nullptr; }
+    /// With failed_subset(): what the plugin passes on for the rest of the batch (its input
+    /// without those records, or what a transform emitted for them). Same lifetime.
+    virtual const sluice_batch_t *passed_on_without_subset() const { return nullptr; }
     virtual ChainResult flush(const sluice_batch_t &batch) = 0;
     virtual ChainResult partitions_assigned(const sluice_topic_partition_t *tps, size_t count) = 0;
     virtual ChainResult partitions_revoked(const sluice_topic_partition_t *tps, size_t count) = 0;
@@ -110,6 +113,9 @@ class PluginInstance {
     /// See InstanceBackend::failed_subset (always nullptr in process).
     const sluice_batch_t *failed_subset() const {
         return backend_ ? backend_->failed_subset() : nullptr;
+    }
+    const sluice_batch_t *passed_on_without_subset() const {
+        return backend_ ? backend_->passed_on_without_subset() : nullptr;
     }
     /// Whether the instance runs out of process (`isolation = process`).
     bool isolated() const { return backend_ != nullptr; }
