@@ -12,5 +12,6 @@ int plugins_command(int argc, char **argv);      // sluice plugins: plugins/plug
 int wal_command(int argc, char **argv);          // sluice wal inspect: wal/wal_inspect.hpp
 int new_plugin_command(int argc, char **argv);   // sluice new-plugin: sdk/templates/plugin
 int status_command(int argc, char **argv);       // sluice status: a host's /status on a screen
+int replay_command(int argc, char **argv);       // sluice replay: replay/replay_run.hpp
 
 }  // namespace sluice::app

@@ -26,6 +26,7 @@ const char *const kUsage =
     "  plugins      list the plugin files of a directory, their versions and whether they load\n"
     "  wal          inspect a receiver-mode write-ahead log (segments, blocks, pending replay)\n"
     "  new-plugin   write a new plugin project (CMake, the plugin class, its test, a config)\n"
+    "  replay       run one batch of a checkpoint or WAL through a plugin again, for debugging\n"
     "  status       a running host on one terminal screen (rates, delays, lag, plugins)\n"
     "\n"
     "  sluice <command> --help   explains each command's options\n"
@@ -60,9 +61,10 @@ int main(int argc, char **argv) {
     if (command == "wal") return sluice::app::wal_command(argc - 1, argv + 1);
     if (command == "new-plugin") return sluice::app::new_plugin_command(argc - 1, argv + 1);
     if (command == "status") return sluice::app::status_command(argc - 1, argv + 1);
+    if (command == "replay") return sluice::app::replay_command(argc - 1, argv + 1);
     std::fprintf(stderr,
                  "sluice: unknown command '%s' (commands: run, produce, mock-broker, plugins, wal, "
-                 "new-plugin, status; "
+                 "new-plugin, status, replay; "
                  "see sluice "
                  "--help)\n",
                  command.c_str());
