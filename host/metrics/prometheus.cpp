@@ -369,6 +369,12 @@ std::string render_prometheus(const RunSnapshot &s, int64_t now_ms) {
         }
     }
 
+    if (s.backpressure && s.backpressure->rate)
+        one("sluice_backpressure_rate", Type::gauge,
+            "backpressure = true: the PID estimator's records/s for the whole run, which sizes "
+            "the next batch (direct mode) or the consumers' intake (receiver mode).",
+            *s.backpressure->rate);
+
     if (s.mirror) {
         const MirrorSnapshot &m = *s.mirror;
         one("sluice_zookeeper_mirror_lag_seconds", Type::gauge,

@@ -83,6 +83,12 @@ struct ReceiverSnapshot {
     uint64_t queued_blocks = 0;        // handed over to the batch thread, not yet in a batch
 };
 
+/// backpressure = true: the PID rate estimator's state (stream::PidRateEstimator).
+struct BackpressureSnapshot {
+    std::optional<double> rate;  // records/s of the whole run; none before the first estimate
+    int64_t initial_rate = 0;    // backpressure-initial-rate, in force until then (0 = none)
+};
+
 /// Lifecycle of the run, as /status reports it.
 enum class RunState { starting, running, stopping };
 const char *to_string(RunState state);
@@ -115,7 +121,8 @@ struct RunSnapshot {
     std::vector<PluginSnapshot> plugins;             // chain order
     std::map<TopicPartition, int64_t> next_offsets;  // committed: the next offset to read
     std::optional<MirrorSnapshot> mirror;
-    std::optional<ReceiverSnapshot> receiver;  // receiver mode only
+    std::optional<ReceiverSnapshot> receiver;          // receiver mode only
+    std::optional<BackpressureSnapshot> backpressure;  // backpressure = true only
     // The one live part (lag.hpp): high watermarks read by the lag monitor, so that /status
     // and /metrics compute the lag of next_offsets when asked. Null: lag unknown.
     std::shared_ptr<const LagBoard> lag;

@@ -126,6 +126,11 @@ nlohmann::json status_json(const RunSnapshot &s, int64_t now_ms) {
     } else {
         out["receiver"] = nullptr;
     }
+    if (s.backpressure)
+        out["backpressure"] = {{"rate", or_null(s.backpressure->rate)},
+                               {"initial_rate", s.backpressure->initial_rate}};
+    else
+        out["backpressure"] = nullptr;
     if (s.mirror) {
         const MirrorSnapshot &m = *s.mirror;
         out["zookeeper_mirror"] = {

@@ -47,7 +47,10 @@ struct ConsumerSettings {
     std::string topic;  // a name, or ^regex
     int index = 0;      // thread number, for names and logs
     std::chrono::milliseconds block_interval{200};
-    int64_t max_rate = 0;                      // records/s, 0 = no cap
+    int64_t max_rate = 0;  // records/s, 0 = no cap
+    // backpressure: the records/s the batch thread's estimator allows this thread now (0 = no
+    // limit), set by the batch thread, read by this one; never above max_rate. Null: none.
+    const std::atomic<int64_t> *rate_limit = nullptr;
     std::string auto_offset_reset = "latest";  // for partitions the group has no offset for
     wal::WriteAheadLog *wal = nullptr;         // nullptr: auto-commit, no WAL
     BlockQueue *queue = nullptr;
@@ -104,6 +107,7 @@ class ConsumerThread {
 
     static void rebalance_trampoline(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                      rd_kafka_topic_partition_list_t *parts, void *opaque);
+    static int stats_trampoline(rd_kafka_t *rk, char *json, size_t len, void *opaque);
     void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts);
     /// Before the close of a member that never had a rebalance callback: polls (bounded) for
     /// its first assignment, as librdkafka 2.0.2 asserts when a cooperative-sticky member is
@@ -113,8 +117,14 @@ class ConsumerThread {
     void add(const rd_kafka_message_t *m);
     void seal(bool all_now);
     void store_and_hand_over(bool final);
-    void commit(const std::vector<const wal::Block *> &blocks, bool sync);
-    void flush_commits();     // commits uncommitted_, keeping what the group refused
+    void commit(const std::vector<const wal::Block *> &blocks, bool force);
+    // Commits uncommitted_, keeping what the group refused. Outside the revoke callback only
+    // while the group is settled (settled_): a commit made while it rebalances is refused, and
+    // one that lands with the generation the group has just left makes librdkafka drop the
+    // whole assignment as lost (then nothing of it can be committed).
+    // `force`: in the revoke callback (the group has just assigned, with this generation) and
+    // at the stop (the thread polls no more, so settled_ is not kept up to date).
+    void flush_commits(bool force = false);
     bool wal_failed() const;  // the WAL latched an I/O error: commit nothing more
     void drop_partitions(const std::vector<TopicPartition> &tps, bool lost);
     void hand_over(std::unique_ptr<wal::Block> block);  // to the batch thread
@@ -123,13 +133,15 @@ class ConsumerThread {
     void release_partitions(const std::vector<TopicPartition> &tps, bool lost);
     void hold_revoke(const std::vector<TopicPartition> &tps);
     bool take_processed();  // processed offsets of owned partitions into uncommitted_
-    void commit_for_a_while(std::chrono::milliseconds how_long);  // retries refused commits
+    // Retries refused commits; `force` as flush_commits (a revoke, the stop).
+    void commit_for_a_while(std::chrono::milliseconds how_long, bool force);
     // A partition assigned with a committed offset below what this process is known to have
     // processed (known_) starts after that, and commits it.
     void resume_known(rd_kafka_topic_partition_list_t *parts);
     void update_pause();
     void wake_fetchers();
     void throttle(size_t consumed);
+    int64_t max_rate() const;  // the lower of max_rate and the rate limit; 0 = none
 
     ConsumerSettings settings_;
     std::string name_;
@@ -142,6 +154,9 @@ class ConsumerThread {
     std::atomic<bool> paused_now_{false};  // paused_, for other threads (metrics)
     std::atomic<bool> done_reading_{false};
     bool ever_rebalanced_ = false;  // this thread only: on_rebalance has run
+    // This thread only: the last statistics report (every 100 ms) said joined and no
+    // rebalance under way, and no commit has been refused since.
+    bool settled_ = false;
     std::atomic<bool> may_leave_{false};
     mutable std::mutex failure_mutex_;
     std::string failure_;

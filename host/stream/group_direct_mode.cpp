@@ -335,6 +335,7 @@ BatchOutcome GroupDirectMode::step(RunLoop &loop, Clock::time_point due,
         return {kExitOk, false};
     }
     PlannedRanges planned;
+    limits_.backpressure_rate = loop.backpressure_rate();  // 0 unless backpressure = true
     try {
         planned = plan_ranges(positions_, bounds, limits_);
     } catch (const DataLossError &e) {

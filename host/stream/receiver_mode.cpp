@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <thread>
 
@@ -112,6 +113,10 @@ BatchOutcome ReceiverMode::step(RunLoop &loop, Clock::time_point due, const std:
             failed = true;
         }
     }
+    // Backpressure: the estimate after the last batch, shared by the consumer threads.
+    if (const double rate = loop.backpressure_rate(); rate > 0 && !receivers_.empty())
+        thread_rate_ =
+            std::max<int64_t>(1, std::llround(rate / static_cast<double>(receivers_.size())));
     if (failed || !drain(loop, queue_->take_all(), due, abort, true))
         return {exit_code_ != kExitOk ? exit_code_ : kExitFailure, false};
     return {kExitOk, true};
@@ -172,6 +177,7 @@ void ReceiverMode::start_receivers(const RunLoop &loop) {
             s.index = i;
             s.block_interval = config.block_interval;
             s.max_rate = config.receiver_max_rate;
+            s.rate_limit = &thread_rate_;
             s.auto_offset_reset = config.auto_offset_reset;
             s.wal = wal_.get();
             s.queue = queue_.get();
@@ -191,6 +197,10 @@ void ReceiverMode::start_receivers(const RunLoop &loop) {
             receivers_.push_back(std::make_unique<receiver::ConsumerThread>(std::move(s)));
         }
     }
+    // backpressure-initial-rate until the first estimate.
+    if (const double rate = loop.backpressure_rate(); rate > 0 && !receivers_.empty())
+        thread_rate_ =
+            std::max<int64_t>(1, std::llround(rate / static_cast<double>(receivers_.size())));
     for (auto &r : receivers_) r->start();
     const char *committed =
         config.receiver_commit == config::ReceiverCommit::processed ? "processed"

@@ -84,6 +84,7 @@ class ReceiverMode : public BatchSource {
     std::map<TopicPartition, int64_t> resume_;  // the WAL's end per partition, after replay
     config::ReceiverCommit loop_commit_ = config::ReceiverCommit::processed;
     std::atomic<uint64_t> next_block_id_{0};
+    std::atomic<int64_t> thread_rate_{0};  // backpressure: records/s per consumer thread, 0 = none
     int64_t next_batch_id_ = 0;
     int exit_code_ = kExitOk;  // the mode's own: a latched WAL error is reported at the end
     Clock::time_point first_due_{};

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <thread>
 
 #include "common/clock.hpp"
@@ -64,6 +65,16 @@ void RunLoop::record(const ReadyBatch &batch) {
     const double processing_ms = ms_since(batch.started);
     const double delay_ms = std::max(
         0.0, std::chrono::duration<double, std::milli>(batch.started - batch.scheduled).count());
+    if (estimator_) {
+        // Spark's RateController: each finished batch updates the estimate the next one uses.
+        const auto now_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+                .count();
+        if (auto rate = estimator_->compute(now_ms, static_cast<int64_t>(batch.record_count),
+                                            std::llround(processing_ms), std::llround(delay_ms)))
+            spdlog::debug("backpressure: {:.0f} records/s after batch {}", *rate, batch.batch_id);
+        metrics_.backpressure->rate = estimator_->rate();
+    }
     metrics_.add_batch({batch.batch_id, batch.batch_time_ms, batch.replay, batch.record_count,
                         batch.bytes, processing_ms / 1000.0, delay_ms / 1000.0});
     metrics_.last_batch_committed_ms = wall_ms();
@@ -78,6 +89,12 @@ void RunLoop::record(const ReadyBatch &batch) {
         batch.batch_id, batch.replay ? " (replay)" : "", batch.record_count,
         static_cast<double>(batch.bytes) / 1e6, batch.detail, processing_ms, delay_ms,
         source_->batch_suffix());
+}
+
+double RunLoop::backpressure_rate() const {
+    if (!estimator_) return 0;
+    if (auto rate = estimator_->rate()) return *rate;
+    return static_cast<double>(config_.backpressure_initial_rate);
 }
 
 void RunLoop::hold(const std::atomic<bool> &stop) {
@@ -105,6 +122,11 @@ int RunLoop::run(const std::atomic<bool> &stop, const std::atomic<bool> &abort) 
     metrics_.start_time_ms = wall_ms();
     metrics_.mode = source_->mode();
     metrics_.batch_interval_ms = config_.batch_interval.count();
+    if (config_.backpressure) {
+        estimator_.emplace(config_.batch_interval.count());
+        metrics_.backpressure =
+            metrics::BackpressureSnapshot{{}, config_.backpressure_initial_rate};
+    }
     if (!config_.metrics_address.empty()) {
         metrics::ExporterOptions options;
         if (!config_.control_token.empty()) {  // else the /control routes do not exist

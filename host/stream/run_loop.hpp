@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "config/run_config.hpp"
 #include "metrics/snapshot.hpp"
 #include "stream/exit_codes.hpp"
+#include "stream/rate_estimator.hpp"
 
 namespace sluice::plugins {
 class PluginChain;
@@ -158,6 +160,10 @@ class RunLoop {
     zk::OffsetMirror *mirror() { return mirror_.get(); }  // null without --zookeeper
     metrics::RunSnapshot &metrics() { return metrics_; }
     int64_t batches_done() const { return batches_done_; }
+    /// backpressure = true: the records/s the next batch may take (the estimate, or
+    /// backpressure-initial-rate before the first); 0 = no limit (backpressure off, or no
+    /// initial rate yet).
+    double backpressure_rate() const;
     /// Set by POST /control/pause (exporter thread), read at batch boundaries. Any thread.
     bool pause_requested() const { return pause_requested_.load(); }
 
@@ -175,9 +181,10 @@ class RunLoop {
     std::atomic<bool> pause_requested_{false};
     std::unique_ptr<metrics::Exporter> exporter_;  // --metrics-address; its own HTTP thread
     std::unique_ptr<plugins::PluginChain> chain_;
-    std::unique_ptr<BatchRunner> runner_;       // after chain_: refers to it
-    std::unique_ptr<zk::OffsetMirror> mirror_;  // --zookeeper; its own thread
-    std::unique_ptr<metrics::LagMonitor> lag_;  // after open(); its own thread and client
+    std::unique_ptr<BatchRunner> runner_;        // after chain_: refers to it
+    std::unique_ptr<zk::OffsetMirror> mirror_;   // --zookeeper; its own thread
+    std::unique_ptr<metrics::LagMonitor> lag_;   // after open(); its own thread and client
+    std::optional<PidRateEstimator> estimator_;  // backpressure = true
     int64_t batches_done_ = 0;
     uint64_t total_records_ = 0;
     std::unique_ptr<BatchSource> source_;  // last: destroyed first (its threads feed the rest)
