@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
 
 #include "common/clock.hpp"
 #include "kafka/broker_waker.hpp"
@@ -62,17 +61,11 @@ ConsumerThread::ConsumerThread(ConsumerSettings settings) : settings_(std::move(
         conf["enable.auto.commit"] = "true";
         conf["enable.auto.offset.store"] = "true";
     }
-    // The group's state, for settled_ (the statistics go nowhere else); the metadata refresh
-    // that finds new partitions and new topics matching a ^regex (librdkafka's default: 5 min)
-    // unless the user set it.
-    conf["statistics.interval.ms"] = "100";
-    conf.try_emplace("topic.metadata.refresh.interval.ms", "5000");
     if (auto it = conf.find("queued.min.messages"); it != conf.end())
         queued_min_ = std::max<size_t>(1, std::stoul(it->second));
     kafka::ConfPtr c = kafka::make_conf(conf);
     rd_kafka_conf_set_opaque(c.get(), this);
     rd_kafka_conf_set_rebalance_cb(c.get(), &ConsumerThread::rebalance_trampoline);
-    rd_kafka_conf_set_stats_cb(c.get(), &ConsumerThread::stats_trampoline);
     rk_ = kafka::make_handle(RD_KAFKA_CONSUMER, std::move(c));
     rd_kafka_poll_set_consumer(rk_.get());
     queue_.reset(rd_kafka_queue_get_consumer(rk_.get()));
@@ -119,12 +112,12 @@ void ConsumerThread::start() {
         done_reading_.store(true, std::memory_order_release);
         const bool processed_rule = settings_.commit == CommitRule::processed;
         while (!may_leave_.load(std::memory_order_acquire)) {
-            if (processed_rule && take_processed()) flush_commits(true);
+            if (processed_rule && take_processed()) flush_commits();
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
         if (processed_rule) {
             take_processed();
-            commit_for_a_while(std::chrono::seconds(2), true);
+            commit_for_a_while(std::chrono::seconds(2));
         }
         waker_.reset();
         queue_.reset();
@@ -175,17 +168,6 @@ void ConsumerThread::rebalance_trampoline(rd_kafka_t *rk, rd_kafka_resp_err_t er
                                 : (rd_kafka_assign(rk, nullptr), nullptr);
         if (error) rd_kafka_error_destroy(error);
     }
-}
-
-int ConsumerThread::stats_trampoline(rd_kafka_t *, char *json, size_t len, void *opaque) {
-    auto *self = static_cast<ConsumerThread *>(opaque);
-    const auto stats = nlohmann::json::parse(json, json + len, nullptr, false);
-    if (stats.is_object() && stats.contains("cgrp")) {
-        const auto &cgrp = stats.at("cgrp");
-        self->settled_ =
-            cgrp.value("state", "") == "up" && cgrp.value("join_state", "") == "steady";
-    }
-    return 0;  // librdkafka frees the JSON
 }
 
 void ConsumerThread::await_first_assignment() {
@@ -275,7 +257,7 @@ void ConsumerThread::drop_partitions(const std::vector<TopicPartition> &tps, boo
         waiting_.clear();
     }
     // Offsets still to commit: one last try, then they are the next owner's business.
-    if (!lost) flush_commits(true);
+    if (!lost) flush_commits();
     for (const auto &tp : tps) uncommitted_.erase(tp);
 }
 
@@ -316,7 +298,7 @@ void ConsumerThread::loop() {
     // little while: what stays uncommitted is read twice by the partition's next owner.
     seal(true);
     store_and_hand_over(true);
-    if (settings_.commit == CommitRule::stored) commit_for_a_while(std::chrono::seconds(2), true);
+    if (settings_.commit == CommitRule::stored) commit_for_a_while(std::chrono::seconds(2));
 }
 
 void ConsumerThread::add(const rd_kafka_message_t *m) {
@@ -401,12 +383,12 @@ void ConsumerThread::store_and_hand_over(bool final) {
     waiting_.erase(waiting_.begin(), waiting_.begin() + static_cast<ptrdiff_t>(ready));
 }
 
-void ConsumerThread::commit(const std::vector<const wal::Block *> &blocks, bool force) {
+void ConsumerThread::commit(const std::vector<const wal::Block *> &blocks, bool) {
     for (const auto *b : blocks) {
         auto &n = uncommitted_[b->tp];
         n = std::max(n, b->until_offset);
     }
-    flush_commits(force);
+    flush_commits();
 }
 
 bool ConsumerThread::wal_failed() const {

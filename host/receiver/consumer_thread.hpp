@@ -107,7 +107,6 @@ class ConsumerThread {
 
     static void rebalance_trampoline(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                      rd_kafka_topic_partition_list_t *parts, void *opaque);
-    static int stats_trampoline(rd_kafka_t *rk, char *json, size_t len, void *opaque);
     void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts);
     /// Before the close of a member that never had a rebalance callback: polls (bounded) for
     /// its first assignment, as librdkafka 2.0.2 asserts when a cooperative-sticky member is
@@ -117,14 +116,8 @@ class ConsumerThread {
     void add(const rd_kafka_message_t *m);
     void seal(bool all_now);
     void store_and_hand_over(bool final);
-    void commit(const std::vector<const wal::Block *> &blocks, bool force);
-    // Commits uncommitted_, keeping what the group refused. Outside the revoke callback only
-    // while the group is settled (settled_): a commit made while it rebalances is refused, and
-    // one that lands with the generation the group has just left makes librdkafka drop the
-    // whole assignment as lost (then nothing of it can be committed).
-    // `force`: in the revoke callback (the group has just assigned, with this generation) and
-    // at the stop (the thread polls no more, so settled_ is not kept up to date).
-    void flush_commits(bool force = false);
+    void commit(const std::vector<const wal::Block *> &blocks, bool sync);
+    void flush_commits();     // commits uncommitted_, keeping what the group refused
     bool wal_failed() const;  // the WAL latched an I/O error: commit nothing more
     void drop_partitions(const std::vector<TopicPartition> &tps, bool lost);
     void hand_over(std::unique_ptr<wal::Block> block);  // to the batch thread
@@ -133,8 +126,7 @@ class ConsumerThread {
     void release_partitions(const std::vector<TopicPartition> &tps, bool lost);
     void hold_revoke(const std::vector<TopicPartition> &tps);
     bool take_processed();  // processed offsets of owned partitions into uncommitted_
-    // Retries refused commits; `force` as flush_commits (a revoke, the stop).
-    void commit_for_a_while(std::chrono::milliseconds how_long, bool force);
+    void commit_for_a_while(std::chrono::milliseconds how_long);  // retries refused commits
     // A partition assigned with a committed offset below what this process is known to have
     // processed (known_) starts after that, and commits it.
     void resume_known(rd_kafka_topic_partition_list_t *parts);
@@ -154,9 +146,6 @@ class ConsumerThread {
     std::atomic<bool> paused_now_{false};  // paused_, for other threads (metrics)
     std::atomic<bool> done_reading_{false};
     bool ever_rebalanced_ = false;  // this thread only: on_rebalance has run
-    // This thread only: the last statistics report (every 100 ms) said joined and no
-    // rebalance under way, and no commit has been refused since.
-    bool settled_ = false;
     std::atomic<bool> may_leave_{false};
     mutable std::mutex failure_mutex_;
     std::string failure_;
