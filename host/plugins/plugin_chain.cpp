@@ -6,6 +6,8 @@
 #include <chrono>
 #include <optional>
 
+#include "plugins/canary.hpp"
+
 namespace sluice::plugins {
 
 namespace {
@@ -28,6 +30,7 @@ PluginChain::PluginChain() = default;
 PluginChain::~PluginChain() {
     // The reloader first: its thread may be offering replacements or destroying retired
     // instances. Then the generations in reverse order of creation.
+    canary_.reset();
     reloader_.reset();
     pending_.clear();
     for (auto &slot : slots_) slot.previous.reset();
@@ -43,6 +46,7 @@ void PluginChain::add(std::unique_ptr<PluginInstance> instance) {
 
 void PluginChain::enable_hot_reload(const PluginLoader &loader, ReloaderOptions options) {
     if (!reloader_) reloader_ = std::make_unique<PluginReloader>(loader, std::move(options));
+    if (!canary_) canary_ = std::make_unique<CanaryShadow>();
 }
 
 std::shared_ptr<PluginLibrary> PluginChain::load(const PluginLoader &loader,
@@ -230,6 +234,7 @@ ChainResult PluginChain::run_from(size_t first, const sluice_batch_t &input) {
         auto &inst = instances_[i];
         if (current->record_count == 0 && !inst->wants_empty_batches()) continue;
         ChainResult r = run_slot(i, *current);
+        if (canary_ && canary_->active()) canary_->shadow(*this, i, *current, r);
         if (!r.ok()) {
             const sluice_batch_t *subset = inst->failed_subset();
             const sluice_batch_t *rest = inst->passed_on_without_subset();

@@ -19,6 +19,10 @@
 #include "plugins/plugin_reloader.hpp"
 
 namespace sluice::plugins {
+class CanaryShadow;
+}
+
+namespace sluice::plugins {
 
 /// What happened to one slot of the chain at a batch boundary (hot reload).
 struct SwapEvent {
@@ -114,6 +118,10 @@ class PluginChain {
     /// Hot reload's outcomes for slot `index` (counts by result, the serving file, the last
     /// refused one); nullopt when hot reload is off. Batch thread.
     std::optional<ReloadStatus> reload_status(size_t index) const;
+    /// Canary generations (canary.hpp): created with hot reload; nullptr without it.
+    CanaryShadow *canary() { return canary_.get(); }
+    /// The partitions assigned now (what a new generation or a canary is given first).
+    const std::vector<TopicPartition> &assignment() const { return assigned_; }
     /// Called on the batch thread for every swap, refusal, rollback and confirmation.
     void set_swap_listener(std::function<void(const SwapEvent &)> listener) {
         listener_ = std::move(listener);
@@ -145,6 +153,7 @@ class PluginChain {
     std::atomic<bool> has_pending_{false};  // lets process() skip the lock on most batches
 
     std::unique_ptr<PluginReloader> reloader_;
+    std::unique_ptr<CanaryShadow> canary_;  // with hot reload; destroyed before reloader_
     bool reload_started_ = false;
 };
 

@@ -53,12 +53,6 @@ FileFingerprint from_stat(const struct stat &st) {
             int64_t{st.st_ctim.tv_sec} * 1'000'000'000 + st.st_ctim.tv_nsec};
 }
 
-// A version that changed while being copied: not a failure of that version, just try again
-// once it has settled.
-struct ChangedWhileStaging : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
 }  // namespace
 
 std::optional<FileFingerprint> fingerprint(const fs::path &file) {
@@ -418,6 +412,7 @@ void PluginReloader::run() {
         for (auto &w : watched_) {
             if (stop_) break;
             check(w, force);
+            if (!stop_) check_canary(w, force);
         }
     }
 }

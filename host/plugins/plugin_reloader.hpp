@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,6 +38,15 @@ struct ReloaderOptions {
     /// Where refused versions and the last good copy are kept across restarts
     /// (PluginStateStore); empty = nothing is kept.
     std::filesystem::path state_dir;
+    /// A transform's build deployed as NAME.canary.so beside NAME.so runs in shadow for this
+    /// many batches before it is promoted (canary.hpp, docs/hot-reload.md).
+    uint64_t canary_batches = 10;
+};
+
+/// A version that changed while being copied to the staging directory: not a failure of that
+/// version; it is tried again once it has settled.
+struct ChangedWhileStaging : std::runtime_error {
+    using std::runtime_error::runtime_error;
 };
 
 /// Counters for logs and tests.
@@ -132,6 +142,9 @@ class PluginReloader {
         std::optional<FileFingerprint> candidate;  // a change waiting to settle
         std::chrono::steady_clock::time_point candidate_since;
         bool missing_logged = false;
+        // NAME.canary.so: the version offered as a canary, one that failed, one settling.
+        std::optional<FileFingerprint> canary_loaded, canary_failed, canary_candidate;
+        std::chrono::steady_clock::time_point canary_since;
     };
 
     // A staged copy: unlinked once loaded, but still open so that it can be kept (copied into
@@ -158,6 +171,9 @@ class PluginReloader {
 
     void run();
     void check(Watched &w, bool force);
+    /// NAME.canary.so of `w`: a settled new one is staged, loaded, created and offered to the
+    /// chain's CanaryShadow (canary_watch.cpp). Watcher thread.
+    void check_canary(Watched &w, bool force);
     StagedCopy stage(const std::string &name, const std::filesystem::path &file,
                      const FileFingerprint &expected);
     std::shared_ptr<PluginLibrary> load_staged(const std::string &name, StagedCopy copy,

@@ -1,0 +1,265 @@
+#include "plugins/canary.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string_view>
+
+#include "plugins/plugin_chain.hpp"
+
+namespace sluice::plugins {
+
+namespace {
+
+const char *status_text(sluice_status_t s) {
+    switch (s) {
+        case SLUICE_OK:
+            return "OK";
+        case SLUICE_RETRY:
+            return "RETRY";
+        case SLUICE_SKIP:
+            return "SKIP";
+        default:
+            return "FATAL";
+    }
+}
+
+const sluice_record_t &record_at(const sluice_batch_t &b, size_t i) {
+    return *reinterpret_cast<const sluice_record_t *>(reinterpret_cast<const char *>(b.records) +
+                                                      i * b.record_stride);
+}
+
+const sluice_header_t &header_at(const sluice_record_t &r, size_t i) {
+    return *reinterpret_cast<const sluice_header_t *>(reinterpret_cast<const char *>(r.headers) +
+                                                      i * r.header_stride);
+}
+
+bool same_bytes(const void *a, size_t an, const void *b, size_t bn) {
+    if ((a == nullptr) != (b == nullptr)) return false;
+    return an == bn && (an == 0 || std::memcmp(a, b, an) == 0);
+}
+
+std::string shown(const void *p, size_t n) {
+    if (p == nullptr) return "null";
+    std::string out = "\"";
+    const auto *c = static_cast<const unsigned char *>(p);
+    for (size_t i = 0; i < std::min<size_t>(n, 60); ++i)
+        out += (c[i] >= 0x20 && c[i] < 0x7f && c[i] != '"') ? std::string(1, char(c[i]))
+                                                            : fmt::format("\\x{:02x}", c[i]);
+    out += n > 60 ? "\"..." : "\"";
+    return out;
+}
+
+/// What differs between two records, or empty.
+std::string record_difference(const sluice_record_t &a, const sluice_record_t &b) {
+    if (std::string_view(a.topic ? a.topic : "") != std::string_view(b.topic ? b.topic : "") ||
+        a.partition != b.partition || a.offset != b.offset)
+        return fmt::format("serving {}:{}@{}, canary {}:{}@{}", a.topic ? a.topic : "", a.partition,
+                           a.offset, b.topic ? b.topic : "", b.partition, b.offset);
+    if (a.timestamp_ms != b.timestamp_ms)
+        return fmt::format("timestamp: serving {}, canary {}", a.timestamp_ms, b.timestamp_ms);
+    if (!same_bytes(a.key, a.key_len, b.key, b.key_len))
+        return fmt::format("key: serving {}, canary {}", shown(a.key, a.key_len),
+                           shown(b.key, b.key_len));
+    if (!same_bytes(a.value, a.value_len, b.value, b.value_len))
+        return fmt::format("value: serving {}, canary {}", shown(a.value, a.value_len),
+                           shown(b.value, b.value_len));
+    if (a.header_count != b.header_count)
+        return fmt::format("headers: serving {}, canary {}", a.header_count, b.header_count);
+    for (size_t h = 0; h < a.header_count; ++h) {
+        const auto &x = header_at(a, h);
+        const auto &y = header_at(b, h);
+        if (std::string_view(x.name ? x.name : "") != std::string_view(y.name ? y.name : "") ||
+            !same_bytes(x.value, x.value_len, y.value, y.value_len))
+            return fmt::format("header {}: serving {}={}, canary {}={}", h, x.name ? x.name : "",
+                               shown(x.value, x.value_len), y.name ? y.name : "",
+                               shown(y.value, y.value_len));
+    }
+    return {};
+}
+
+}  // namespace
+
+const char *to_string(CanaryStatus::State state) {
+    switch (state) {
+        case CanaryStatus::State::shadowing:
+            return "shadowing";
+        case CanaryStatus::State::promoted:
+            return "promoted";
+        case CanaryStatus::State::rejected:
+            return "rejected";
+        default:
+            return "none";
+    }
+}
+
+std::string compare_outputs(const ChainResult &serving, const sluice_batch_t *serving_out,
+                            const ChainResult &canary, const sluice_batch_t *canary_out) {
+    if (serving.status != canary.status)
+        return fmt::format("the serving generation returned {}, the canary {}{}",
+                           status_text(serving.status), status_text(canary.status),
+                           canary.message.empty() ? "" : " (" + canary.message + ")");
+    if (serving_out == nullptr || canary_out == nullptr || !serving.ok()) return {};
+    if (serving_out->record_count != canary_out->record_count)
+        return fmt::format("the serving generation emitted {} records, the canary {}",
+                           serving_out->record_count, canary_out->record_count);
+    for (size_t i = 0; i < serving_out->record_count; ++i) {
+        auto diff = record_difference(record_at(*serving_out, i), record_at(*canary_out, i));
+        if (!diff.empty()) return fmt::format("emitted record {} differs: {}", i, diff);
+    }
+    return {};
+}
+
+CanaryShadow::~CanaryShadow() = default;
+
+std::unique_ptr<PluginInstance> CanaryShadow::offer(size_t slot,
+                                                    std::unique_ptr<PluginInstance> canary,
+                                                    uint64_t batches) {
+    std::lock_guard lock(mutex_);
+    CanaryStatus &st = status_[slot];
+    st.state = CanaryStatus::State::shadowing;
+    st.plugin = canary->name();
+    st.file = canary->library().deployed_path().string();
+    st.version =
+        canary->library().descriptor().version ? canary->library().descriptor().version : "";
+    st.agreed = 0;
+    st.needed = batches;
+    st.report.clear();
+    Running next;
+    next.canary = std::move(canary);
+    next.needed = batches;
+    std::unique_ptr<PluginInstance> displaced = std::move(offered_[slot].canary);
+    offered_[slot] = std::move(next);
+    active_.store(true, std::memory_order_release);
+    return displaced;
+}
+
+bool CanaryShadow::promote(size_t slot) {
+    std::lock_guard lock(mutex_);
+    const auto it = status_.find(slot);
+    if (it == status_.end() || it->second.state != CanaryStatus::State::shadowing) return false;
+    promote_[slot] = true;
+    return true;
+}
+
+std::vector<CanaryStatus> CanaryShadow::status() const {
+    std::lock_guard lock(mutex_);
+    std::vector<CanaryStatus> out;
+    for (const auto &[slot, st] : status_) out.push_back(st);
+    return out;
+}
+
+void CanaryShadow::finish(PluginChain &chain, size_t slot, bool promoted,
+                          const std::string &report) {
+    auto node = running_.extract(slot);
+    std::unique_ptr<PluginInstance> canary = std::move(node.mapped().canary);
+    const std::string name = canary->name();
+    const std::string file = canary->library().deployed_path().string();
+    {
+        std::lock_guard lock(mutex_);
+        CanaryStatus &st = status_[slot];
+        st.state = promoted ? CanaryStatus::State::promoted : CanaryStatus::State::rejected;
+        st.report = report;
+        ++(promoted ? st.promoted_total : st.rejected_total);
+        active_.store(!offered_.empty() || !running_.empty(), std::memory_order_release);
+    }
+    if (promoted) {
+        spdlog::info("canary of plugin '{}' ({}) promoted: {}; it serves from the next batch", name,
+                     file, report);
+        auto displaced = chain.offer_replacement(slot, std::move(canary));
+        canary = std::move(displaced);  // a hot-reload replacement that was waiting
+    } else {
+        spdlog::error("canary of plugin '{}' ({}) rejected: {}; generation {} keeps serving", name,
+                      file, report, chain.generation(slot));
+    }
+    if (canary) {
+        if (auto *reloader = chain.reloader()) {
+            reloader->retire(std::move(canary));  // destroyed off the batch path
+        } else {
+            canary.reset();
+        }
+    }
+}
+
+void CanaryShadow::shadow(PluginChain &chain, size_t slot, const sluice_batch_t &input,
+                          const ChainResult &served) {
+    {
+        std::lock_guard lock(mutex_);
+        if (auto it = offered_.find(slot); it != offered_.end()) {
+            auto displaced = std::move(running_[slot].canary);
+            running_[slot] = std::move(it->second);
+            offered_.erase(it);
+            if (displaced && chain.reloader()) chain.reloader()->retire(std::move(displaced));
+        }
+        if (auto it = promote_.find(slot); it != promote_.end()) {
+            if (auto run = running_.find(slot); run != running_.end())
+                run->second.promote_now = true;
+            promote_.erase(it);
+        }
+    }
+    const auto it = running_.find(slot);
+    if (it == running_.end()) return;
+    Running &run = it->second;
+    PluginInstance &serving = *chain.instances()[slot];
+    if (run.promote_now) {
+        finish(chain, slot, true,
+               fmt::format("promoted on request after {} agreeing batches", run.agreed));
+        return;
+    }
+    if (served.status == SLUICE_RETRY) return;  // compared on the retry
+    if (!run.started) {
+        // From the serving generation's state after this batch: the canary takes part from the
+        // next batch on, as if it had served every batch before.
+        run.started = true;
+        const auto &tps = chain.assignment();
+        std::vector<sluice_topic_partition_t> c;
+        for (const auto &tp : tps)
+            c.push_back({sizeof(sluice_topic_partition_t), tp.topic.c_str(), tp.partition});
+        ChainResult handed = run.canary->partitions_assigned(c.data(), c.size());
+        if (handed.ok() && serving.has_state_hooks() && run.canary->has_state_hooks()) {
+            std::string state;
+            handed = serving.snapshot_state(&state);
+            if (handed.ok()) handed = run.canary->restore_state(state);
+        }
+        if (!handed.ok())
+            finish(chain, slot, false,
+                   "its start (assignment, state hand-over) failed: " + handed.message);
+        else
+            spdlog::info(
+                "canary of plugin '{}' ({} {}) is shadowing generation {}: {} batches are "
+                "compared, its output is discarded",
+                serving.name(), run.canary->library().deployed_path().string(),
+                run.canary->library().descriptor().version
+                    ? run.canary->library().descriptor().version
+                    : "?",
+                chain.generation(slot), run.needed);
+        return;
+    }
+    const ChainResult ran = run.canary->process_batch(input);
+    sluice_batch_t serving_out{}, canary_out{};
+    const bool transform = serving.is_transform() && run.canary->is_transform();
+    if (transform) {
+        serving_out = serving.emitted_batch(input);
+        canary_out = run.canary->emitted_batch(input);
+    }
+    const std::string diff = compare_outputs(served, transform ? &serving_out : nullptr, ran,
+                                             transform ? &canary_out : nullptr);
+    if (!diff.empty()) {
+        finish(chain, slot, false,
+               fmt::format("batch {} (after {} agreeing): {}", input.batch_id, run.agreed, diff));
+        return;
+    }
+    ++run.agreed;
+    {
+        std::lock_guard lock(mutex_);
+        status_[slot].agreed = run.agreed;
+    }
+    if (run.agreed >= run.needed)
+        finish(chain, slot, true,
+               fmt::format("its output and return codes agreed with generation {} on {} batches",
+                           chain.generation(slot), run.agreed));
+}
+
+}  // namespace sluice::plugins
