@@ -33,9 +33,10 @@ constexpr const char *kLockName = "lock";
 constexpr const char *kOffsetsDir = "offsets";
 constexpr const char *kCommitsDir = "commits";
 constexpr const char *kBasesDir = "bases";
-// An entry lists at most this many ranges against its base; past it a new base is written (the
-// positions after the batch), so an idle batch's entries stay under ~2 KB however many
-// partitions the job reads, and a busy batch costs one base plus its own ranges.
+// An entry lists up to this many ranges against its base; past it a new base is written (the
+// positions after the batch) once the entries written against the current one add up to its size,
+// so an idle batch's entries stay under ~2 KB however many partitions the job reads, and a few
+// busy partitions per batch cost their ranges plus a base now and then (encode_entry).
 constexpr size_t kMaxMovedPerEntry = 64;
 
 [[noreturn]] void throw_unknown_version(const fs::path &file, int version) {
@@ -305,14 +306,30 @@ std::string CheckpointStore::encode_entry(const BatchPlan &plan, int64_t &base_i
         }
         return moved;
     };
-    if (base_) {
-        if (auto moved = moved_against(base_->positions); moved && *moved <= limit) {
-            base_id = base_->id;
-            return delta_to_json(plan, base_->positions, base_->id).dump();
-        }
-    }
     size_t busy = 0;
     for (const auto &r : plan.ranges) busy += r.count() > 0;
+    if (base_) {
+        if (auto moved = moved_against(base_->positions); moved) {
+            // Past `limit` ranges an entry still refers to its base when it is the commit of
+            // the batch that wrote the base, or while the entries written against the base add
+            // up to less than the base itself: a few partitions busy in every batch (drifting
+            // from the base) cost amortised at most twice the cheapest choice instead of a base
+            // per entry (issue 17). An idle batch rebases, so that the idle ones after it list
+            // nothing.
+            std::string delta;
+            bool keep = *moved <= limit || base_->id == plan.batch_id;
+            if (!keep && busy > 0) {
+                delta = delta_to_json(plan, base_->positions, base_->id).dump();
+                keep = base_->written + delta.size() <= base_->bytes;
+            }
+            if (keep) {
+                base_id = base_->id;
+                if (delta.empty()) delta = delta_to_json(plan, base_->positions, base_->id).dump();
+                base_->written += delta.size();
+                return delta;
+            }
+        }
+    }
     // Most partitions moved: a base would be as large as the entry, so list every range.
     if (busy > kMaxMovedPerEntry && busy > plan.ranges.size() / 2) return plan_to_json(plan).dump();
     // A new base: every partition's position after this batch. It is durable before the entry
@@ -321,11 +338,14 @@ std::string CheckpointStore::encode_entry(const BatchPlan &plan, int64_t &base_i
     base.positions.reserve(plan.ranges.size());
     for (const auto &r : plan.ranges)
         base.positions.push_back({r.topic, r.partition, r.until_offset, r.until_offset});
-    write_atomically(dir_ / kBasesDir, std::to_string(base.id),
-                     encode_frame(base_to_json(base.id, base.positions).dump()));
+    const std::string frame = encode_frame(base_to_json(base.id, base.positions).dump());
+    write_atomically(dir_ / kBasesDir, std::to_string(base.id), frame);
+    base.bytes = frame.size();
     base_ = std::move(base);
     base_id = base_->id;
-    return delta_to_json(plan, base_->positions, base_->id).dump();
+    std::string delta = delta_to_json(plan, base_->positions, base_->id).dump();
+    base_->written = delta.size();
+    return delta;
 }
 
 void CheckpointStore::prune_bases() {

@@ -69,6 +69,8 @@ class CheckpointStore {
     struct Base {
         int64_t id = -1;
         std::vector<OffsetRange> positions;  // from_offset == until_offset == the position
+        size_t bytes = 0;                    // its file
+        size_t written = 0;  // payload bytes of the entries this run wrote against it
     };
 
     void write_entry(const char *sub, const BatchPlan &plan, const char *what);
