@@ -13,5 +13,7 @@ int wal_command(int argc, char **argv);          // sluice wal inspect: wal/wal_
 int new_plugin_command(int argc, char **argv);   // sluice new-plugin: sdk/templates/plugin
 int status_command(int argc, char **argv);       // sluice status: a host's /status on a screen
 int replay_command(int argc, char **argv);       // sluice replay: replay/replay_run.hpp
+// Hidden: sluice plugin-worker, started by the host for isolation = process (isolation/).
+int plugin_worker_command(int argc, char **argv);
 
 }  // namespace sluice::app

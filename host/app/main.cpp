@@ -62,6 +62,8 @@ int main(int argc, char **argv) {
     if (command == "new-plugin") return sluice::app::new_plugin_command(argc - 1, argv + 1);
     if (command == "status") return sluice::app::status_command(argc - 1, argv + 1);
     if (command == "replay") return sluice::app::replay_command(argc - 1, argv + 1);
+    // Hidden: started by the host for a plugin with isolation = process.
+    if (command == "plugin-worker") return sluice::app::plugin_worker_command(argc - 1, argv + 1);
     std::fprintf(stderr,
                  "sluice: unknown command '%s' (commands: run, produce, mock-broker, plugins, wal, "
                  "new-plugin, status, replay; "

@@ -10,6 +10,7 @@
 #include "config/layer.hpp"
 #include "config/plugin_keys.hpp"
 #include "config/values.hpp"
+#include "isolation/isolation_options.hpp"
 
 namespace sluice::config::detail {
 
@@ -117,6 +118,7 @@ Layer read_config_file(const std::string &file) {
     for (const auto &[plugin, settings] : layer.plugin_config) {
         check_host_key_spelling(plugin, settings, where);
         parse_error_policy(plugin, settings, where);
+        isolation::parse_isolation_options(plugin, settings, where);
     }
     layer.resolve_broker_aliases();
     return layer;

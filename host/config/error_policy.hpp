@@ -46,10 +46,12 @@ inline const char *on_error_name(OnError e) {
     return "stop";
 }
 
-/// The keys of a [plugin.NAME] section that belong to the host.
+/// The keys of a [plugin.NAME] section that belong to the host: the error policy's and the
+/// isolation keys (host/isolation/isolation_options.hpp).
 inline bool is_error_policy_key(std::string_view key) {
     return key == "on-error" || key == "max-retries" || key == "retry-backoff" ||
-           key == "dead-letter-topic";
+           key == "dead-letter-topic" || key == "isolation" || key == "batch-timeout" ||
+           key == "memory-limit" || key == "max-crashes";
 }
 
 /// Reads the reserved keys of plugin `plugin`'s section. `where` prefixes every error (e.g. the

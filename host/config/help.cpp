@@ -51,8 +51,9 @@ std::string run_help() {
          "The chain each batch goes through, in order. Settings for plugin NAME go in a\n"
          "[plugin.NAME] section of the config file; the plugin reads them. A plugin that\n"
          "declares its keys (sluice plugins DIR lists them) accepts no others, and\n"
-         "--validate loads each plugin to check. Four keys there are the host's, the\n"
-         "plugin's error policy (docs/plugins.md); a near-miss of one is an error:\n"
+         "--validate loads each plugin to check. Eight keys there are the host's, the\n"
+         "plugin's error policy (docs/plugins.md) and its isolation (docs/isolation.md);\n"
+         "a near-miss of one is an error:\n"
          "  on-error = stop|retry|skip|dead-letter  a batch still failing after\n"
          "      max-retries: stop/retry stop without committing it (default stop), skip\n"
          "      commits it without the plugin's work, dead-letter produces its records to\n"
@@ -60,7 +61,16 @@ std::string run_help() {
          "      stops (dead-lettered under dead-letter); SLUICE_FATAL always stops.\n"
          "  max-retries = 3                  re-runs after SLUICE_RETRY (0 to 1000)\n"
          "  retry-backoff = 100ms            wait before the first re-run, doubling, max 30s\n"
-         "  dead-letter-topic = NAME         default: NAME.dead-letter"},
+         "  dead-letter-topic = NAME         default: NAME.dead-letter\n"
+         "  isolation = in-process|process   process: the plugin runs in a worker process;\n"
+         "      a crash, hang or runaway allocation restarts the worker and redelivers\n"
+         "      the batch instead of taking the host down (default in-process)\n"
+         "  batch-timeout = 60s              a worker call not answered in time: killed,\n"
+         "      handled as a crash (0 = no limit; process only)\n"
+         "  memory-limit = 0                 the worker's address space (RLIMIT_AS), e.g.\n"
+         "      512MiB, at least 64MiB; 0 = no limit (process only)\n"
+         "  max-crashes = 3                  crashes of one batch in a row before the\n"
+         "      records that cause them are found and on-error applies (1 to 100)"},
         {Group::Logging, "Logging", "What goes to stderr."},
         {Group::Monitoring, "Monitoring",
          "Metrics of the run over HTTP, for Prometheus and for people (see docs/metrics.md)."},

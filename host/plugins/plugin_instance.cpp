@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 
@@ -94,7 +95,12 @@ namespace {
 sluice_host_ctx_t *as_ctx(PluginInstance *inst) {
     return reinterpret_cast<sluice_host_ctx_t *>(inst);
 }
+std::atomic<PluginInstance::BackendFactory> backend_factory{nullptr};
 }  // namespace
+
+void PluginInstance::set_backend_factory(BackendFactory factory) {
+    backend_factory = factory;
+}
 
 PluginInstance::PluginInstance(std::shared_ptr<PluginLibrary> lib,
                                std::map<std::string, std::string> config)
@@ -102,6 +108,10 @@ PluginInstance::PluginInstance(std::shared_ptr<PluginLibrary> lib,
     // A declaring plugin's section holds only its keys (and the host's): refused before
     // create, so a misspelt key is not silently ignored by the plugin.
     check_plugin_config(*lib_, config_);
+    if (BackendFactory factory = backend_factory.load()) {
+        backend_ = factory(*lib_, config_);
+        if (backend_) return;  // created in the backend
+    }
     clear_error();
     int32_t code = lib_->descriptor().create(&HostApi::table, as_ctx(this), &instance_,
                                              error_.data(), error_.size());

@@ -79,6 +79,14 @@ class PluginInstance {
     static constexpr size_t kErrorBufferSize = 2048;
 
     PluginInstance(std::shared_ptr<PluginLibrary> lib, std::map<std::string, std::string> config);
+    /// Makes the backend of an instance whose config asks for one (host/isolation registers
+    /// it: `isolation = process`); nullptr = run in this process. Throws PluginError.
+    using BackendFactory = std::unique_ptr<InstanceBackend> (*)(
+        const PluginLibrary &lib, const std::map<std::string, std::string> &config);
+    /// Set once at start-up, before any instance is made (so hot reload's new generations
+    /// get one too). Any thread.
+    static void set_backend_factory(BackendFactory factory);
+
     /// An instance that runs in `backend` (already created there): create() is not called
     /// here, every call below is forwarded to it.
     PluginInstance(std::shared_ptr<PluginLibrary> lib, std::map<std::string, std::string> config,

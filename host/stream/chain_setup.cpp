@@ -1,11 +1,14 @@
 #include "stream/chain_setup.hpp"
 
+#include "isolation/worker_backend.hpp"
 #include "plugins/plugin_chain.hpp"
 #include "plugins/plugin_loader.hpp"
 
 namespace sluice::stream {
 
 std::unique_ptr<plugins::PluginChain> build_chain(const config::RunConfig &config) {
+    // A plugin with isolation = process runs in a worker process (host/isolation).
+    isolation::enable_process_isolation();
     plugins::PluginLoader loader(config.plugin_dirs);
     auto chain = std::make_unique<plugins::PluginChain>();
     // Hot reload: plugins run from private staged copies, and new versions are swapped in at
