@@ -2,6 +2,7 @@
 
 #include "metrics/exporter.hpp"
 
+#include "plugins/canary.hpp"
 #include "plugins/plugin_chain.hpp"
 #include "zk/offset_mirror.hpp"
 
@@ -42,6 +43,17 @@ void fill_plugins(RunSnapshot &snapshot, const plugins::PluginChain &chain) {
                                                     r.file.time_ms, r.result,       r.reason};
             }
         }
+        if (const plugins::CanaryShadow *canary = chain.canary())
+            for (const auto &c : canary->status())
+                if (c.slot == slot)
+                    p.canary = CanarySnapshot{plugins::to_string(c.state),
+                                              c.file,
+                                              c.version,
+                                              c.agreed,
+                                              c.needed,
+                                              c.report,
+                                              c.promoted_total,
+                                              c.rejected_total};
         if (!p.serving) {
             p.serving = PluginFileSnapshot{instance.library().deployed_path().string(),
                                            p.version,

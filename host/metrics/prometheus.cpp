@@ -320,6 +320,40 @@ std::string render_prometheus(const RunSnapshot &s, int64_t now_ms) {
                 w.sample("sluice_plugin_reloads_total",
                          {{"plugin", plugin}, {"result", results[i]}}, static_cast<double>(r[i]));
         }
+        // Canary generations (plugins/canary.hpp): only once one was deployed in this run.
+        bool any_canary = false;
+        for (const PluginSnapshot &p : s.plugins) any_canary |= p.canary.has_value();
+        if (any_canary) {
+            w.family("sluice_plugin_canary_shadowing", Type::gauge,
+                     "1 while a canary generation (NAME.canary.so) runs in shadow of the slot.");
+            for (const PluginSnapshot &p : s.plugins)
+                if (p.canary)
+                    w.sample("sluice_plugin_canary_shadowing",
+                             {{"plugin", p.plugin}, {"slot", std::to_string(p.slot)}},
+                             p.canary->state == "shadowing" ? 1.0 : 0.0);
+            w.family("sluice_plugin_canary_agreed_batches", Type::gauge,
+                     "Batches the canary agreed with the serving generation on (the one in "
+                     "shadow, or the last decided).");
+            for (const PluginSnapshot &p : s.plugins)
+                if (p.canary)
+                    w.sample("sluice_plugin_canary_agreed_batches",
+                             {{"plugin", p.plugin}, {"slot", std::to_string(p.slot)}},
+                             static_cast<double>(p.canary->agreed));
+            w.family("sluice_plugin_canaries_total", Type::counter,
+                     "Canary generations decided, by result: promoted (agreed on "
+                     "canary-batches batches, or told to) or rejected (a different output or "
+                     "return code).");
+            for (const PluginSnapshot &p : s.plugins) {
+                if (!p.canary) continue;
+                for (const bool promoted : {true, false})
+                    w.sample(
+                        "sluice_plugin_canaries_total",
+                        {{"plugin", p.plugin},
+                         {"slot", std::to_string(p.slot)},
+                         {"result", promoted ? "promoted" : "rejected"}},
+                        static_cast<double>(promoted ? p.canary->promoted : p.canary->rejected));
+            }
+        }
         w.family("sluice_plugin_info", Type::gauge,
                  "Always 1; the labels describe the version serving the slot (sha256 is empty "
                  "without hot reload).");

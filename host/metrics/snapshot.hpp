@@ -42,6 +42,15 @@ struct PluginFileSnapshot {
     std::string reason;   // refused files: the error
 };
 
+/// A canary generation of a slot (plugins/canary.hpp): the one in shadow, or the last decided.
+struct CanarySnapshot {
+    std::string state;  // shadowing, promoted, rejected
+    std::string file, version;
+    uint64_t agreed = 0, needed = 0;
+    std::string report;                   // why it was rejected, or how it was promoted
+    uint64_t promoted = 0, rejected = 0;  // this run
+};
+
 struct PluginSnapshot {
     size_t slot = 0;
     std::string plugin;
@@ -54,6 +63,7 @@ struct PluginSnapshot {
     uint64_t reloads_rolled_back = 0;
     std::optional<PluginFileSnapshot> serving;
     std::optional<PluginFileSnapshot> last_refused;
+    std::optional<CanarySnapshot> canary;
     uint64_t batches = 0;
     uint64_t records = 0;
     uint64_t errors = 0;

@@ -120,6 +120,7 @@ std::unique_ptr<PluginInstance> CanaryShadow::offer(size_t slot,
     std::lock_guard lock(mutex_);
     CanaryStatus &st = status_[slot];
     st.state = CanaryStatus::State::shadowing;
+    st.slot = slot;
     st.plugin = canary->name();
     st.file = canary->library().deployed_path().string();
     st.version =

@@ -27,6 +27,7 @@ class PluginChain;
 struct CanaryStatus {
     enum class State { none, shadowing, promoted, rejected };
     State state = State::none;
+    size_t slot = 0;
     std::string plugin;
     std::string file;     // the canary's deployed file (NAME.canary.so)
     std::string version;  // its descriptor's version

@@ -120,6 +120,7 @@ class PluginChain {
     std::optional<ReloadStatus> reload_status(size_t index) const;
     /// Canary generations (canary.hpp): created with hot reload; nullptr without it.
     CanaryShadow *canary() { return canary_.get(); }
+    const CanaryShadow *canary() const { return canary_.get(); }
     /// The partitions assigned now (what a new generation or a canary is given first).
     const std::vector<TopicPartition> &assignment() const { return assigned_; }
     /// Called on the batch thread for every swap, refusal, rollback and confirmation.

@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "metrics/collect.hpp"
+#include "metrics/prometheus.hpp"
+#include "metrics/status_json.hpp"
 #include "plugins/canary.hpp"
 #include "plugins/plugin_chain.hpp"
 #include "plugins/plugin_loader.hpp"
@@ -121,6 +124,20 @@ TEST_F(Canary, DifferingOutputRejectsItAndTheServingGenerationStays) {
     EXPECT_EQ(serving_version(), "1");
     EXPECT_EQ(chain_.generation(0), 1u);
     EXPECT_EQ(status().state, CanaryStatus::State::rejected) << "offered again";
+
+    // What /status and /metrics show of it.
+    metrics::RunSnapshot snapshot;
+    metrics::fill_plugins(snapshot, chain_);
+    const auto json = metrics::status_json(snapshot);
+    const auto &canary = json["plugins"][0]["canary"];
+    EXPECT_EQ(canary["state"], "rejected");
+    EXPECT_EQ(canary["rejected"], 1);
+    EXPECT_THAT(canary["file"].get<std::string>(), HasSubstr("tagger.canary.so"));
+    EXPECT_THAT(canary["report"].get<std::string>(), HasSubstr("emitted record 1 differs"));
+    const std::string text = metrics::render_prometheus(snapshot);
+    EXPECT_THAT(text, HasSubstr("sluice_plugin_canaries_total{plugin=\"tagger\",slot=\"0\",result="
+                                "\"rejected\"} 1"));
+    EXPECT_THAT(text, HasSubstr("sluice_plugin_canary_shadowing{plugin=\"tagger\",slot=\"0\"} 0"));
 }
 
 TEST_F(Canary, AnErrorOfTheCanaryRejectsIt) {
