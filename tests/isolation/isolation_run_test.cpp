@@ -1,0 +1,243 @@
+// Plugin isolation (isolation = process) end to end: the real `sluice run` against a standalone
+// `sluice mock-broker`, the chain [crashy, file-sink] with crashy (plugins/crashy.c) in a worker
+// process misbehaving on purpose: a segfault, an abort in create, a hang, an unbounded
+// allocation, an exit, and kill -9 of the worker under load. The host must survive each, the
+// file-sink downstream must hold every other record exactly once, and a dead-lettered poison
+// record is read back by an independent consumer. No timing is asserted.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "e2e_helpers.hpp"
+#include "host_run.hpp"
+#include "mock_broker_suite.hpp"
+#include "sluice_command.hpp"
+#include "temp_dir.hpp"
+
+using namespace sluice::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int kRecords = 10;
+
+class IsolationRun : public MockBrokerSuite<IsolationRun> {
+  public:
+    static std::vector<MockTopic> mock_topics() {
+        return {{"seg", 1},   {"seg_dlq", 1}, {"create", 1}, {"hang", 1},
+                {"alloc", 1}, {"exit", 1},    {"load", 2}};
+    }
+
+  protected:
+    void produce_plain(const std::string &topic) {
+        std::vector<RecordToProduce> records;
+        for (int i = 0; i < kRecords; ++i)
+            records.push_back({0, "k" + std::to_string(i), "v" + std::to_string(i), {}});
+        produce_records(bootstrap(), topic, records);
+    }
+
+    std::vector<std::string> argv(const std::string &topic, const std::string &crashy,
+                                  std::optional<int> max_batches) {
+        const std::string cfg = dir_.file(topic + ".ini");
+        write_text(cfg, "log-level = info\n[plugin.file-sink]\npath = " + sink(topic) +
+                            "\n[plugin.crashy]\nisolation = process\n" + crashy + "\n");
+        std::vector<std::string> args{"run",
+                                      "--config",
+                                      cfg,
+                                      "--brokers",
+                                      bootstrap(),
+                                      "--topics",
+                                      topic,
+                                      "--group",
+                                      "iso-" + topic,
+                                      "--checkpoint",
+                                      dir_.file(topic + ".ckpt"),
+                                      "--auto-offset-reset",
+                                      "earliest",
+                                      "--plugin-dir",
+                                      ISOLATION_PLUGIN_DIR,
+                                      "--plugin-dir",
+                                      SLUICE_PLUGIN_OUTPUT_DIR,
+                                      "--plugin",
+                                      "crashy",
+                                      "--plugin",
+                                      "file-sink",
+                                      "--hot-reload",
+                                      "false",
+                                      "--batch-interval",
+                                      "100ms",
+                                      "-X",
+                                      "fetch.wait.max.ms=10"};
+        if (max_batches) {
+            args.push_back("--max-batches");
+            args.push_back(std::to_string(*max_batches));
+        }
+        return args;
+    }
+    CommandResult run(const std::string &topic, const std::string &crashy) {
+        return run_sluice(argv(topic, crashy, 1), 60s);
+    }
+
+    std::string sink(const std::string &topic) const { return dir_.file(topic + ".jsonl"); }
+    int64_t committed(const std::string &topic) const {
+        return committed_offsets(bootstrap(), "iso-" + topic, topic, 1).at(0);
+    }
+    std::vector<std::string> sink_values(const std::string &topic) const {
+        std::vector<std::string> out;
+        if (!std::filesystem::exists(sink(topic))) return out;
+        for (const auto &r : read_sink(sink(topic))) out.push_back(r.value.value_or("<null>"));
+        return out;
+    }
+    static std::vector<std::string> values_but(int poison) {
+        std::vector<std::string> out;
+        for (int i = 0; i < kRecords; ++i)
+            if (i != poison) out.push_back("v" + std::to_string(i));
+        return out;
+    }
+    static bool has(const std::string &text, const std::string &what) {
+        return text.find(what) != std::string::npos;
+    }
+
+    TempDir dir_ = temp_dir("sluice-isolation");
+};
+
+std::optional<std::string> header(const ConsumedRecord &r, const std::string &name) {
+    for (const auto &h : r.headers)
+        if (h.name == name) return h.value;
+    return std::nullopt;
+}
+
+/// The process ids of `pid`'s children (any of its threads may have forked them).
+std::vector<pid_t> children_of(pid_t pid) {
+    std::vector<pid_t> out;
+    std::error_code ec;
+    const std::string task = "/proc/" + std::to_string(pid) + "/task";
+    for (const auto &t : std::filesystem::directory_iterator(task, ec)) {
+        std::ifstream in(t.path() / "children");
+        pid_t child = 0;
+        while (in >> child) out.push_back(child);
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_F(IsolationRun, SegfaultOnOneRecordDeadLettersOnlyThatRecord) {
+    produce_plain("seg");
+    auto r = run("seg",
+                 "crash-on = v4\nmax-crashes = 2\non-error = dead-letter\n"
+                 "dead-letter-topic = seg_dlq");
+    ASSERT_EQ(r.status.code, 0) << r.err;
+    // The crash is logged with the signal and the plugin's last lines; the batch is bisected.
+    EXPECT_TRUE(has(r.err, "was killed by SIGSEGV")) << r.err;
+    EXPECT_TRUE(has(r.err, "its last log lines: ")) << r.err;
+    EXPECT_TRUE(has(r.err, "crashy: the record at offset 4 is poison: segv")) << r.err;
+    EXPECT_TRUE(has(r.err, "the record seg/0@4 of batch 0 kills its worker")) << r.err;
+    // Downstream got every other record once; the batch is committed.
+    EXPECT_EQ(sink_values("seg"), values_but(4));
+    EXPECT_EQ(committed("seg"), kRecords);
+
+    auto dead = consume_all(bootstrap(), "seg_dlq");
+    ASSERT_EQ(dead.size(), 1u);
+    EXPECT_EQ(dead[0].value, "v4");
+    EXPECT_EQ(dead[0].key, "k4");
+    EXPECT_EQ(header(dead[0], "sluice.plugin"), "crashy");
+    EXPECT_EQ(header(dead[0], "sluice.offset"), "4");
+    const std::string error = header(dead[0], "sluice.error").value_or("");
+    EXPECT_TRUE(has(error, "SIGSEGV")) << error;
+    EXPECT_TRUE(has(error, "the other 9 records of the batch were processed")) << error;
+}
+
+TEST_F(IsolationRun, AbortInCreateStopsTheStartWithOneLine) {
+    produce_plain("create");
+    auto r = run("create", "create = abort\nmax-crashes = 2");
+    EXPECT_TRUE(r.status.exited()) << r.status.describe();  // the host itself did not crash
+    EXPECT_NE(r.status.code, 0);
+    EXPECT_TRUE(has(r.err, "its worker died 2 times in create")) << r.err;
+    EXPECT_TRUE(has(r.err, "SIGABRT")) << r.err;
+    EXPECT_TRUE(has(r.err, "crashy: create = abort, aborting in create")) << r.err;
+    EXPECT_TRUE(sink_values("create").empty());
+}
+
+TEST_F(IsolationRun, HangIsKilledAtBatchTimeoutAndSkipped) {
+    produce_plain("hang");
+    auto r = run("hang",
+                 "crash-on = v2\nhow = hang\nbatch-timeout = 300ms\nmax-crashes = 1\n"
+                 "on-error = skip");
+    ASSERT_EQ(r.status.code, 0) << r.err;
+    EXPECT_TRUE(has(r.err, "did not answer within batch-timeout = 300 ms and was killed")) << r.err;
+    EXPECT_EQ(sink_values("hang"), values_but(2));
+    EXPECT_EQ(committed("hang"), kRecords);
+}
+
+TEST_F(IsolationRun, UnboundedAllocationIsReportedAsOutOfMemory) {
+    produce_plain("alloc");
+    auto r = run("alloc",
+                 "crash-on = v7\nhow = alloc\nmemory-limit = 128MiB\nmax-crashes = 1\n"
+                 "on-error = skip");
+    ASSERT_EQ(r.status.code, 0) << r.err;
+    EXPECT_TRUE(has(r.err, "out of memory (memory-limit = 134217728 bytes)")) << r.err;
+    EXPECT_EQ(sink_values("alloc"), values_but(7));
+    EXPECT_EQ(committed("alloc"), kRecords);
+}
+
+TEST_F(IsolationRun, ExitUnderStopPolicyStopsWithoutCommitting) {
+    produce_plain("exit");
+    auto r = run("exit", "crash-on = v0\nhow = exit\nmax-crashes = 2");  // on-error = stop
+    EXPECT_TRUE(r.status.exited()) << r.status.describe();
+    EXPECT_NE(r.status.code, 0) << r.err;
+    EXPECT_TRUE(has(r.err, "exited with status 7")) << r.err;
+    EXPECT_TRUE(has(r.err, "stopping without committing the batch")) << r.err;
+    EXPECT_LT(committed("exit"), 0);  // nothing committed
+    EXPECT_TRUE(sink_values("exit").empty());
+}
+
+// kill -9 of the worker 20 times at random moments while records arrive: the host restarts it
+// and redelivers each batch; the sink downstream ends with every record exactly once.
+TEST_F(IsolationRun, KillNineOfTheWorkerUnderLoadLosesAndDuplicatesNothing) {
+    constexpr int kPerPartition = 1500;
+    const std::string log = dir_.file("load.log");
+    ChildProcess host(sluice_argv(argv("load", "sleep-ms = 20\nmax-crashes = 10", std::nullopt)),
+                      {log, true});
+    std::mt19937 random(11);
+    int kills = 0;
+    int produced = 0;
+    const auto deadline = std::chrono::steady_clock::now() + 40s;
+    while (kills < 20 && std::chrono::steady_clock::now() < deadline) {
+        if (produced < kPerPartition) {
+            produce_numbered(bootstrap(), "load", 2, produced, produced + 75);
+            produced += 75;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50 + random() % 250));
+        for (pid_t worker : children_of(host.pid()))
+            if (::kill(worker, SIGKILL) == 0) ++kills;
+    }
+    ASSERT_EQ(kills, 20) << read_file(log);
+    if (produced < kPerPartition) produce_numbered(bootstrap(), "load", 2, produced, kPerPartition);
+    const auto expected = consume_all(bootstrap(), "load", 2);
+    ASSERT_EQ(expected.size(), 2u * kPerPartition);
+    const bool all = wait_until(
+        [&] {
+            return std::filesystem::exists(sink("load")) &&
+                   read_sink(sink("load")).size() >= expected.size();
+        },
+        60s);
+    const auto status = stop_gracefully(host);
+    const std::string err = read_file(log);
+    ASSERT_TRUE(all) << err;
+    ASSERT_TRUE(status && status->code == 0) << err;
+    EXPECT_TRUE(exactly_once(read_sink(sink("load")), expected)) << err;
+    EXPECT_TRUE(has(err, "was killed by SIGKILL")) << err;
+    EXPECT_FALSE(has(err, "bisecting")) << err;  // max-crashes = 10 was never reached
+}
