@@ -518,6 +518,11 @@ const OptionSpec kOptions[] = {
      show_duration<&C::hot_reload_poll>,
      "how often plugin files are polled without inotify, and how long a changed file must stay "
      "unchanged before it is loaded (default 250ms)"},
+    {"canary-batches", "", Scalar, Plugins, "N", set_integer<&C::canary_batches, 1, 1000000>,
+     show_integer<&C::canary_batches>,
+     "batches a transform's canary (NAME.canary.so beside NAME.so) runs in shadow of the "
+     "serving generation, its output compared and discarded, before it is promoted (default "
+     "10)"},
 
     {"log-level", "", Scalar, Logging, "LEVEL", apply_log_level, show_text<&C::log_level>,
      "trace, debug, info (default), warn or error"},
