@@ -168,7 +168,8 @@ Exporter::Exporter(const ListenAddress &address, ExporterOptions options)
     spdlog::info("metrics: serving {}/metrics (Prometheus) and {}/status (JSON)", url(), url());
     spdlog::info("metrics: status page at {}/{}", url(),
                  impl_->options.control.enabled()
-                     ? " (control: POST /control/pause, /control/resume, /control/reload with "
+                     ? " (control: POST /control/pause, /control/resume, /control/reload, "
+                       "/control/promote with "
                        "the bearer token)"
                      : "");
     if (impl_->options.control.enabled() && !endpoint.address().is_loopback())

@@ -31,6 +31,7 @@ struct ExporterControl {
     std::function<void(bool paused)> set_paused;  // pause: true, resume: false
     std::function<bool()> paused;                 // paused now (by set_paused)
     std::function<std::string()> reload;          // rescan the plugins; one line for the answer
+    std::function<std::string()> promote;         // promote the canaries in shadow; one line
     bool enabled() const { return !token.empty(); }
 };
 

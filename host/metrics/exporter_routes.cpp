@@ -95,9 +95,10 @@ http::response<http::string_body> Exporter::Impl::respond(
         const std::string_view action = target.substr(9);
         const auto auth = request[http::field::authorization];
         const std::string_view given(auth.data(), auth.size());
-        if (action != "pause" && action != "resume" && action != "reload") {
+        if (action != "pause" && action != "resume" && action != "reload" && action != "promote") {
             answer(http::status::not_found, kText,
-                   "not found: POST /control/pause, /control/resume or /control/reload\n");
+                   "not found: POST /control/pause, /control/resume, /control/reload or "
+                   "/control/promote\n");
         } else if (request.method() != http::verb::post) {
             answer(http::status::method_not_allowed, kText, "control takes POST\n");
             response.set(http::field::allow, "POST");
@@ -111,6 +112,8 @@ http::response<http::string_body> Exporter::Impl::respond(
             std::string result;
             if (action == "reload") {
                 result = control.reload ? control.reload() : "nothing to reload";
+            } else if (action == "promote") {
+                result = control.promote ? control.promote() : "nothing to promote";
             } else {
                 const bool pause = action == "pause";
                 if (control.set_paused) control.set_paused(pause);

@@ -1,6 +1,7 @@
 #include "plugins/canary.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -112,7 +113,33 @@ std::string compare_outputs(const ChainResult &serving, const sluice_batch_t *se
     return {};
 }
 
-CanaryShadow::~CanaryShadow() = default;
+namespace {
+std::mutex registry_mutex;
+std::vector<CanaryShadow *> registry;  // the live ones, for promote_all
+}  // namespace
+
+CanaryShadow::CanaryShadow() {
+    std::lock_guard lock(registry_mutex);
+    registry.push_back(this);
+}
+
+CanaryShadow::~CanaryShadow() {
+    std::lock_guard lock(registry_mutex);
+    std::erase(registry, this);
+}
+
+std::string CanaryShadow::promote_all() {
+    std::vector<std::string> promoted;
+    std::lock_guard lock(registry_mutex);
+    for (CanaryShadow *shadow : registry)
+        for (const CanaryStatus &st : shadow->status())
+            if (st.state == CanaryStatus::State::shadowing && shadow->promote(st.slot))
+                promoted.push_back(st.plugin);
+    if (promoted.empty()) return "no canary is in shadow: nothing to promote";
+    spdlog::info("POST /control/promote: promoting the canary of {} at the next batch",
+                 fmt::format("{}", fmt::join(promoted, ", ")));
+    return fmt::format("promoting the canary of {} at the next batch", fmt::join(promoted, ", "));
+}
 
 std::unique_ptr<PluginInstance> CanaryShadow::offer(size_t slot,
                                                     std::unique_ptr<PluginInstance> canary,

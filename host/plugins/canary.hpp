@@ -45,7 +45,7 @@ const char *to_string(CanaryStatus::State state);
 /// thread when one runs) once promoted into the chain or rejected.
 class CanaryShadow {
   public:
-    CanaryShadow() = default;
+    CanaryShadow();
     ~CanaryShadow();
     CanaryShadow(const CanaryShadow &) = delete;
     CanaryShadow &operator=(const CanaryShadow &) = delete;
@@ -67,6 +67,9 @@ class CanaryShadow {
     bool active() const { return active_.load(std::memory_order_acquire); }
 
     std::vector<CanaryStatus> status() const;
+    /// promote() of every canary in shadow, in every chain of this process (POST
+    /// /control/promote). Returns one line for the answer. Any thread.
+    static std::string promote_all();
 
   private:
     struct Running {

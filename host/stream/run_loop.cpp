@@ -11,6 +11,7 @@
 #include "metrics/collect.hpp"
 #include "metrics/exporter.hpp"
 #include "metrics/lag_monitor.hpp"
+#include "plugins/canary.hpp"
 #include "plugins/plugin_chain.hpp"
 #include "plugins/plugin_reloader.hpp"
 #include "stream/batch_runner.hpp"
@@ -139,6 +140,7 @@ int RunLoop::run(const std::atomic<bool> &stop, const std::atomic<bool> &abort) 
                 plugins::PluginReloader::rescan_all();
                 return "rescanning the plugin directories";
             };
+            options.control.promote = [] { return plugins::CanaryShadow::promote_all(); };
         }
         exporter_ =
             std::make_unique<metrics::Exporter>(config_.metrics_address, std::move(options));

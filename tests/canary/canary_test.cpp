@@ -153,8 +153,10 @@ TEST_F(Canary, AnErrorOfTheCanaryRejectsIt) {
 }
 
 TEST_F(Canary, PromotionOnRequestDoesNotWaitForTheBatches) {
+    EXPECT_EQ(CanaryShadow::promote_all(), "no canary is in shadow: nothing to promote");
     deploy_canary("same");
-    ASSERT_TRUE(chain_.canary()->promote(0));
+    // POST /control/promote's way in: every chain's canaries in shadow.
+    EXPECT_EQ(CanaryShadow::promote_all(), "promoting the canary of tagger at the next batch");
     ASSERT_TRUE(run({"a"}).ok());
     EXPECT_EQ(status().state, CanaryStatus::State::promoted);
     EXPECT_THAT(status().report, HasSubstr("on request"));
