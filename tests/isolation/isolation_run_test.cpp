@@ -36,7 +36,7 @@ class IsolationRun : public MockBrokerSuite<IsolationRun> {
   public:
     static std::vector<MockTopic> mock_topics() {
         return {{"seg", 1},   {"seg_dlq", 1}, {"create", 1}, {"hang", 1},
-                {"alloc", 1}, {"exit", 1},    {"load", 2}};
+                {"alloc", 1}, {"exit", 1},    {"load", 2},   {"upper", 1}};
     }
 
   protected:
@@ -48,10 +48,11 @@ class IsolationRun : public MockBrokerSuite<IsolationRun> {
     }
 
     std::vector<std::string> argv(const std::string &topic, const std::string &crashy,
-                                  std::optional<int> max_batches) {
+                                  std::optional<int> max_batches,
+                                  const std::string &plugin = "crashy") {
         const std::string cfg = dir_.file(topic + ".ini");
         write_text(cfg, "log-level = info\n[plugin.file-sink]\npath = " + sink(topic) +
-                            "\n[plugin.crashy]\nisolation = process\n" + crashy + "\n");
+                            "\n[plugin." + plugin + "]\nisolation = process\n" + crashy + "\n");
         std::vector<std::string> args{"run",
                                       "--config",
                                       cfg,
@@ -70,7 +71,7 @@ class IsolationRun : public MockBrokerSuite<IsolationRun> {
                                       "--plugin-dir",
                                       SLUICE_PLUGIN_OUTPUT_DIR,
                                       "--plugin",
-                                      "crashy",
+                                      plugin,
                                       "--plugin",
                                       "file-sink",
                                       "--hot-reload",
@@ -85,8 +86,9 @@ class IsolationRun : public MockBrokerSuite<IsolationRun> {
         }
         return args;
     }
-    CommandResult run(const std::string &topic, const std::string &crashy) {
-        return run_sluice(argv(topic, crashy, 1), 60s);
+    CommandResult run(const std::string &topic, const std::string &crashy,
+                      const std::string &plugin = "crashy") {
+        return run_sluice(argv(topic, crashy, 1, plugin), 60s);
     }
 
     std::string sink(const std::string &topic) const { return dir_.file(topic + ".jsonl"); }
@@ -240,4 +242,21 @@ TEST_F(IsolationRun, KillNineOfTheWorkerUnderLoadLosesAndDuplicatesNothing) {
     EXPECT_TRUE(exactly_once(read_sink(sink("load")), expected)) << err;
     EXPECT_TRUE(has(err, "was killed by SIGKILL")) << err;
     EXPECT_FALSE(has(err, "bisecting")) << err;  // max-crashes = 10 was never reached
+}
+
+// An isolated transform: what it emits comes back through shared memory, in order, with its
+// header, to file-sink; its poison record is left out and the rest of its output passed on.
+TEST_F(IsolationRun, TransformEmitsThroughSharedMemoryAndItsPoisonIsLeftOut) {
+    produce_plain("upper");
+    auto r = run("upper", "crash-on = v5\nmax-crashes = 1\non-error = skip", "crashy_upper");
+    ASSERT_EQ(r.status.code, 0) << r.err;
+    std::vector<std::string> want;
+    for (int i = 0; i < kRecords; ++i)
+        if (i != 5) want.push_back("V" + std::to_string(i));
+    EXPECT_EQ(sink_values("upper"), want);
+    for (const auto &rec : read_sink(sink("upper"))) {
+        EXPECT_EQ(header(rec, "crashy"), "upper");
+        EXPECT_EQ(rec.key, "k" + rec.value->substr(1));
+    }
+    EXPECT_EQ(committed("upper"), kRecords);
 }

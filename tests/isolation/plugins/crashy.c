@@ -1,5 +1,7 @@
 /* A plugin that misbehaves on purpose, for the isolation tests (tests/isolation). Pure C,
- * against sluice.h only; not a transform (it passes its input on).
+ * against sluice.h only. Built twice: `crashy` passes its input on; `crashy_upper`
+ * (CRASHY_TRANSFORM=1) is a transform that emits each record with its value in upper case and a
+ * header crashy=upper.
  *
  * [plugin.crashy] keys (it does not declare them):
  *   crash-on = VALUE   a record with this value makes process_batch misbehave as `how` says
@@ -14,6 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#ifndef CRASHY_TRANSFORM
+#define CRASHY_TRANSFORM 0
+#endif
 
 typedef struct {
     const sluice_host_api_t *host;
@@ -80,8 +86,6 @@ static void misbehave(crashy_t *self, const sluice_record_t *r) {
 
 static int32_t crashy_process(void *instance, const sluice_batch_t *batch, char *err,
                               size_t err_size) {
-    (void)err;
-    (void)err_size;
     crashy_t *self = instance;
     if (self->sleep_ms > 0) {
         struct timespec ts = {self->sleep_ms / 1000, (self->sleep_ms % 1000) * 1000000L};
@@ -95,6 +99,26 @@ static int32_t crashy_process(void *instance, const sluice_batch_t *batch, char 
         if (self->crash_on != NULL && r->value != NULL && r->value_len == want &&
             memcmp(r->value, self->crash_on, want) == 0)
             misbehave(self, r);
+        if (CRASHY_TRANSFORM) {
+            char upper[256];
+            const size_t n = r->value_len < sizeof upper ? r->value_len : sizeof upper;
+            for (size_t j = 0; j < n; ++j) {
+                const char c = ((const char *)r->value)[j];
+                upper[j] = (char)(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+            }
+            sluice_header_t h = {sizeof h, "crashy", "upper", 5};
+            sluice_record_t out = *r;
+            out.struct_size = sizeof out;
+            out.value = r->value != NULL ? upper : NULL;
+            out.value_len = n;
+            out.headers = &h;
+            out.header_count = 1;
+            out.header_stride = sizeof h;
+            if (self->host->emit(self->ctx, &out) != SLUICE_OK) {
+                snprintf(err, err_size, "crashy: emit failed");
+                return SLUICE_FATAL;
+            }
+        }
     }
     return SLUICE_OK;
 }
@@ -107,7 +131,7 @@ SLUICE_EXPORT const sluice_plugin_t *sluice_plugin_entry(uint32_t host_major, ui
         .abi_minor = 0,
         .name = "crashy",
         .version = "1.0.0",
-        .flags = 0,
+        .flags = CRASHY_TRANSFORM ? SLUICE_PLUGIN_TRANSFORM : 0,
         .create = crashy_create,
         .destroy = crashy_destroy,
         .process_batch = crashy_process,
