@@ -6,6 +6,8 @@
 # --receiver compares receiver mode instead: the plain loop, direct mode, and receiver
 # mode under each commit rule (receiver-commit = read, processed, stored), with the WAL off,
 # on with wal-fsync=block and on with group commit.
+# --isolation compares noop in-process with noop in a worker process (isolation = process) on
+# the same data, and times the calls themselves (bench_isolation_call: p50/p99 added per batch).
 # --postgres runs bench/postgres_sink.sh with the other arguments (postgres-sink into a
 # local PostgreSQL 15, beside noop and psql \copy).
 # See docs/benchmarks.md for what is measured and how to read it.
@@ -14,7 +16,7 @@
 #                     [--repeat R] [--batch-interval D] [--max-batch-records M]
 #                     [--build DIR] [--keep-logs] [--sluice-arg ARG]...
 #                     [--receiver [--receiver-threads N] [--block-interval D]
-#                      [--receiver-batch-interval D] [--group-commit D]]
+#                      [--receiver-batch-interval D] [--group-commit D]] [--isolation]
 #   --sluice-arg ARG is appended to `sluice run` (repeatable), e.g.
 #   --sluice-arg -X --sluice-arg queued.min.messages=12500
 set -euo pipefail
@@ -49,9 +51,10 @@ receiver_threads=1
 block_interval=200ms
 receiver_batch_interval=200ms
 group_commit=50ms
+isolation=0
 
 usage() {
-  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 [[ "${1:-}" == --postgres ]] && { shift; exec bench/postgres_sink.sh "$@"; }
@@ -71,6 +74,7 @@ while [[ $# -gt 0 ]]; do
     --block-interval) block_interval=$2; shift 2 ;;
     --receiver-batch-interval) receiver_batch_interval=$2; shift 2 ;;
     --group-commit) group_commit=$2; shift 2 ;;
+    --isolation) isolation=1; shift ;;
     -h|--help) usage ;;
     *) echo "bench/run.sh: unknown argument '$1'" >&2; usage ;;
   esac
@@ -86,6 +90,7 @@ done
 
 # ---- build -------------------------------------------------------------------------------
 targets=(sluice noop bench_plain_consumer)
+[[ $isolation == 1 ]] && targets+=(bench_isolation_call)
 if [[ -z "$build" ]]; then
   build=$root/build/release
   [[ -f "$build/CMakeCache.txt" ]] || cmake --preset release >/dev/null
@@ -190,9 +195,9 @@ run_plain() {
   echo "$got $secs $(cat "$work/time")" >"$work/result"
 }
 
-run_sluice() {
-  local log=$work/sluice.$1.log
-  timed "$log" "$sluice" run --brokers "$bootstrap" --topics "$topic" --plugin noop \
+run_sluice() {  # run_sluice ROUND [NAME [ARG...]]: NAME names the log; ARGs go to sluice run
+  local log=$work/${2:-sluice}.$1.log
+  timed "$log" "$sluice" run "${@:3}" --brokers "$bootstrap" --topics "$topic" --plugin noop \
     --auto-offset-reset earliest --batch-interval "$batch_interval" \
     --max-batch-records "$max_batch_records" --max-batches "$max_batches" \
     -X fetch.wait.max.ms=10 ${sluice_args[@]+"${sluice_args[@]}"}
@@ -212,6 +217,12 @@ run_sluice() {
       last = t; total += n
     }
     END { printf "%d %.3f %s\n", total, last - first, whole }' "$log" >"$work/result"
+}
+
+# noop in a worker process: the same run with [plugin.noop] isolation = process.
+run_sluice_iso() {
+  printf '[plugin.noop]\nisolation = process\n' >"$work/isolated.ini"
+  run_sluice "$1" sluice_iso --config "$work/isolated.ini"
 }
 
 run_kcat() {
@@ -322,6 +333,7 @@ kcat_count=$(kcat -C -b "$bootstrap" -t "$topic" -o beginning -e -q -X fetch.wai
 
 consumers=(plain sluice kcat)
 [[ $receiver == 1 ]] && consumers=(plain sluice recv_read recv_off recv_stored recv_block recv_group)
+[[ $isolation == 1 ]] && consumers=(sluice sluice_iso)
 : >"$work/results"
 for ((r = 1; r <= repeat; r++)); do
   # Rotate the order each round: a noisy neighbour or a warm broker favours no one.
@@ -401,6 +413,31 @@ if [[ $receiver == 1 ]]; then
       printf "target: WAL fsync=block >= 0.5x WAL off: %.2fx %s\n", rate["recv_block"] / rate["recv_off"],
         (rate["recv_block"] >= 0.5 * rate["recv_off"] ? "MET" : "MISSED")
     }' "$work/results"
+  exit 0
+fi
+if [[ $isolation == 1 ]]; then
+  echo "Sluice plugin isolation benchmark: $records records x $value_size B ($compression), $partitions partitions,"
+  echo "one mock broker, median of $repeat runs, batch-interval $batch_interval, max-batch-records" \
+    "$max_batch_records${sluice_args[*]+ ${sluice_args[*]}}; $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores"
+  awk -v vs="$value_size" "$median_awk"'
+    { recs[$1] = $2; data[$1] = data[$1] " " $3; whole[$1] = whole[$1] " " $4; rss[$1] = rss[$1] " " $5 }
+    END {
+      name["sluice"] = "noop in-process"; name["sluice_iso"] = "noop, isolation = process"
+      split("sluice sluice_iso", order, " ")
+      for (k in recs) { d[k] = median(data[k]); rate[k] = recs[k] / d[k] }
+      printf "%-27s %9s %8s %11s %8s %12s %12s\n", "plugin", "records", "seconds", "records/s", "MB/s",
+        "host RSS MB", "vs in-proc"
+      for (i = 1; i <= 2; i++) {
+        k = order[i]
+        printf "%-27s %9d %8.3f %11.0f %8.1f %12.1f %11.2fx\n", name[k], recs[k], d[k], rate[k],
+          recs[k] * vs / 1e6 / d[k], median(rss[k]) / 1024, rate[k] / rate["sluice"]
+      }
+      printf "target: isolated >= 0.8x in-process: %.2fx %s\n", rate["sluice_iso"] / rate["sluice"],
+        (rate["sluice_iso"] >= 0.8 * rate["sluice"] ? "MET" : "MISSED")
+    }' "$work/results"
+  echo
+  "$build/bin/bench_isolation_call" --plugin-dir "$build/plugin-dir" --plugin noop \
+    --records "$max_batch_records" --value-size "$value_size" --batches 200
   exit 0
 fi
 echo "Sluice end-to-end read benchmark: $records records x $value_size B ($compression), $partitions partitions,"

@@ -13,7 +13,7 @@ namespace sluice::isolation {
 
 namespace {
 
-constexpr uint64_t kMagic = 0x534c554943450001ULL;  // "SLUICE" + layout version 1
+constexpr uint64_t kMagic = 0x534c554943450002ULL;  // "SLUICE" + layout version 2
 constexpr uint64_t kNull = UINT64_MAX;
 
 struct Layout {
@@ -53,14 +53,17 @@ const sluice_offset_range_t &range_at(const sluice_batch_t &b, size_t i) {
     return *reinterpret_cast<const sluice_offset_range_t *>(base + i * b.range_stride);
 }
 
-// Writes (or, with base == nullptr, only measures) the byte area.
+// Appends to the region in one pass, growing it as needed (the memfd keeps what was written;
+// base() may move, so everything is addressed by offset).
 class Bytes {
   public:
-    Bytes(char *base, size_t start) : base_(base), pos_(start) {}
+    Bytes(SharedRegion &region, size_t start) : region_(region), pos_(start) {}
+    bool ok() const { return ok_; }
     uint64_t put(const void *p, size_t n) {
         if (p == nullptr) return kNull;
+        if (!room(n)) return kNull;
         const uint64_t off = pos_;
-        if (base_ != nullptr && n > 0) std::memcpy(base_ + pos_, p, n);
+        if (n > 0) std::memcpy(region_.base() + pos_, p, n);
         pos_ += n;
         return off;
     }
@@ -75,18 +78,33 @@ class Bytes {
         last_ptr_ = s;
         return last_ = cstr(s);
     }
+    // Room for `count` header slots, 8-byte aligned; their offset.
+    uint64_t header_slots(size_t count) {
+        pos_ = (pos_ + 7) & ~size_t{7};
+        if (!room(count * sizeof(HeaderSlot))) return kNull;
+        const uint64_t off = pos_;
+        pos_ += count * sizeof(HeaderSlot);
+        return off;
+    }
+    char *at(uint64_t off) const { return region_.base() + off; }
     size_t end() const { return pos_; }
 
   private:
-    char *base_;
+    bool room(size_t n) {
+        if (pos_ + n <= region_.capacity()) return ok_;
+        if (!region_.reserve(std::max(pos_ + n, region_.capacity() * 2))) ok_ = false;
+        return ok_;
+    }
+    SharedRegion &region_;
     size_t pos_;
+    bool ok_ = true;
     uint64_t last_ = kNull;
     const char *last_ptr_ = nullptr;
 };
 
-size_t lay_out(const sluice_batch_t &b, char *base) {
-    size_t header_count = 0;
-    for (size_t i = 0; i < b.record_count; ++i) header_count += record_at(b, i).header_count;
+// Layout | RangeSlot * range_count | RecordSlot * record_count | bytes (strings, keys, values,
+// and each record's run of HeaderSlots, aligned). One pass over the records.
+size_t lay_out(const sluice_batch_t &b, SharedRegion &region) {
     Layout l{};
     l.magic = kMagic;
     l.batch_id = b.batch_id;
@@ -94,23 +112,22 @@ size_t lay_out(const sluice_batch_t &b, char *base) {
     l.flags = b.flags;
     l.range_count = b.range_count;
     l.record_count = b.record_count;
-    l.header_count = header_count;
     l.ranges_off = sizeof(Layout);
     l.records_off = l.ranges_off + b.range_count * sizeof(RangeSlot);
-    l.headers_off = l.records_off + b.record_count * sizeof(RecordSlot);
-    Bytes bytes(base, l.headers_off + header_count * sizeof(HeaderSlot));
-    auto *ranges = base ? reinterpret_cast<RangeSlot *>(base + l.ranges_off) : nullptr;
-    auto *records = base ? reinterpret_cast<RecordSlot *>(base + l.records_off) : nullptr;
-    auto *headers = base ? reinterpret_cast<HeaderSlot *>(base + l.headers_off) : nullptr;
+    const size_t fixed = l.records_off + b.record_count * sizeof(RecordSlot);
+    // The bytes of a batch are usually like the last one's: one reservation, rarely a second.
+    if (!region.reserve(std::max(fixed + (fixed - sizeof(Layout)) / 2, region.last_used())))
+        return 0;
+    Bytes bytes(region, fixed);
     for (size_t i = 0; i < b.range_count; ++i) {
         const auto &r = range_at(b, i);
         RangeSlot s{bytes.topic(r.topic), r.partition, r.from_offset, r.until_offset};
-        if (ranges) ranges[i] = s;
+        std::memcpy(bytes.at(l.ranges_off + i * sizeof s), &s, sizeof s);
     }
-    size_t h = 0;
+    uint64_t header_count = 0;
     for (size_t i = 0; i < b.record_count; ++i) {
         const auto &r = record_at(b, i);
-        RecordSlot s{};
+        RecordSlot s;
         s.topic_off = bytes.topic(r.topic);
         s.partition = r.partition;
         s.offset = r.offset;
@@ -120,17 +137,28 @@ size_t lay_out(const sluice_batch_t &b, char *base) {
         s.key_len = r.key ? r.key_len : 0;
         s.value_off = bytes.put(r.value, r.value_len);
         s.value_len = r.value ? r.value_len : 0;
-        s.header_begin = h;
         s.header_count = r.header_count;
-        for (size_t j = 0; j < r.header_count; ++j, ++h) {
-            const auto &hd = header_at(r, j);
-            HeaderSlot hs{bytes.cstr(hd.name), bytes.put(hd.value, hd.value_len),
-                          hd.value ? hd.value_len : 0};
-            if (headers) headers[h] = hs;
+        s.header_begin = 0;
+        if (r.header_count > 0) {
+            std::vector<HeaderSlot> hs(r.header_count);
+            for (size_t j = 0; j < r.header_count; ++j) {
+                const auto &hd = header_at(r, j);
+                hs[j] = {bytes.cstr(hd.name), bytes.put(hd.value, hd.value_len),
+                         hd.value ? hd.value_len : 0};
+            }
+            s.header_begin = bytes.header_slots(hs.size());
+            if (bytes.ok())
+                std::memcpy(bytes.at(s.header_begin), hs.data(), hs.size() * sizeof(HeaderSlot));
+            header_count += r.header_count;
         }
-        if (records) records[i] = s;
+        if (!bytes.ok()) return 0;
+        std::memcpy(bytes.at(l.records_off + i * sizeof s), &s, sizeof s);
     }
-    if (base) std::memcpy(base, &l, sizeof l);
+    if (!bytes.ok()) return 0;
+    l.header_count = header_count;
+    l.headers_off = 0;  // unused: each record names its own run
+    std::memcpy(bytes.at(0), &l, sizeof l);
+    region.set_last_used(bytes.end());
     return bytes.end();
 }
 
@@ -235,10 +263,7 @@ bool SharedRegion::map(size_t size) {
 }
 
 size_t encode_batch(const sluice_batch_t &batch, SharedRegion &region) {
-    const size_t size = lay_out(batch, nullptr);
-    if (!region.reserve(size)) return 0;
-    lay_out(batch, region.base());
-    return size;
+    return lay_out(batch, region);
 }
 
 bool decode_batch(const char *base, size_t used, DecodedBatch *out) {
@@ -250,28 +275,33 @@ bool decode_batch(const char *base, size_t used, DecodedBatch *out) {
         return off <= used && count <= (used - off) / size;
     };
     if (!fits(l.ranges_off, l.range_count, sizeof(RangeSlot)) ||
-        !fits(l.records_off, l.record_count, sizeof(RecordSlot)) ||
-        !fits(l.headers_off, l.header_count, sizeof(HeaderSlot)))
+        !fits(l.records_off, l.record_count, sizeof(RecordSlot)) || l.header_count > used)
         return false;
     const auto at = [base](uint64_t off) -> const char * {
         return off == kNull ? nullptr : base + off;
     };
     const auto *ranges = reinterpret_cast<const RangeSlot *>(base + l.ranges_off);
     const auto *records = reinterpret_cast<const RecordSlot *>(base + l.records_off);
-    const auto *headers = reinterpret_cast<const HeaderSlot *>(base + l.headers_off);
     out->ranges.resize(l.range_count);
     for (size_t i = 0; i < l.range_count; ++i)
         out->ranges[i] = {sizeof(sluice_offset_range_t), at(ranges[i].topic_off),
                           ranges[i].partition, ranges[i].from, ranges[i].until};
-    out->headers.resize(l.header_count);
-    for (size_t i = 0; i < l.header_count; ++i)
-        out->headers[i] = {sizeof(sluice_header_t), at(headers[i].name_off),
-                           at(headers[i].value_off), headers[i].value_len};
+    out->headers.clear();
+    out->headers.reserve(l.header_count);
     out->records.resize(l.record_count);
     for (size_t i = 0; i < l.record_count; ++i) {
         const RecordSlot &s = records[i];
-        if (s.header_begin > l.header_count || s.header_count > l.header_count - s.header_begin)
-            return false;
+        const size_t first = out->headers.size();
+        if (s.header_count > 0) {
+            if (!fits(s.header_begin, s.header_count, sizeof(HeaderSlot)) ||
+                s.header_count > l.header_count - first)
+                return false;
+            const auto *hs = reinterpret_cast<const HeaderSlot *>(base + s.header_begin);
+            for (size_t j = 0; j < s.header_count; ++j)
+                out->headers.push_back({sizeof(sluice_header_t), at(hs[j].name_off),
+                                        at(hs[j].value_off), hs[j].value_len});
+        }
+        // headers was reserved for all of them: the pointer stays valid.
         out->records[i] = {sizeof(sluice_record_t),
                            at(s.topic_off),
                            s.partition,
@@ -282,7 +312,7 @@ bool decode_batch(const char *base, size_t used, DecodedBatch *out) {
                            s.key_len,
                            at(s.value_off),
                            s.value_len,
-                           s.header_count ? out->headers.data() + s.header_begin : nullptr,
+                           s.header_count ? out->headers.data() + first : nullptr,
                            s.header_count,
                            sizeof(sluice_header_t)};
     }

@@ -116,12 +116,17 @@ class SharedRegion {
     /// Maps at least `size` bytes of what the peer wrote (reader side).
     bool map(size_t size);
     char *base() const { return base_; }
+    size_t capacity() const { return mapped_; }
+    /// What the last encode_batch used (its next reservation starts there).
+    size_t last_used() const { return last_used_; }
+    void set_last_used(size_t n) { last_used_ = n; }
 
   private:
     bool remap(size_t size);
     int fd_ = -1;
     char *base_ = nullptr;
     size_t mapped_ = 0;
+    size_t last_used_ = 0;
 };
 
 /// Lays `batch` out in `region` (its records, headers and ranges). Returns the bytes used, or 0

@@ -28,7 +28,7 @@ TEST(IsolationWire, BatchRoundTripsThroughSharedMemory) {
     std::vector<sluice_record_t> records = {
         {sizeof(sluice_record_t), "t1", 0, 5, 1000, 1, "k0", 2, "v0", 2, h, 2, sizeof h[0]},
         {sizeof(sluice_record_t), "t1", 0, 6, -1, 0, nullptr, 0, empty, 0, nullptr, 0, 0},
-        {sizeof(sluice_record_t), "t2", 3, 7, 2000, 2, empty, 0, nullptr, 0, nullptr, 0, 0},
+        {sizeof(sluice_record_t), "t2", 3, 7, 2000, 2, empty, 0, nullptr, 0, h, 1, sizeof h[0]},
     };
     sluice_offset_range_t ranges[2] = {{sizeof(sluice_offset_range_t), "t1", 0, 5, 7},
                                        {sizeof(sluice_offset_range_t), "t2", 3, 7, 8}};
@@ -75,6 +75,8 @@ TEST(IsolationWire, BatchRoundTripsThroughSharedMemory) {
     EXPECT_NE(d.records[2].key, nullptr);
     EXPECT_EQ(d.records[2].value, nullptr);
     EXPECT_STREQ(d.records[2].topic, "t2");
+    ASSERT_EQ(d.records[2].header_count, 1u);  // each record's own run of headers
+    EXPECT_STREQ(d.records[2].headers[0].name, "trace");
     EXPECT_EQ(d.records[2].partition, 3);
 
     // A part of the batch keeps its id, time and ranges.
