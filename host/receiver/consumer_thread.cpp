@@ -273,13 +273,21 @@ void ConsumerThread::loop() {
         if (const int64_t rate = max_rate(); rate > 0)
             cap = static_cast<size_t>(
                 std::clamp<int64_t>(rate / 20, 1, static_cast<int64_t>(kConsumeBatch)));
-        const ssize_t n = rd_kafka_consume_batch_queue(queue_.get(), static_cast<int>(wait.count()),
-                                                       messages.data(), cap);
-        for (ssize_t i = 0; i < n; ++i) {
-            add(messages[i]);
-            rd_kafka_message_destroy(messages[i]);
+        const int64_t credit = settings_.credit ? settings_.credit->load() : 1;
+        if (credit <= 0) {
+            // The next batch is full: read again once the batch thread starts it.
+            std::this_thread::sleep_for(std::min(wait, milliseconds(20)));
+        } else {
+            if (settings_.credit) cap = std::min<size_t>(cap, static_cast<size_t>(credit));
+            const ssize_t n = rd_kafka_consume_batch_queue(
+                queue_.get(), static_cast<int>(wait.count()), messages.data(), cap);
+            for (ssize_t i = 0; i < n; ++i) {
+                add(messages[i]);
+                rd_kafka_message_destroy(messages[i]);
+            }
+            if (n > 0 && settings_.credit) settings_.credit->fetch_sub(n);
+            if (n > 0) throttle(static_cast<size_t>(n));
         }
-        if (n > 0) throttle(static_cast<size_t>(n));
         wake_fetchers();
         if (Clock::now() >= next_seal) {
             seal(false);

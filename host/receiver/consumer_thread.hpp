@@ -51,6 +51,10 @@ struct ConsumerSettings {
     // backpressure: the records/s the batch thread's estimator allows this thread now (0 = no
     // limit), set by the batch thread, read by this one; never above max_rate. Null: none.
     const std::atomic<int64_t> *rate_limit = nullptr;
+    // backpressure: the records every thread together may still read before the next batch
+    // (rate x interval, refilled by the batch thread as each batch starts): a batch slower than
+    // the interval does not let the intake run on at the rate meanwhile. Null: no such bound.
+    std::atomic<int64_t> *credit = nullptr;
     std::string auto_offset_reset = "latest";  // for partitions the group has no offset for
     wal::WriteAheadLog *wal = nullptr;         // nullptr: auto-commit, no WAL
     BlockQueue *queue = nullptr;

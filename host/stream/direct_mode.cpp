@@ -198,6 +198,7 @@ BatchOutcome DirectMode::step(RunLoop &loop, Clock::time_point due, const std::a
         return {kExitOk, false};
     }
     PlannedRanges planned;
+    limits_.backpressure_rate = loop.backpressure_rate();  // 0 unless backpressure = true
     try {
         planned = plan_ranges(positions_, bounds, limits_);
     } catch (const DataLossError &e) {

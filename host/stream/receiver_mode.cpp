@@ -113,10 +113,7 @@ BatchOutcome ReceiverMode::step(RunLoop &loop, Clock::time_point due, const std:
             failed = true;
         }
     }
-    // Backpressure: the estimate after the last batch, shared by the consumer threads.
-    if (const double rate = loop.backpressure_rate(); rate > 0 && !receivers_.empty())
-        thread_rate_ =
-            std::max<int64_t>(1, std::llround(rate / static_cast<double>(receivers_.size())));
+    set_intake_rate(loop);  // the estimate after the last batch, for the next one
     if (failed || !drain(loop, queue_->take_all(), due, abort, true))
         return {exit_code_ != kExitOk ? exit_code_ : kExitFailure, false};
     return {kExitOk, true};
@@ -178,6 +175,7 @@ void ReceiverMode::start_receivers(const RunLoop &loop) {
             s.block_interval = config.block_interval;
             s.max_rate = config.receiver_max_rate;
             s.rate_limit = &thread_rate_;
+            if (config.backpressure) s.credit = &credit_;
             s.auto_offset_reset = config.auto_offset_reset;
             s.wal = wal_.get();
             s.queue = queue_.get();
@@ -197,10 +195,7 @@ void ReceiverMode::start_receivers(const RunLoop &loop) {
             receivers_.push_back(std::make_unique<receiver::ConsumerThread>(std::move(s)));
         }
     }
-    // backpressure-initial-rate until the first estimate.
-    if (const double rate = loop.backpressure_rate(); rate > 0 && !receivers_.empty())
-        thread_rate_ =
-            std::max<int64_t>(1, std::llround(rate / static_cast<double>(receivers_.size())));
+    set_intake_rate(loop);  // backpressure-initial-rate until the first estimate
     for (auto &r : receivers_) r->start();
     const char *committed =
         config.receiver_commit == config::ReceiverCommit::processed ? "processed"
@@ -217,6 +212,18 @@ void ReceiverMode::start_receivers(const RunLoop &loop) {
                                : fmt::format("every {} ms", config.wal_fsync_interval.count()))
              : std::string("no WAL"),
         committed);
+}
+
+void ReceiverMode::set_intake_rate(const RunLoop &loop) {
+    // Backpressure: the consumer threads share the rate, and together read at most what one
+    // batch interval at that rate holds before the next batch starts (a batch that runs long
+    // does not let them read on meanwhile).
+    const double rate = loop.backpressure_rate();
+    if (rate <= 0 || receivers_.empty()) return;
+    thread_rate_ =
+        std::max<int64_t>(1, std::llround(rate / static_cast<double>(receivers_.size())));
+    const double interval_s = static_cast<double>(loop.config().batch_interval.count()) / 1000.0;
+    credit_ = std::max<int64_t>(1, std::llround(rate * interval_s));
 }
 
 void ReceiverMode::stop_receivers(const std::function<void()> &meanwhile) {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <set>
@@ -84,7 +85,11 @@ class ReceiverMode : public BatchSource {
     std::map<TopicPartition, int64_t> resume_;  // the WAL's end per partition, after replay
     config::ReceiverCommit loop_commit_ = config::ReceiverCommit::processed;
     std::atomic<uint64_t> next_block_id_{0};
-    std::atomic<int64_t> thread_rate_{0};  // backpressure: records/s per consumer thread, 0 = none
+    // backpressure: records/s per consumer thread (0 = none), and what all threads may read
+    // for the next batch (ConsumerSettings::credit; the largest value = no bound)
+    std::atomic<int64_t> thread_rate_{0};
+    std::atomic<int64_t> credit_{std::numeric_limits<int64_t>::max()};
+    void set_intake_rate(const RunLoop &loop);
     int64_t next_batch_id_ = 0;
     int exit_code_ = kExitOk;  // the mode's own: a latched WAL error is reported at the end
     Clock::time_point first_due_{};
