@@ -186,6 +186,14 @@ std::map<TopicPartition, int64_t> DirectReader::committed_offsets(
     return kafka::committed_offsets(client_->rk, settings_.brokers, settings_.group, tps, timeout);
 }
 
+void DirectReader::start(const std::map<TopicPartition, int64_t> &positions) {
+    for (const auto &[tp, offset] : positions) {
+        if (offset < 0) continue;
+        PartitionReader &pr = reader_for(tp);
+        if (!pr.started) start_at(pr, offset);
+    }
+}
+
 void DirectReader::release(const std::vector<TopicPartition> &tps) {
     for (const auto &tp : tps) {
         auto it = readers_.find(tp);

@@ -105,6 +105,12 @@ class DirectReader {
         const std::atomic<bool> &stop, const FetchProgressFn &progress = {},
         std::chrono::milliseconds report_every = std::chrono::seconds(5));
 
+    /// Starts the fetcher of every partition of `positions` that is not running, at its
+    /// position, without waiting: from its first fetch response on, cached_watermarks() knows
+    /// the partition, so planning asks the brokers nothing for it (issue 17: an idle
+    /// partition is never read, so it would otherwise be asked for in every batch).
+    void start(const std::map<TopicPartition, int64_t> &positions);
+
     /// Stops reading `tps` (their fetchers, prefetched records and positions go): a
     /// partition this host no longer owns (direct-assignment=group). A later range of one
     /// starts it again.

@@ -29,13 +29,20 @@ int remaining_ms(Clock::time_point deadline) {
     return static_cast<int>(std::clamp<int64_t>(left, 0, INT32_MAX));
 }
 
-PartitionListPtr make_list(const std::vector<TopicPartition> &tps, int64_t offset) {
-    PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(tps.size())));
-    for (const auto &tp : tps)
-        rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset =
-            offset;
+PartitionListPtr make_list(const std::vector<TopicPartition> &tps, int64_t offset, size_t first = 0,
+                           size_t count = SIZE_MAX) {
+    const size_t end = first + std::min(count, tps.size() - first);
+    PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(end - first)));
+    for (size_t i = first; i < end; ++i)
+        rd_kafka_topic_partition_list_add(list.get(), tps[i].topic.c_str(), tps[i].partition)
+            ->offset = offset;
     return list;
 }
+
+// librdkafka 2.0.2 matches each partition of a ListOffsets reply against the request's list by
+// a linear search (rd_kafka_topic_partition_list_find, a strcmp each): one request for 10,000
+// partitions cost ~350 ms of CPU. Requests of this many partitions keep it linear (issue 17).
+constexpr size_t kListOffsetsChunk = 500;
 
 }  // namespace
 
@@ -149,27 +156,29 @@ std::map<TopicPartition, Watermarks> query_watermarks(rd_kafka_t *rk, const std:
     std::map<TopicPartition, Watermarks> out;
     if (tps.empty()) return out;
     const auto deadline = Clock::now() + timeout;
-    // ListOffsets for every partition at once: timestamp -2 is the earliest
+    // ListOffsets for every partition (kListOffsetsChunk at a time): timestamp -2 is the earliest
     // offset, -1 the latest (what rd_kafka_query_watermark_offsets sends one
     // partition at a time).
-    for (const int64_t which : {int64_t{-2}, int64_t{-1}}) {
-        auto list = make_list(tps, which);
-        const rd_kafka_resp_err_t err =
-            rd_kafka_offsets_for_times(rk, list.get(), std::max(remaining_ms(deadline), 1));
-        if (err)
-            throw KafkaError("cannot read partition offsets from Kafka brokers '" + brokers +
-                             "': " + rd_kafka_err2str(err) +
-                             ": check --brokers and that the brokers are up");
-        for (int i = 0; i < list->cnt; ++i) {
-            const auto &p = list->elems[i];
-            if (p.err)
-                throw KafkaError(std::string("cannot read the offsets of ") + p.topic + ":" +
-                                 std::to_string(p.partition) + " from brokers '" + brokers + "': " +
-                                 rd_kafka_err2str(p.err) + ": check that the partition exists");
-            auto &w = out[{p.topic, p.partition}];
-            (which == -2 ? w.low : w.high) = p.offset;
+    for (size_t first = 0; first < tps.size(); first += kListOffsetsChunk)
+        for (const int64_t which : {int64_t{-2}, int64_t{-1}}) {
+            auto list = make_list(tps, which, first, kListOffsetsChunk);
+            const rd_kafka_resp_err_t err =
+                rd_kafka_offsets_for_times(rk, list.get(), std::max(remaining_ms(deadline), 1));
+            if (err)
+                throw KafkaError("cannot read partition offsets from Kafka brokers '" + brokers +
+                                 "': " + rd_kafka_err2str(err) +
+                                 ": check --brokers and that the brokers are up");
+            for (int i = 0; i < list->cnt; ++i) {
+                const auto &p = list->elems[i];
+                if (p.err)
+                    throw KafkaError(std::string("cannot read the offsets of ") + p.topic + ":" +
+                                     std::to_string(p.partition) + " from brokers '" + brokers +
+                                     "': " + rd_kafka_err2str(p.err) +
+                                     ": check that the partition exists");
+                auto &w = out[{p.topic, p.partition}];
+                (which == -2 ? w.low : w.high) = p.offset;
+            }
         }
-    }
     return out;
 }
 
@@ -177,16 +186,18 @@ std::map<TopicPartition, int64_t> query_high_watermarks(rd_kafka_t *rk, const st
                                                         const std::vector<TopicPartition> &tps,
                                                         milliseconds timeout) {
     std::map<TopicPartition, int64_t> out;
-    if (tps.empty()) return out;
-    auto list = make_list(tps, -1);  // timestamp -1: the latest offset
-    const rd_kafka_resp_err_t err =
-        rd_kafka_offsets_for_times(rk, list.get(), std::max(static_cast<int>(timeout.count()), 1));
-    if (err)
-        throw KafkaError("cannot read the high watermarks from Kafka brokers '" + brokers +
-                         "': " + rd_kafka_err2str(err));
-    for (int i = 0; i < list->cnt; ++i) {
-        const auto &p = list->elems[i];
-        if (!p.err && p.offset >= 0) out[{p.topic, p.partition}] = p.offset;
+    const auto deadline = Clock::now() + timeout;
+    for (size_t first = 0; first < tps.size(); first += kListOffsetsChunk) {
+        auto list = make_list(tps, -1, first, kListOffsetsChunk);  // timestamp -1: the latest
+        const rd_kafka_resp_err_t err =
+            rd_kafka_offsets_for_times(rk, list.get(), std::max(remaining_ms(deadline), 1));
+        if (err)
+            throw KafkaError("cannot read the high watermarks from Kafka brokers '" + brokers +
+                             "': " + rd_kafka_err2str(err));
+        for (int i = 0; i < list->cnt; ++i) {
+            const auto &p = list->elems[i];
+            if (!p.err && p.offset >= 0) out[{p.topic, p.partition}] = p.offset;
+        }
     }
     return out;
 }

@@ -12,6 +12,7 @@
 #include "ingest/batch_releaser.hpp"
 #include "ingest/direct_reader.hpp"
 #include "plugins/plugin_chain.hpp"
+#include "stream/partition_bounds.hpp"
 #include "zk/legacy_layout.hpp"
 #include "zk/offset_mirror.hpp"
 
@@ -58,6 +59,7 @@ void DirectMode::open_reader(const config::RunConfig &config, const std::string 
         reader_ = std::make_unique<ingest::DirectReader>(std::move(settings));
         spdlog::debug("prefetch: {} records per partition", prefetch);
     }
+    bounds_ = std::make_unique<BoundsSource>(*reader_);
     spdlog::info("direct mode on {}: {} partitions", bootstrap, partitions_.size());
 }
 
@@ -74,6 +76,18 @@ void DirectMode::open(RunLoop &loop) {
                          last_committed_->batch_id);
     }
     positions_ = resolve_start_positions(loop);
+    // The first batch plans from a reading of every partition (the fetchers started in
+    // start() answer later: 10,000 partitions take seconds); later batches from the fetch
+    // responses (BoundsSource).
+    std::vector<TopicPartition> unread;
+    for (const auto &tp : partitions_)
+        if (!seeded_.count(tp)) unread.push_back(tp);
+    seeded_.clear();
+    try {
+        bounds_->ask(unread, kWatermarkTimeout);
+    } catch (const std::exception &e) {
+        spdlog::debug("no watermarks before the first batch ({}): it asks again", e.what());
+    }
     next_id_ = last_committed_ ? last_committed_->batch_id + 1 : 0;
 }
 
@@ -129,8 +143,11 @@ std::map<TopicPartition, int64_t> DirectMode::resolve_start_positions(RunLoop &l
     if (!remaining().empty()) {
         const bool earliest = config.auto_offset_reset == "earliest";
         std::map<TopicPartition, int64_t> reset;
-        for (const auto &[tp, w] : reader_->query_watermarks(remaining(), kMetadataTimeout))
+        for (const auto &[tp, w] : reader_->query_watermarks(remaining(), kMetadataTimeout)) {
             reset[tp] = earliest ? w.low : w.high;
+            bounds_->seed(tp, {w.low, w.high});  // the first batch plans from these
+            seeded_.insert(tp);
+        }
         take(reset, "auto-offset-reset=" + config.auto_offset_reset);
     }
     for (const auto &tp : partitions_) {
@@ -152,6 +169,12 @@ StartOutcome DirectMode::start(RunLoop &loop, const std::atomic<bool> &abort) {
     }
     loop.metrics().next_offsets = positions_;
     loop.publish_metrics(metrics::RunState::running);
+    // Every partition's fetcher runs from the start, so that its watermarks come with the
+    // fetch responses (BoundsSource); starting them does not wait for the brokers.
+    const auto starting = Clock::now();
+    reader_->start(bounds_->startable(positions_));
+    spdlog::debug("started the readers of {} partitions in {:.0f} ms", partitions_.size(),
+                  ms_since(starting));
     if (!pending_) return {};
     spdlog::info("replaying batch {} planned before the last stop ({} ranges, same offsets)",
                  pending_->batch_id, pending_->ranges.size());
@@ -159,37 +182,11 @@ StartOutcome DirectMode::start(RunLoop &loop, const std::atomic<bool> &abort) {
     return {true, outcome.committed ? kExitOk : outcome.exit_code};
 }
 
-std::map<TopicPartition, PartitionBounds> DirectMode::current_bounds(int64_t batch_id) {
-    // Fetch responses already carry every running partition's watermarks: with short
-    // intervals, ask the brokers (a ListOffsets round trip that queues behind fetch
-    // traffic) only for the others and at least once a second.
-    std::map<TopicPartition, PartitionBounds> bounds;
-    std::vector<TopicPartition> ask = partitions_;
-    if (Clock::now() - last_full_query_ < std::chrono::seconds(1)) {
-        ask.clear();
-        auto cached = reader_->cached_watermarks(partitions_);
-        for (const auto &tp : partitions_) {
-            auto it = cached.find(tp);
-            if (it == cached.end())
-                ask.push_back(tp);
-            else
-                bounds[tp] = {it->second.low, it->second.high};
-        }
-    }
-    if (!ask.empty())
-        spdlog::debug("batch {}: asking the brokers for the offsets of {} partitions", batch_id,
-                      ask.size());
-    for (const auto &[tp, w] : reader_->query_watermarks(ask, kWatermarkTimeout))
-        bounds[tp] = {w.low, w.high};
-    if (ask.size() == partitions_.size()) last_full_query_ = Clock::now();
-    return bounds;
-}
-
 BatchOutcome DirectMode::step(RunLoop &loop, Clock::time_point due, const std::atomic<bool> &stop,
                               const std::atomic<bool> &abort) {
     std::map<TopicPartition, PartitionBounds> bounds;
     try {
-        bounds = current_bounds(next_id_);
+        bounds = bounds_->current(positions_, next_id_, kWatermarkTimeout);
     } catch (const std::exception &e) {
         // Brokers away: nothing is planned, nothing is lost; try again.
         spdlog::warn("batch {}: cannot ask Kafka for the latest offsets ({}); retrying in 1 s",
@@ -284,7 +281,11 @@ BatchOutcome DirectMode::execute(RunLoop &loop, const BatchPlan &plan, bool repl
         if (checkpoint_) checkpoint_->write_commit(plan);
         if (config.commit_to_kafka && !config.group.empty()) {
             try {
-                reader_->commit(plan.ranges);
+                // Only what moved since the last commit: an idle partition's offset is in
+                // the group already (the first commit of a run has every partition).
+                const auto moved = moved_since(plan.ranges, kafka_committed_);
+                reader_->commit(moved);
+                for (const auto &r : moved) kafka_committed_[r.topic_partition()] = r.until_offset;
             } catch (const std::exception &e) {
                 // The checkpoint is the source of truth; the group commit is for
                 // Kafka's tools and for restarts without a checkpoint.

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "common/types.hpp"
@@ -23,6 +24,8 @@ class BatchReleaser;
 }  // namespace sluice::ingest
 
 namespace sluice::stream {
+
+class BoundsSource;
 
 /// Lifecycle: made by the app, owned by its RunLoop; every function on the control thread,
 /// which is also the batch thread. The reader's worker threads are its own.
@@ -44,9 +47,6 @@ class DirectMode : public BatchSource {
   private:
     void open_reader(const config::RunConfig &config, const std::string &bootstrap);
     std::map<TopicPartition, int64_t> resolve_start_positions(RunLoop &loop);
-    /// The watermarks of every partition (cached ones when fresh enough); throws when the
-    /// brokers cannot be asked.
-    std::map<TopicPartition, PartitionBounds> current_bounds(int64_t batch_id);
     /// Reads `plan`, runs it through the loop and commits it.
     BatchOutcome execute(RunLoop &loop, const BatchPlan &plan, bool replay,
                          Clock::time_point scheduled, const std::atomic<bool> &abort);
@@ -59,7 +59,9 @@ class DirectMode : public BatchSource {
     std::optional<BatchPlan> last_committed_, pending_;  // what the checkpoint held at start
     std::map<TopicPartition, int64_t> positions_;        // next offset to read, per partition
     int64_t next_id_ = 0;
-    Clock::time_point last_full_query_{};
+    std::map<TopicPartition, int64_t> kafka_committed_;  // what this run committed to the group
+    std::unique_ptr<BoundsSource> bounds_;               // after reader_: destroyed before it
+    std::set<TopicPartition> seeded_;  // bounds known from the start's query (open only)
 };
 
 }  // namespace sluice::stream

@@ -107,4 +107,14 @@ PlannedRanges plan_ranges(const std::map<TopicPartition, int64_t> &positions,
     return out;
 }
 
+std::vector<OffsetRange> moved_since(const std::vector<OffsetRange> &ranges,
+                                     const std::map<TopicPartition, int64_t> &last) {
+    std::vector<OffsetRange> out;
+    for (const auto &r : ranges) {
+        auto it = last.find(r.topic_partition());
+        if (it == last.end() || it->second != r.until_offset) out.push_back(r);
+    }
+    return out;
+}
+
 }  // namespace sluice::stream

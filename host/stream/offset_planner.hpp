@@ -63,4 +63,10 @@ PlannedRanges plan_ranges(const std::map<TopicPartition, int64_t> &positions,
                           const std::map<TopicPartition, PartitionBounds> &bounds,
                           const PlanLimits &limits);
 
+/// The ranges of `ranges` whose until_offset is not `last`'s for their partition (a partition
+/// absent from `last` has moved), in their order: what a commit must carry when `last` is
+/// what was committed before (issue 17: an idle partition costs no commit).
+std::vector<OffsetRange> moved_since(const std::vector<OffsetRange> &ranges,
+                                     const std::map<TopicPartition, int64_t> &last);
+
 }  // namespace sluice::stream

@@ -144,3 +144,18 @@ TEST(OffsetPlanner, PerPartitionCapHoldsEvenWhenOnePartitionHasAllTheBacklog) {
     EXPECT_EQ(plan.ranges[0].count(), 300);
     EXPECT_EQ(plan.ranges[1].count(), 10);
 }
+
+// Issue 17: a commit carries only the partitions whose offset moved since the last commit; the
+// first commit (nothing committed yet) carries them all.
+TEST(MovedSince, OnlyPartitionsWhoseUntilOffsetChanged) {
+    const std::vector<OffsetRange> ranges = {
+        {"a", 0, 5, 5}, {"a", 1, 7, 9}, {"a", 2, 3, 3}, {"b", 0, 0, 0}};
+    EXPECT_EQ(moved_since(ranges, {}), ranges);
+    const std::map<TopicPartition, int64_t> committed = {
+        {tp("a", 0), 5}, {tp("a", 1), 7}, {tp("a", 2), 2}};
+    const auto moved = moved_since(ranges, committed);
+    ASSERT_EQ(moved.size(), 3u);
+    EXPECT_EQ(moved[0], ranges[1]);  // 7 -> 9
+    EXPECT_EQ(moved[1], ranges[2]);  // committed 2, now 3 (e.g. a commit that failed)
+    EXPECT_EQ(moved[2], ranges[3]);  // never committed
+}
