@@ -35,8 +35,8 @@ constexpr int kRecords = 10;
 class IsolationRun : public MockBrokerSuite<IsolationRun> {
   public:
     static std::vector<MockTopic> mock_topics() {
-        return {{"seg", 1},   {"seg_dlq", 1}, {"create", 1}, {"hang", 1},
-                {"alloc", 1}, {"exit", 1},    {"load", 2},   {"upper", 1}};
+        return {{"seg", 1},  {"seg_dlq", 1}, {"create", 1}, {"hang", 1},  {"alloc", 1},
+                {"exit", 1}, {"load", 2},    {"upper", 1},  {"reload", 2}};
     }
 
   protected:
@@ -264,4 +264,70 @@ TEST_F(IsolationRun, TransformEmitsThroughSharedMemoryAndItsPoisonIsLeftOut) {
         EXPECT_EQ(rec.key, "k" + rec.value->substr(1));
     }
     EXPECT_EQ(committed("upper"), kRecords);
+}
+
+// Hot reload of an isolated plugin: each new version is created in a new worker and swapped in
+// at a batch boundary while records keep arriving; the sink downstream ends with each once.
+TEST_F(IsolationRun, HotReloadsOfAnIsolatedPluginLoseAndDuplicateNothing) {
+    constexpr int kReloads = 50;
+    constexpr int kPerPartition = 1000;
+    // A private plugin directory the test deploys new versions into (mode 0755: the loader
+    // refuses a group- or world-writable one).
+    const std::string plugins = dir_.file("deploy");
+    std::filesystem::create_directory(plugins);
+    std::filesystem::permissions(plugins, std::filesystem::perms(0755));
+    const std::string built = std::string(ISOLATION_PLUGIN_DIR) + "/crashy.so";
+    // Version n: the built file with n appended (a different file and hash, the same code).
+    const auto deploy = [&](int n) {
+        const std::string next = plugins + "/.crashy.next";
+        std::filesystem::copy_file(built, next, std::filesystem::copy_options::overwrite_existing);
+        std::ofstream(next, std::ios::app) << "version " << n << "\n";
+        std::filesystem::permissions(next, std::filesystem::perms(0644));
+        std::filesystem::rename(next, plugins + "/crashy.so");
+    };
+    deploy(0);
+    auto args = argv("reload", "sleep-ms = 5", std::nullopt);
+    for (auto &a : args)
+        if (a == ISOLATION_PLUGIN_DIR) a = plugins;
+    for (auto &a : args)
+        if (a == "false") a = "true";  // --hot-reload true
+    args.insert(args.end(), {"--hot-reload-poll", "50ms"});
+    const std::string log = dir_.file("reload.log");
+    ChildProcess host(sluice_argv(args), {log, true});
+    const auto swaps = [&] {
+        const std::string text = read_file(log);
+        size_t n = 0;
+        for (size_t at = text.find("swapped in at the batch boundary"); at != std::string::npos;
+             at = text.find("swapped in at the batch boundary", at + 1))
+            ++n;
+        return n;
+    };
+    int produced = 0;
+    for (int n = 1; n <= kReloads; ++n) {
+        if (produced < kPerPartition) {
+            produce_numbered(bootstrap(), "reload", 2, produced, produced + 20);
+            produced += 20;
+        }
+        deploy(n);
+        ASSERT_TRUE(wait_until([&] { return swaps() >= static_cast<size_t>(n); }, 20s))
+            << "reload " << n << " not swapped in: " << read_file(log);
+    }
+    if (produced < kPerPartition)
+        produce_numbered(bootstrap(), "reload", 2, produced, kPerPartition);
+    const auto expected = consume_all(bootstrap(), "reload", 2);
+    ASSERT_EQ(expected.size(), 2u * kPerPartition);
+    const bool all = wait_until(
+        [&] {
+            return std::filesystem::exists(sink("reload")) &&
+                   read_sink(sink("reload")).size() >= expected.size();
+        },
+        60s);
+    const auto status = stop_gracefully(host);
+    const std::string err = read_file(log);
+    ASSERT_TRUE(all) << err;
+    ASSERT_TRUE(status && status->code == 0) << err;
+    EXPECT_TRUE(exactly_once(read_sink(sink("reload")), expected)) << err;
+    EXPECT_FALSE(has(err, "was killed by")) << err;  // no worker died on the way
+    EXPECT_FALSE(has(err, "rolled back")) << err;
+    EXPECT_TRUE(children_of(host.pid()).empty());  // every worker is gone with the host
 }
