@@ -13,6 +13,7 @@
 #include "ingest/direct_reader.hpp"
 #include "plugins/plugin_chain.hpp"
 #include "stream/partition_bounds.hpp"
+#include "stream/rate_estimator.hpp"
 #include "zk/legacy_layout.hpp"
 #include "zk/offset_mirror.hpp"
 
@@ -50,9 +51,20 @@ void DirectMode::open_reader(const config::RunConfig &config, const std::string 
     limits_.max_rate_per_partition = config.max_rate_per_partition;
     limits_.max_batch_records = config.max_batch_records;
     limits_.fail_on_data_loss = config.fail_on_data_loss;
+    // max-batch-bytes: step() turns it into a record cap from the average record so far; here
+    // it bounds librdkafka's prefetch to half a batch in bytes and sizes the prefetch in
+    // records (and so the largest range) as if records were 1 KiB: librdkafka counts only
+    // payload bytes, and with small records its per-message overhead is the larger part.
+    PlanLimits sizing = limits_;
+    if (const int64_t most = records_for_bytes(config.max_batch_bytes, 0, 0); most > 0)
+        sizing.max_batch_records =
+            sizing.max_batch_records > 0 ? std::min(sizing.max_batch_records, most) : most;
+    for (const auto &[key, value] :
+         prefetch_byte_limits(config.max_batch_bytes, partitions_.size(), config.kafka))
+        settings.kafka[key] = value;
     if (auto user = config.kafka.find("queued.min.messages"); user != config.kafka.end()) {
         limits_.max_records_per_partition = std::stoll(user->second);
-    } else if (int64_t prefetch = prefetch_per_partition(limits_, partitions_.size())) {
+    } else if (int64_t prefetch = prefetch_per_partition(sizing, partitions_.size())) {
         limits_.max_records_per_partition = prefetch;
         settings.kafka["queued.min.messages"] = std::to_string(prefetch);
         reader_.reset();  // librdkafka settings are fixed at creation: make it anew
@@ -196,6 +208,13 @@ BatchOutcome DirectMode::step(RunLoop &loop, Clock::time_point due, const std::a
     }
     PlannedRanges planned;
     limits_.backpressure_rate = loop.backpressure_rate();  // 0 unless backpressure = true
+    const metrics::RunSnapshot &so_far = loop.metrics();
+    if (const int64_t cap =
+            records_for_bytes(loop.config().max_batch_bytes, so_far.bytes, so_far.records);
+        cap > 0)
+        limits_.max_batch_records = loop.config().max_batch_records > 0
+                                        ? std::min(loop.config().max_batch_records, cap)
+                                        : cap;
     try {
         planned = plan_ranges(positions_, bounds, limits_);
     } catch (const DataLossError &e) {

@@ -13,6 +13,7 @@
 #include "kafka/group_member.hpp"
 #include "kafka/metadata.hpp"
 #include "plugins/plugin_chain.hpp"
+#include "stream/rate_estimator.hpp"
 #include "zk/offset_mirror.hpp"
 
 namespace sluice::stream {
@@ -336,6 +337,13 @@ BatchOutcome GroupDirectMode::step(RunLoop &loop, Clock::time_point due,
     }
     PlannedRanges planned;
     limits_.backpressure_rate = loop.backpressure_rate();  // 0 unless backpressure = true
+    const metrics::RunSnapshot &so_far = loop.metrics();
+    if (const int64_t cap =
+            records_for_bytes(loop.config().max_batch_bytes, so_far.bytes, so_far.records);
+        cap > 0)
+        limits_.max_batch_records = loop.config().max_batch_records > 0
+                                        ? std::min(loop.config().max_batch_records, cap)
+                                        : cap;
     try {
         planned = plan_ranges(positions_, bounds, limits_);
     } catch (const DataLossError &e) {

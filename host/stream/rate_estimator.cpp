@@ -55,4 +55,29 @@ std::vector<int64_t> backpressure_caps(const std::vector<int64_t> &lags, double 
     return caps;
 }
 
+int64_t records_for_bytes(uint64_t max_batch_bytes, uint64_t bytes_so_far,
+                          uint64_t records_so_far) {
+    if (max_batch_bytes == 0) return 0;
+    const double average =
+        records_so_far > 0 && bytes_so_far > 0
+            ? static_cast<double>(bytes_so_far) / static_cast<double>(records_so_far)
+            : static_cast<double>(kAssumedRecordBytes);
+    return std::max<int64_t>(
+        1, static_cast<int64_t>(static_cast<double>(max_batch_bytes) / std::max(1.0, average)));
+}
+
+std::map<std::string, std::string> prefetch_byte_limits(
+    uint64_t max_batch_bytes, size_t partitions, const std::map<std::string, std::string> &user) {
+    std::map<std::string, std::string> out;
+    if (max_batch_bytes == 0 || partitions == 0) return out;
+    const uint64_t share = max_batch_bytes / 2 / partitions;  // bytes per partition queue
+    const uint64_t kbytes = std::clamp<uint64_t>(share / 1024, 64, 65536);
+    const uint64_t fetch = std::clamp<uint64_t>(kbytes * 1024, 64 * 1024, 1 << 20);
+    if (!user.count("queued.max.messages.kbytes"))
+        out["queued.max.messages.kbytes"] = std::to_string(kbytes);
+    if (!user.count("max.partition.fetch.bytes") && !user.count("fetch.message.max.bytes"))
+        out["max.partition.fetch.bytes"] = std::to_string(fetch);
+    return out;
+}
+
 }  // namespace sluice::stream

@@ -4,7 +4,9 @@
 // becomes the next batch's per-partition limits in direct mode. Pure logic, no I/O, no clock.
 
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace sluice::stream {
@@ -58,5 +60,19 @@ class PidRateEstimator {
 /// result has one cap per entry (0 where the lag is 0).
 std::vector<int64_t> backpressure_caps(const std::vector<int64_t> &lags, double rate,
                                        int64_t max_rate_per_partition, int64_t batch_interval_ms);
+
+/// max-batch-bytes as a record count for the planner: the budget over the average record
+/// (keys + values) of the batches so far, or over kAssumedRecordBytes before the first; at
+/// least 1; 0 when max_batch_bytes is 0 (no limit).
+inline constexpr uint64_t kAssumedRecordBytes = 1024;
+int64_t records_for_bytes(uint64_t max_batch_bytes, uint64_t bytes_so_far, uint64_t records_so_far);
+
+/// The librdkafka settings that bound direct mode's prefetch by max-batch-bytes, among
+/// `partitions` partition queues: half a batch in all (queued.max.messages.kbytes per
+/// partition, at least 64 KiB), and no single partition fetch above that share (at most 1 MiB,
+/// librdkafka's default). A key the user set in `user` is left out. Empty when
+/// max_batch_bytes is 0.
+std::map<std::string, std::string> prefetch_byte_limits(
+    uint64_t max_batch_bytes, size_t partitions, const std::map<std::string, std::string> &user);
 
 }  // namespace sluice::stream

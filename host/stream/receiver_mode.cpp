@@ -162,6 +162,11 @@ int ReceiverMode::final_exit_code(int exit_code) {
 void ReceiverMode::start_receivers(const RunLoop &loop) {
     const config::RunConfig &config = loop.config();
     const std::string &bootstrap = loop.bootstrap();
+    uint64_t total_threads = 0;
+    for (const auto &topic : config.topics) {
+        auto found = config.topic_threads.find(topic);
+        total_threads += found == config.topic_threads.end() ? 1 : found->second;
+    }
     for (const auto &topic : config.topics) {
         auto found = config.topic_threads.find(topic);
         const int threads = found == config.topic_threads.end() ? 1 : found->second;
@@ -175,6 +180,15 @@ void ReceiverMode::start_receivers(const RunLoop &loop) {
             s.block_interval = config.block_interval;
             s.max_rate = config.receiver_max_rate;
             s.rate_limit = &thread_rate_;
+            if (config.max_batch_bytes > 0) {
+                // max-batch-bytes: the blocks waiting for the next batch pause the threads at
+                // this size, and each thread's librdkafka queue holds at most half a batch
+                // over the threads.
+                s.max_queued_bytes = config.max_batch_bytes;
+                s.kafka.try_emplace("queued.max.messages.kbytes",
+                                    std::to_string(std::max<uint64_t>(
+                                        64, config.max_batch_bytes / 2 / 1024 / total_threads)));
+            }
             if (config.backpressure) s.credit = &credit_;
             s.auto_offset_reset = config.auto_offset_reset;
             s.wal = wal_.get();

@@ -116,3 +116,26 @@ TEST(BackpressureCaps, PlannerAppliesThem) {
     EXPECT_EQ(plan.ranges[0].count(), 75);
     EXPECT_EQ(plan.ranges[1].count(), 25);
 }
+
+TEST(MaxBatchBytes, RecordsFromTheAverageSoFar) {
+    EXPECT_EQ(records_for_bytes(0, 100, 1), 0);              // no limit
+    EXPECT_EQ(records_for_bytes(1 << 20, 0, 0), 1024);       // 1 MiB / 1 KiB assumed
+    EXPECT_EQ(records_for_bytes(1 << 20, 5000, 50), 10485);  // 1,048,576 / 100
+    EXPECT_EQ(records_for_bytes(1000, 10 << 20, 1), 1);      // at least one
+}
+
+TEST(MaxBatchBytes, PrefetchIsHalfABatchOverThePartitions) {
+    // 64 MiB over 16 partitions: 2 MiB each, 2048 KiB; fetches stay at librdkafka's 1 MiB.
+    auto limits = prefetch_byte_limits(64 << 20, 16, {});
+    EXPECT_EQ(limits.at("queued.max.messages.kbytes"), "2048");
+    EXPECT_EQ(limits.at("max.partition.fetch.bytes"), "1048576");
+    // 32 MiB over 64 partitions: 256 KiB each, and fetches of 256 KiB.
+    limits = prefetch_byte_limits(32 << 20, 64, {});
+    EXPECT_EQ(limits.at("queued.max.messages.kbytes"), "256");
+    EXPECT_EQ(limits.at("max.partition.fetch.bytes"), "262144");
+    // Never below 64 KiB; the user's own settings win; nothing without a limit.
+    limits = prefetch_byte_limits(1 << 20, 1000, {{"max.partition.fetch.bytes", "5000"}});
+    EXPECT_EQ(limits.at("queued.max.messages.kbytes"), "64");
+    EXPECT_FALSE(limits.count("max.partition.fetch.bytes"));
+    EXPECT_TRUE(prefetch_byte_limits(0, 8, {}).empty());
+}
