@@ -114,8 +114,15 @@ TEST_F(CanaryRun, RejectedAndPromotedCanariesOnALiveHostWithExactlyOnceOutput) {
     ASSERT_TRUE(logged("rejected:")) << read_file(log_);
     EXPECT_NE(read_file(log_).find("value: serving \"x\", canary \"X\""), std::string::npos)
         << read_file(log_);
-    auto st = plugin_status(port);
-    EXPECT_EQ(st["canary"]["state"], "rejected") << st.dump(2);
+    // /status is published once the batch is committed, just after the log line.
+    nlohmann::json st;
+    EXPECT_TRUE(wait_until(
+        [&] {
+            st = plugin_status(port);
+            return st["canary"]["state"] == "rejected";
+        },
+        10s))
+        << st.dump(2);
     EXPECT_EQ(st["generation"], 1);
     EXPECT_EQ(st["version"], "1");
 
@@ -128,8 +135,13 @@ TEST_F(CanaryRun, RejectedAndPromotedCanariesOnALiveHostWithExactlyOnceOutput) {
         },
         30s))
         << read_file(log_);
-    st = plugin_status(port);
-    EXPECT_EQ(st["version"], "2") << st.dump(2);
+    EXPECT_TRUE(wait_until(
+        [&] {
+            st = plugin_status(port);
+            return st["version"] == "2";
+        },
+        10s))
+        << st.dump(2);
     EXPECT_EQ(st["canary"]["state"], "promoted");
     EXPECT_EQ(st["canary"]["promoted"], 1);
     EXPECT_EQ(st["canary"]["rejected"], 1);
