@@ -404,8 +404,8 @@ const OptionSpec kOptions[] = {
      "(default 30s)"},
     {"max-batch-bytes", "", Scalar, General, "SIZE", apply_max_batch_bytes,
      show_integer<&C::max_batch_bytes>,
-     "at most SIZE of keys and values per batch, which with it bounds the peak memory "
-     "(docs/configuration.md has the formula; default 0 = unlimited; suffixes KiB MiB GiB)"},
+     "at most SIZE of keys and values per batch; also bounds librdkafka's prefetch "
+     "(docs/benchmarks.md: peak memory against it; default 0 = unlimited; suffixes KiB MiB GiB)"},
     {"backpressure", "", Scalar, General, "BOOL", set_bool<&C::backpressure>,
      show_bool<&C::backpressure>,
      "a PID rate estimator (Spark's) sizes each batch from the last one's processing time and "
