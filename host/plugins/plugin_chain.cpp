@@ -30,8 +30,8 @@ PluginChain::PluginChain() = default;
 PluginChain::~PluginChain() {
     // The reloader first: its thread may be offering replacements or destroying retired
     // instances. Then the generations in reverse order of creation.
-    canary_.reset();
     reloader_.reset();
+    canary_.reset();  // after the watcher thread, which offers canaries, has stopped
     pending_.clear();
     for (auto &slot : slots_) slot.previous.reset();
     while (!instances_.empty()) instances_.pop_back();

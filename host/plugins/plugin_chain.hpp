@@ -154,7 +154,7 @@ class PluginChain {
     std::atomic<bool> has_pending_{false};  // lets process() skip the lock on most batches
 
     std::unique_ptr<PluginReloader> reloader_;
-    std::unique_ptr<CanaryShadow> canary_;  // with hot reload; destroyed before reloader_
+    std::unique_ptr<CanaryShadow> canary_;  // with hot reload; destroyed after reloader_
     bool reload_started_ = false;
 };
 
