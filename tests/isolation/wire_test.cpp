@@ -131,7 +131,8 @@ TEST(IsolationWire, ReaderOfAShortMessageIsNotOk) {
     EXPECT_TRUE(r.ok());
     EXPECT_EQ(r.u64(), 0u);
     EXPECT_FALSE(r.ok());
-    Reader lying(std::string("\xff\xff\xff\xff\xff\xff\xff\x7f", 8));
+    const std::string huge_length("\xff\xff\xff\xff\xff\xff\xff\x7f", 8);
+    Reader lying(huge_length);
     EXPECT_EQ(lying.str(), "");
     EXPECT_FALSE(lying.ok());
 }
