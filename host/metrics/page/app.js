@@ -135,6 +135,12 @@ function renderStatus(s) {
     ["WAL bytes", "wal_bytes", r.wal ? r.wal.bytes : null],
     ["WAL pending blocks", "wal_pending_blocks", r.wal ? r.wal.pending_blocks : null],
   ]);
+  const bp = s.backpressure;
+  $("backpressure-section").hidden = !bp;
+  if (bp) facts("backpressure", [
+    ["estimate (records/s)", "rate", bp.rate, 0],
+    ["initial rate (records/s)", "initial_rate", bp.initial_rate || "none"],
+  ]);
 }
 
 function makeChart(id, label, color) {
