@@ -156,14 +156,18 @@ std::vector<TopicPartition> DirectReader::partitions_for(const std::vector<std::
 std::map<TopicPartition, Watermarks> DirectReader::cached_watermarks(
     const std::vector<TopicPartition> &tps) {
     std::map<TopicPartition, Watermarks> out;
+    auto it = readers_.begin();
     for (const auto &tp : tps) {
-        auto it = readers_.find(tp);
-        if (it == readers_.end() || !it->second || !it->second->started) continue;
+        // tps in order (as the planners pass them): the next reader is usually the one.
+        if (it == readers_.end() || it->first != tp) it = readers_.find(tp);
+        if (it == readers_.end()) continue;
+        const auto here = it++;
+        if (!here->second || !here->second->started) continue;
         Watermarks w;
         if (rd_kafka_get_watermark_offsets(client_->rk, tp.topic.c_str(), tp.partition, &w.low,
                                            &w.high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
             w.low >= 0 && w.high >= 0)
-            out[tp] = w;
+            out.emplace_hint(out.end(), tp, w);
     }
     return out;
 }

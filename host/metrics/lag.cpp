@@ -71,7 +71,11 @@ LagBoard::LagBoard(std::chrono::milliseconds window) : window_ms_(window.count()
 
 void LagBoard::add_batch(const std::vector<OffsetRange> &ranges) {
     std::lock_guard lock(mutex_);
-    for (const OffsetRange &r : ranges) advanced_[r.topic_partition()] += r.count();
+    auto hint = advanced_.begin();  // ranges in partition order: found at the hint (fill_offsets)
+    for (const OffsetRange &r : ranges) {
+        hint = advanced_.try_emplace(hint, r.topic_partition(), 0);
+        (hint++)->second += r.count();
+    }
 }
 
 bool LagBoard::record_progress(const std::map<TopicPartition, int64_t> &next_offsets,

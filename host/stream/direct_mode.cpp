@@ -315,7 +315,13 @@ BatchOutcome DirectMode::execute(RunLoop &loop, const BatchPlan &plan, bool repl
         return {kExitOk, true};
     });
     if (!outcome.committed) return outcome;
-    for (const auto &r : plan.ranges) positions_[r.topic_partition()] = r.until_offset;
+    // The plan's ranges are in positions_'s order: walk both (no lookup per partition).
+    auto at = positions_.begin();
+    for (const auto &r : plan.ranges) {
+        const TopicPartition tp = r.topic_partition();
+        if (at == positions_.end() || at->first != tp) at = positions_.try_emplace(tp, 0).first;
+        (at++)->second = r.until_offset;
+    }
     next_id_ = plan.batch_id + 1;
     releaser_->release(std::move(fetched));
     return outcome;
