@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+
 #include "e2e_helpers.hpp"
 #include "zk/legacy_layout.hpp"
 #include "zk/offset_mirror.hpp"
@@ -120,6 +122,33 @@ TEST_F(ZooKeeperTest, MirrorWritesTheLegacyLayoutWithBareNextOffsets) {
     EXPECT_TRUE(zk->children("/consumers/layout/ids").empty());
     EXPECT_TRUE(zk->children("/consumers/layout/owners/orders").empty());
     EXPECT_EQ(node(*zk, "/consumers/layout/offsets/orders/0"), "20");
+}
+
+// Issue 17: an idle batch (every range empty, at the mirrored offsets) writes nothing to
+// ZooKeeper however many partitions the job has; a batch that moves one partition writes one node.
+TEST_F(ZooKeeperTest, IdleBatchesWriteNoNodeAndAMovedPartitionWritesOne) {
+    constexpr int kPartitions = 2000;
+    std::map<TopicPartition, int64_t> start;
+    std::vector<OffsetRange> idle;
+    for (int p = 0; p < kPartitions; ++p) {
+        start[tp("wide", p)] = 10;
+        idle.push_back({"wide", p, 10, 10});
+    }
+    OffsetMirror mirror(mirror_settings("idle"), start);
+    ASSERT_TRUE(mirror.wait_caught_up(30s));
+    const uint64_t after_start = mirror.status().writes;
+    EXPECT_GE(after_start, static_cast<uint64_t>(kPartitions));
+    for (int batch = 0; batch < 20; ++batch) mirror.publish(idle);
+    ASSERT_TRUE(mirror.wait_caught_up(10s));
+    EXPECT_EQ(mirror.status().writes, after_start);
+    auto moved = idle;
+    moved[1234].until_offset = 11;
+    mirror.publish(moved);
+    ASSERT_TRUE(mirror.wait_caught_up(10s));
+    EXPECT_EQ(mirror.status().writes, after_start + 1);
+    auto zk = observer();
+    EXPECT_EQ(node(*zk, "/consumers/idle/offsets/wide/1234"), "11");
+    EXPECT_EQ(node(*zk, "/consumers/idle/offsets/wide/1233"), "10");
 }
 
 TEST_F(ZooKeeperTest, UnknownStartOffsetsGetAnEmptyNodeAndKeepAnExistingValue) {
