@@ -132,7 +132,7 @@ run_one() {
     [[ -n "$child" ]] && kill -TERM "$child" 2>/dev/null
   fi
   wait "$running" ||
-    { echo "bench/partitions.sh: sluice run failed ($mode, $parts partitions, $load):" >&2; tail -5 "$log" >&2; }
+    { echo "bench/partitions.sh: sluice run failed ($mode, $parts partitions, $load):" >&2; tail -5 "$log" | cut -c1-300 >&2; }
   if [[ -n "$producer" ]]; then
     kill "$producer" 2>/dev/null || true
     wait "$producer" 2>/dev/null || true
@@ -140,7 +140,7 @@ run_one() {
   fi
   local stats bytes="-" rss
   stats=$(summarize "$log" "$skip")
-  rss=$(($(cat "$work/time") / 1024))
+  rss=$(($(tail -n1 "$work/time") / 1024))
   if [[ $mode == direct && -d "$ckpt" ]]; then
     # Everything the checkpoint wrote for the measured batches: entries of ids >= skip and the
     # bases they made (a base named after batch id b holds the positions after b).
@@ -157,6 +157,7 @@ echo "| mode | partitions | load | e2e ms (median / max) | delay ms (median / ma
 echo "|---|---|---|---|---|---|---|---|"
 topic=parts
 for parts in $counts; do
+  : >"$work/broker.out"  # the previous broker's address must not be read for the new one
   start_mock_broker "$topic" "$parts"
   for mode in $modes; do
     for load in idle busy; do run_one "$mode" "$parts" "$load"; done
