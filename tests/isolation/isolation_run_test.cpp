@@ -107,6 +107,12 @@ class IsolationRun : public MockBrokerSuite<IsolationRun> {
             if (i != poison) out.push_back("v" + std::to_string(i));
         return out;
     }
+    static size_t count(const std::string &text, const std::string &what) {
+        size_t n = 0;
+        for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+            ++n;
+        return n;
+    }
     static bool has(const std::string &text, const std::string &what) {
         return text.find(what) != std::string::npos;
     }
@@ -220,15 +226,21 @@ TEST_F(IsolationRun, KillNineOfTheWorkerUnderLoadLosesAndDuplicatesNothing) {
     std::mt19937 random(11);
     int kills = 0;
     int produced = 0;
-    const auto deadline = std::chrono::steady_clock::now() + 40s;
+    // Bounded, not timed: under the sanitizers a worker takes far longer to start again.
+    const auto deadline = std::chrono::steady_clock::now() + 120s;
     while (kills < 20 && std::chrono::steady_clock::now() < deadline) {
         if (produced < kPerPartition) {
             produce_numbered(bootstrap(), "load", 2, produced, produced + 75);
             produced += 75;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(50 + random() % 250));
+        // Each kill after the host has finished a batch since the last one: a random killer
+        // faster than a worker's restart (under the sanitizers) would otherwise hit one batch
+        // max-crashes times, which is the poison-batch case, not this one.
+        const size_t before = count(read_file(log), " records, ");
         for (pid_t worker : children_of(host.pid()))
             if (::kill(worker, SIGKILL) == 0) ++kills;
+        wait_until([&] { return count(read_file(log), " records, ") > before; }, 30s);
     }
     ASSERT_EQ(kills, 20) << read_file(log);
     if (produced < kPerPartition) produce_numbered(bootstrap(), "load", 2, produced, kPerPartition);
@@ -294,14 +306,7 @@ TEST_F(IsolationRun, HotReloadsOfAnIsolatedPluginLoseAndDuplicateNothing) {
     args.insert(args.end(), {"--hot-reload-poll", "50ms"});
     const std::string log = dir_.file("reload.log");
     ChildProcess host(sluice_argv(args), {log, true});
-    const auto swaps = [&] {
-        const std::string text = read_file(log);
-        size_t n = 0;
-        for (size_t at = text.find("swapped in at the batch boundary"); at != std::string::npos;
-             at = text.find("swapped in at the batch boundary", at + 1))
-            ++n;
-        return n;
-    };
+    const auto swaps = [&] { return count(read_file(log), "swapped in at the batch boundary"); };
     // The reloader takes its baseline when it starts watching (at the first batch): a file
     // replaced before that is not seen as new.
     ASSERT_TRUE(wait_until([&] { return has(read_file(log), "hot reload: watching"); }, 30s))
