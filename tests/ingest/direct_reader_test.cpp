@@ -100,13 +100,14 @@ TEST_F(DirectReaderTest, UnknownTopicIsNamedWithTheBrokers) {
     DirectReader reader(settings());
     const auto start = std::chrono::steady_clock::now();
     try {
-        reader.partitions_for({"no-such-topic-here"}, 1s);
+        // (3 s: time for the mock to answer that the topic is unknown on a loaded machine)
+        reader.partitions_for({"no-such-topic-here"}, 3s);
         FAIL() << "expected an error";
     } catch (const std::exception &e) {
         EXPECT_THAT(e.what(), HasSubstr("'no-such-topic-here'"));
         EXPECT_THAT(e.what(), HasSubstr(bootstrap()));
     }
-    EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
 }
 
 TEST_F(DirectReaderTest, UnreachableBrokerFailsWithinTheTimeout) {
