@@ -71,7 +71,7 @@ std::optional<std::vector<DeclaredKey>> declared_keys(const std::string &name,
         if (config::is_error_policy_key(k.name))
             throw plugin_error(name, where,
                                std::string("it declares the config key '") + k.name +
-                                   "', which is the host's own (the error policy)",
+                                   "', which is the host's own (error policy, isolation)",
                                "rename the plugin's key and rebuild it");
         DeclaredKey key;
         key.name = k.name;

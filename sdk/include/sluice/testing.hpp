@@ -168,8 +168,10 @@ inline std::string status_name(int32_t status) {
 
 /// The key a host reserves in every [plugin.NAME] section (its error policy).
 inline bool is_host_key(std::string_view key) {
+    // The error policy's keys and isolation's (host/config/plugin_keys.cpp).
     return key == "on-error" || key == "max-retries" || key == "retry-backoff" ||
-           key == "dead-letter-topic";
+           key == "dead-letter-topic" || key == "isolation" || key == "batch-timeout" ||
+           key == "memory-limit" || key == "max-crashes";
 }
 
 /// The candidate `word` is most likely a slip of, or "" (the host's "did you mean" rule: edit
@@ -474,7 +476,7 @@ class Plugin {
                        "fix config_keys in the plugin and rebuild it");
             if (detail::is_host_key(k.name))
                 refuse(std::string("it declares the config key '") + k.name +
-                           "', which is the host's own (the error policy)",
+                           "', which is the host's own (error policy, isolation)",
                        "rename the plugin's key and rebuild it");
             DeclaredKey key;
             key.name = k.name;
