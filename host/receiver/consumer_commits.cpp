@@ -58,14 +58,15 @@ bool ConsumerThread::take_processed() {
     return any;
 }
 
-void ConsumerThread::commit_for_a_while(std::chrono::milliseconds how_long) {
+void ConsumerThread::commit_for_a_while(std::chrono::milliseconds how_long, bool force) {
     // A commit refused during a rebalance is tried again for a little while: what stays
     // uncommitted is read twice by the partition's next owner.
     const auto give_up = Clock::now() + how_long;
-    flush_commits();
-    while (!uncommitted_.empty() && !wal_failed() && Clock::now() < give_up) {
+    flush_commits(force);
+    // A commit refused for this member's generation never lands: the group has moved on.
+    while (!uncommitted_.empty() && !wal_failed() && !fenced_ && Clock::now() < give_up) {
         std::this_thread::sleep_for(milliseconds(100));
-        flush_commits();
+        flush_commits(force);
     }
 }
 
@@ -179,10 +180,17 @@ void ConsumerThread::hold_revoke(const std::vector<TopicPartition> &tps) {
         std::this_thread::sleep_for(milliseconds(5));
     }
     bool any = false;
-    for (const auto &tp : tps) any |= uncommitted_.count(tp) > 0;
+    std::string what;
+    for (const auto &tp : tps)
+        if (auto it = uncommitted_.find(tp); it != uncommitted_.end()) {
+            any = true;
+            what += (what.empty() ? "" : ", ") + tp.to_string() + "@" + std::to_string(it->second);
+        }
+    spdlog::debug("{}: revoke of {}: committing {}", name_, list_text(tps),
+                  what.empty() ? "nothing" : what);
     if (any)
-        commit_for_a_while(std::max(
-            milliseconds(2000), std::chrono::duration_cast<milliseconds>(deadline - Clock::now())));
+        // Bounded: the group waits for this member meanwhile (and may move on without it).
+        commit_for_a_while(milliseconds(2000), true);
 }
 
 void ConsumerThread::hand_over(std::unique_ptr<wal::Block> block) {
@@ -193,12 +201,15 @@ void ConsumerThread::hand_over(std::unique_ptr<wal::Block> block) {
     settings_.queue->push({ReceiverItem::Kind::block, std::move(block), {}});
 }
 
-void ConsumerThread::flush_commits() {
+void ConsumerThread::flush_commits(bool force) {
     if (uncommitted_.empty()) return;
+    // The next statistics report, or the end of the rebalance, says when.
+    if (!force && (!settled_ || Clock::now() < hold_commits_until_)) return;
     // After a WAL I/O error nothing more reaches Kafka, not even offsets of blocks synced
     // before it: the next start replays or re-reads them (duplicates, never a loss).
     if (wal_failed()) return;
     last_commit_try_ = Clock::now();
+    fenced_ = false;
     kafka::PartitionListPtr list(
         rd_kafka_topic_partition_list_new(static_cast<int>(uncommitted_.size())));
     for (const auto &[tp, offset] : uncommitted_)
@@ -209,7 +220,10 @@ void ConsumerThread::flush_commits() {
     // next owner starts as late as possible (fewer records read twice).
     const rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), list.get(), 0);
     bool all_ok = !err;
-    for (int i = 0; i < list->cnt; ++i) {
+    // A request the group refused as a whole (a rebalance in progress) leaves the partitions'
+    // own errors unset: nothing of it landed.
+    const bool refused = err && err != RD_KAFKA_RESP_ERR__NO_OFFSET;
+    for (int i = 0; i < list->cnt && !refused; ++i) {
         const auto &e = list->elems[i];
         if (e.err) {
             all_ok = false;
@@ -218,17 +232,23 @@ void ConsumerThread::flush_commits() {
         auto it = uncommitted_.find({e.topic, e.partition});
         if (it != uncommitted_.end() && it->second <= e.offset) uncommitted_.erase(it);
     }
-    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET && !all_ok) {
+    if (refused || !all_ok) {
         // Nothing is committed before it may be: a commit that never lands only means
         // records read twice.
-        spdlog::debug("{}: offset commit failed: {}; retrying", name_, rd_kafka_err2str(err));
+        rd_kafka_resp_err_t why = err;
+        for (int i = 0; i < list->cnt && !why; ++i) why = list->elems[i].err;
+        if (why == RD_KAFKA_RESP_ERR__NO_OFFSET) return;
+        fenced_ = why == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+                  why == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||
+                  why == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID;
+        spdlog::debug("{}: offset commit failed: {}; retrying", name_, rd_kafka_err2str(why));
+        settled_ = false;  // until the group says it is settled again
+        hold_commits_until_ = Clock::now() + std::chrono::seconds(5);
         if (++failed_commits_ % 50 == 1)
             spdlog::warn(
                 "{}: offset commit failed: {} (retrying; at worst the partition's next owner "
                 "reads those records again)",
-                name_, rd_kafka_err2str(err));
-    } else if (!err) {
-        uncommitted_.clear();
+                name_, rd_kafka_err2str(why));
     }
 }
 

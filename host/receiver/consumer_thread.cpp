@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 #include "common/clock.hpp"
 #include "kafka/broker_waker.hpp"
@@ -61,11 +62,17 @@ ConsumerThread::ConsumerThread(ConsumerSettings settings) : settings_(std::move(
         conf["enable.auto.commit"] = "true";
         conf["enable.auto.offset.store"] = "true";
     }
+    // The group's state, for settled_ (the statistics go nowhere else); the metadata refresh
+    // that finds new partitions and new topics matching a ^regex (librdkafka's default: 5 min)
+    // unless the user set it.
+    conf["statistics.interval.ms"] = "100";
+    conf.try_emplace("topic.metadata.refresh.interval.ms", "5000");
     if (auto it = conf.find("queued.min.messages"); it != conf.end())
         queued_min_ = std::max<size_t>(1, std::stoul(it->second));
     kafka::ConfPtr c = kafka::make_conf(conf);
     rd_kafka_conf_set_opaque(c.get(), this);
     rd_kafka_conf_set_rebalance_cb(c.get(), &ConsumerThread::rebalance_trampoline);
+    rd_kafka_conf_set_stats_cb(c.get(), &ConsumerThread::stats_trampoline);
     rk_ = kafka::make_handle(RD_KAFKA_CONSUMER, std::move(c));
     rd_kafka_poll_set_consumer(rk_.get());
     queue_.reset(rd_kafka_queue_get_consumer(rk_.get()));
@@ -112,12 +119,12 @@ void ConsumerThread::start() {
         done_reading_.store(true, std::memory_order_release);
         const bool processed_rule = settings_.commit == CommitRule::processed;
         while (!may_leave_.load(std::memory_order_acquire)) {
-            if (processed_rule && take_processed()) flush_commits();
+            if (processed_rule && take_processed()) flush_commits(true);
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
         if (processed_rule) {
             take_processed();
-            commit_for_a_while(std::chrono::seconds(2));
+            commit_for_a_while(std::chrono::seconds(2), true);
         }
         waker_.reset();
         queue_.reset();
@@ -170,6 +177,17 @@ void ConsumerThread::rebalance_trampoline(rd_kafka_t *rk, rd_kafka_resp_err_t er
     }
 }
 
+int ConsumerThread::stats_trampoline(rd_kafka_t *, char *json, size_t len, void *opaque) {
+    auto *self = static_cast<ConsumerThread *>(opaque);
+    const auto stats = nlohmann::json::parse(json, json + len, nullptr, false);
+    if (stats.is_object() && stats.contains("cgrp")) {
+        const auto &cgrp = stats.at("cgrp");
+        self->settled_ =
+            cgrp.value("state", "") == "up" && cgrp.value("join_state", "") == "steady";
+    }
+    return 0;  // librdkafka frees the JSON
+}
+
 void ConsumerThread::await_first_assignment() {
     // A member stopped in its first seconds (SIGTERM while the group forms) would abort the
     // process in rd_kafka_sticky_assignor_state_destroy (librdkafka 2.0.2; fixed in 2.3.0).
@@ -187,6 +205,7 @@ void ConsumerThread::await_first_assignment() {
 
 void ConsumerThread::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts) {
     ever_rebalanced_ = true;
+    hold_commits_until_ = {};  // the rebalance that refused a commit is over
     const bool cooperative =
         std::string_view(rd_kafka_rebalance_protocol(rk_.get())) == "COOPERATIVE";
     const auto tps = to_tps(parts);
@@ -203,7 +222,10 @@ void ConsumerThread::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partit
         } else {
             rd_kafka_assign(rk_.get(), parts);
         }
-        for (const auto &tp : tps) open_.try_emplace(tp, tp);
+        for (const auto &tp : tps) {
+            open_.try_emplace(tp, tp);
+            next_.erase(tp);  // starts where the group (or resume_known) says
+        }
         if (paused_) rd_kafka_pause_partitions(rk_.get(), parts);
         settings_.queue->push({ReceiverItem::Kind::assigned, nullptr, tps});
         return;
@@ -211,6 +233,7 @@ void ConsumerThread::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partit
     const bool lost = rd_kafka_assignment_lost(rk_.get());
     spdlog::info("{}: {} {}", name_, lost ? "lost" : "revoked", list_text(tps));
     drop_partitions(tps, lost);
+    for (const auto &tp : tps) next_.erase(tp);
     if (cooperative) {
         if (auto *e = rd_kafka_incremental_unassign(rk_.get(), parts)) {
             spdlog::error("{}: incremental unassign failed: {}", name_, rd_kafka_error_string(e));
@@ -257,7 +280,7 @@ void ConsumerThread::drop_partitions(const std::vector<TopicPartition> &tps, boo
         waiting_.clear();
     }
     // Offsets still to commit: one last try, then they are the next owner's business.
-    if (!lost) flush_commits();
+    if (!lost) flush_commits(true);
     for (const auto &tp : tps) uncommitted_.erase(tp);
 }
 
@@ -306,7 +329,7 @@ void ConsumerThread::loop() {
     // little while: what stays uncommitted is read twice by the partition's next owner.
     seal(true);
     store_and_hand_over(true);
-    if (settings_.commit == CommitRule::stored) commit_for_a_while(std::chrono::seconds(2));
+    if (settings_.commit == CommitRule::stored) commit_for_a_while(std::chrono::seconds(2), true);
 }
 
 void ConsumerThread::add(const rd_kafka_message_t *m) {
@@ -323,6 +346,7 @@ void ConsumerThread::add(const rd_kafka_message_t *m) {
     // A record of a partition revoked meanwhile (fetched before it went): its owner reads it,
     // and a block of it here would commit over the owner's offsets.
     if (settings_.commit == CommitRule::processed && !owned_.count(tp)) return;
+    if (!in_sequence(tp, m->offset)) return;
     auto it = open_.find(tp);
     if (it == open_.end()) it = open_.try_emplace(tp, tp).first;
     wal::BlockBuilder &builder = it->second;
@@ -345,6 +369,39 @@ void ConsumerThread::add(const rd_kafka_message_t *m) {
     records_.fetch_add(1, std::memory_order_relaxed);
     if (builder.bytes() >= kMaxBlockBytes)
         sealed_.push_back(builder.seal(settings_.next_block_id(), wall_ms()));
+}
+
+bool ConsumerThread::in_sequence(const TopicPartition &tp, int64_t offset) {
+    NextOffset &n = next_[tp];
+    if (n.next < 0 || offset == n.next) {
+        n = {offset + 1, -1, -1};
+        return true;
+    }
+    if (offset < n.next) return false;  // read already (a seek back, a stale fetch)
+    if (n.seeking_to == n.next) {
+        // After the seek the first record is `next`, or the one after a real gap; records
+        // past that are stale ones from before the seek.
+        if (offset > n.gap_at) return false;
+        n = {offset + 1, -1, -1};
+        return true;
+    }
+    spdlog::info("{}: {} jumped from {} to {}; reading again from {}", name_, tp.to_string(),
+                 n.next, offset, n.next);
+    ++seeks_back_;
+    kafka::PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = n.next;
+    if (rd_kafka_error_t *e = rd_kafka_seek_partitions(rk_.get(), list.get(), 0)) {
+        spdlog::warn(
+            "{}: cannot seek {} back to {}: {}; records {}..{} are read by the next "
+            "start or owner",
+            name_, tp.to_string(), n.next, rd_kafka_error_string(e), n.next, offset - 1);
+        rd_kafka_error_destroy(e);
+        n = {offset + 1, -1, -1};
+        return true;
+    }
+    n.seeking_to = n.next;
+    n.gap_at = offset;
+    return false;
 }
 
 void ConsumerThread::seal(bool) {
@@ -391,12 +448,12 @@ void ConsumerThread::store_and_hand_over(bool final) {
     waiting_.erase(waiting_.begin(), waiting_.begin() + static_cast<ptrdiff_t>(ready));
 }
 
-void ConsumerThread::commit(const std::vector<const wal::Block *> &blocks, bool) {
+void ConsumerThread::commit(const std::vector<const wal::Block *> &blocks, bool force) {
     for (const auto *b : blocks) {
         auto &n = uncommitted_[b->tp];
         n = std::max(n, b->until_offset);
     }
-    flush_commits();
+    flush_commits(force);
 }
 
 bool ConsumerThread::wal_failed() const {

@@ -111,6 +111,7 @@ class ConsumerThread {
 
     static void rebalance_trampoline(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                      rd_kafka_topic_partition_list_t *parts, void *opaque);
+    static int stats_trampoline(rd_kafka_t *rk, char *json, size_t len, void *opaque);
     void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts);
     /// Before the close of a member that never had a rebalance callback: polls (bounded) for
     /// its first assignment, as librdkafka 2.0.2 asserts when a cooperative-sticky member is
@@ -120,8 +121,14 @@ class ConsumerThread {
     void add(const rd_kafka_message_t *m);
     void seal(bool all_now);
     void store_and_hand_over(bool final);
-    void commit(const std::vector<const wal::Block *> &blocks, bool sync);
-    void flush_commits();     // commits uncommitted_, keeping what the group refused
+    void commit(const std::vector<const wal::Block *> &blocks, bool force);
+    // Commits uncommitted_, keeping what the group refused. Outside the revoke callback only
+    // while the group is settled (settled_): a commit made while it rebalances is refused, and
+    // one that lands with the generation the group has just left makes librdkafka drop the
+    // whole assignment as lost (then nothing of it can be committed).
+    // `force`: in the revoke callback (the group has just assigned, with this generation) and
+    // at the stop (the thread polls no more, so settled_ is not kept up to date).
+    void flush_commits(bool force = false);
     bool wal_failed() const;  // the WAL latched an I/O error: commit nothing more
     void drop_partitions(const std::vector<TopicPartition> &tps, bool lost);
     void hand_over(std::unique_ptr<wal::Block> block);  // to the batch thread
@@ -130,7 +137,8 @@ class ConsumerThread {
     void release_partitions(const std::vector<TopicPartition> &tps, bool lost);
     void hold_revoke(const std::vector<TopicPartition> &tps);
     bool take_processed();  // processed offsets of owned partitions into uncommitted_
-    void commit_for_a_while(std::chrono::milliseconds how_long);  // retries refused commits
+    // Retries refused commits; `force` as flush_commits (a revoke, the stop).
+    void commit_for_a_while(std::chrono::milliseconds how_long, bool force);
     // A partition assigned with a committed offset below what this process is known to have
     // processed (known_) starts after that, and commits it.
     void resume_known(rd_kafka_topic_partition_list_t *parts);
@@ -150,6 +158,14 @@ class ConsumerThread {
     std::atomic<bool> paused_now_{false};  // paused_, for other threads (metrics)
     std::atomic<bool> done_reading_{false};
     bool ever_rebalanced_ = false;  // this thread only: on_rebalance has run
+    // This thread only: the last statistics report (every 100 ms) said joined and no
+    // rebalance under way, and no commit has been refused since.
+    bool settled_ = false;
+    // After a refused commit no other is tried until the rebalance that refused it ends (its
+    // callback runs) or for 5 s: a statistics report queued before the refusal may still say
+    // settled, and a commit of the old generation gets the whole assignment dropped as lost.
+    std::chrono::steady_clock::time_point hold_commits_until_{};
+    bool fenced_ = false;  // the last commit was refused for this member's generation or id
     std::atomic<bool> may_leave_{false};
     mutable std::mutex failure_mutex_;
     std::string failure_;
@@ -167,6 +183,18 @@ class ConsumerThread {
         int64_t processed = -1;                      // end of the last one processed
     };
     std::map<TopicPartition, Owned> owned_;
+    // Per assigned partition, the offset the next record must have. librdkafka 2.0.2's batch
+    // consume (fixed in 2.1.0) can skip offsets of a partition kept through a pause, a resume
+    // or a cooperative rebalance: a record past the next one seeks back once (a gap that comes
+    // again is real: compaction, transaction markers), and a record already read is dropped.
+    struct NextOffset {
+        int64_t next = -1;        // -1: not yet known (the first record sets it)
+        int64_t seeking_to = -1;  // a seek back to `next` is under way...
+        int64_t gap_at = -1;      // ...after a record at this offset came instead
+    };
+    std::map<TopicPartition, NextOffset> next_;
+    uint64_t seeks_back_ = 0;
+    bool in_sequence(const TopicPartition &tp, int64_t offset);
     // Where this process's processing of a partition ended, when its committed offset may be
     // behind: the WAL's ends after a replay, and what was processed but not committed when a
     // partition went (a refused commit, an assignment lost to a rebalance).

@@ -50,8 +50,12 @@ TEST(ScaleOutReceiver, TwoProcessesSplitThePartitionsAndAKilledOnesMoveWithoutLo
     auto producer = start_producer(broker.bootstrap_servers(), "rscale", kRecords, 1000,
                                    dir.file("producer.err"));
 
+    // One member first: the mock holds the first join of an empty group for 3 s and expires
+    // members whose JoinGroup waits longer than their session, never answering it.
     auto a = std::make_unique<ChildProcess>(args_for("a"),
                                             ChildProcess::Options{dir.file("a.err"), true});
+    ASSERT_TRUE(wait_until([&] { return owned_now(read_file(dir.file("a.err"))) > 0; }, 60s))
+        << read_file(dir.file("a.err"));
     auto b = std::make_unique<ChildProcess>(args_for("b"),
                                             ChildProcess::Options{dir.file("b.err"), true});
     // Both members hold partitions at the same time: the group split them.
