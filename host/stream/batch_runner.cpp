@@ -276,12 +276,17 @@ RunVerdict BatchRunner::run(const sluice_batch_t &batch, const std::atomic<bool>
 
         const sluice_batch_t &input = chain_.failed_input();
         const bool later = slot + 1 < chain_.size();
+        // An isolated plugin's poison records fail alone: the rest of the batch went through
+        // this plugin and the later ones (PluginChain::run_from).
+        const bool subset = plugin.failed_subset() != nullptr;
+        const std::string without =
+            subset ? "its " + std::to_string(input.record_count) +
+                         " poison record(s), the rest of the batch processed"
+                   : std::string(later ? "the work of this and the later plugins"
+                                       : "the work of this plugin");
         if (action == Action::skip) {
-            spdlog::warn(
-                "plugin {} batch {} ({}): {}; skipped: committing the batch without the "
-                "work of {}",
-                plugin.name(), batch.batch_id, status_name(result.status), why,
-                later ? "this and the later plugins" : "this plugin");
+            spdlog::warn("plugin {} batch {} ({}): {}; skipped: committing the batch without {}",
+                         plugin.name(), batch.batch_id, status_name(result.status), why, without);
             break;
         }
         if (action == Action::dead_letter) {
@@ -290,10 +295,9 @@ RunVerdict BatchRunner::run(const sluice_batch_t &batch, const std::atomic<bool>
                 plugin.count_dead_lettered(input.record_count);
                 spdlog::warn(
                     "plugin {} batch {} ({}): {}; dead-lettered its {} records to "
-                    "'{}', committing the batch without the work of {}",
+                    "'{}', committing the batch without {}",
                     plugin.name(), batch.batch_id, status_name(result.status), why,
-                    input.record_count, pol.dead_letter_topic,
-                    later ? "this and the later plugins" : "this plugin");
+                    input.record_count, pol.dead_letter_topic, without);
                 break;
             }
             spdlog::error(
