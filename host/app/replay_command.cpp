@@ -16,6 +16,7 @@
 #include "common/logging.hpp"
 #include "config/run_config.hpp"
 #include "plugins/plugin_error.hpp"
+#include "plugins/plugin_loader.hpp"
 #include "replay/replay_run.hpp"
 #include "replay/replay_source.hpp"
 #include "zk/legacy_layout.hpp"
@@ -140,17 +141,6 @@ std::optional<Parsed> parse_options(int argc, char **argv) {
     return p;
 }
 
-/// Where the bundled plugins are when no --plugin-dir is given (as `sluice run` looks).
-std::vector<fs::path> default_plugin_dirs() {
-    std::error_code ec;
-    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-    if (ec) return {};
-    const fs::path prefix = exe.parent_path().parent_path();
-    for (const fs::path &candidate : {prefix / "plugin-dir", prefix / "lib" / "sluice" / "plugins"})
-        if (fs::is_directory(candidate, ec)) return {candidate};
-    return {};
-}
-
 std::pair<std::string, std::string> split_setting(const std::string &s, char sep,
                                                   const char *option, const char *example) {
     const auto at = s.find(sep);
@@ -206,7 +196,7 @@ Effective effective(const Parsed &p) {
     }
     if (!p.plugin_dirs.empty())
         e.run.plugin_dirs.assign(p.plugin_dirs.begin(), p.plugin_dirs.end());
-    if (e.run.plugin_dirs.empty()) e.run.plugin_dirs = default_plugin_dirs();
+    if (e.run.plugin_dirs.empty()) e.run.plugin_dirs = plugins::default_plugin_dirs();
     if (!p.plugins.empty()) e.run.plugins = p.plugins;
     if (e.run.plugins.empty())
         throw UsageError("name the plugin to run: --plugin NAME (repeatable for a chain)");

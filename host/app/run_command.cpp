@@ -18,6 +18,7 @@
 #include "common/logging.hpp"
 #include "config/run_config.hpp"
 #include "kafka/mock_cluster.hpp"
+#include "plugins/plugin_loader.hpp"
 #include "plugins/plugin_reloader.hpp"
 #include "plugins/plugin_state_store.hpp"
 #include "plugins/plugins_command.hpp"
@@ -34,18 +35,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-/// Where the bundled plugins are when no --plugin-dir is given: beside the
-/// binary in a build tree (bin/../plugin-dir), or under the install prefix.
-std::vector<fs::path> default_plugin_dirs() {
-    std::error_code ec;
-    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-    if (ec) return {};
-    const fs::path prefix = exe.parent_path().parent_path();
-    for (const fs::path &candidate : {prefix / "plugin-dir", prefix / "lib" / "sluice" / "plugins"})
-        if (fs::is_directory(candidate, ec)) return {candidate};
-    return {};
-}
 
 /// SIGINT/SIGTERM/SIGHUP, blocked from the first instruction of `sluice run`: a stop asked
 /// while the command line is read stays pending until ShutdownController takes it, instead of
@@ -147,7 +136,7 @@ int run_command(int argc, char **argv) {
         return stream::kExitOk;
     }
     config::RunConfig cfg = std::move(parsed.config);
-    if (cfg.plugin_dirs.empty()) cfg.plugin_dirs = default_plugin_dirs();
+    if (cfg.plugin_dirs.empty()) cfg.plugin_dirs = plugins::default_plugin_dirs();
     if (parsed.validate) {
         // What the run would refuse at start: each plugin found, loaded and negotiated.
         const auto check = plugins::check_chain_plugins(

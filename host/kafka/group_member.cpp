@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -97,12 +95,7 @@ void GroupMember::await_first_assignment() {
 
 int GroupMember::stats_trampoline(rd_kafka_t *, char *json, size_t len, void *opaque) {
     auto *self = static_cast<GroupMember *>(opaque);
-    const auto stats = nlohmann::json::parse(json, json + len, nullptr, false);
-    if (stats.is_object() && stats.contains("cgrp")) {
-        const auto &cgrp = stats.at("cgrp");
-        self->settled_ =
-            cgrp.value("state", "") == "up" && cgrp.value("join_state", "") == "steady";
-    }
+    if (const auto settled = group_settled_in_stats(json, len)) self->settled_ = *settled;
     return 0;  // librdkafka frees the JSON
 }
 

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <nlohmann/json.hpp>
+
 namespace sluice::kafka {
 
 void set_conf(rd_kafka_conf_t *conf, const std::string &key, const std::string &value) {
@@ -26,6 +28,13 @@ void log_to_spdlog(const rd_kafka_t *, int level, const char *facility, const ch
 void warn_on_error(rd_kafka_t *, int err, const char *reason, void *) {
     spdlog::warn("kafka: {} ({})", reason,
                  rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)));
+}
+
+std::optional<bool> group_settled_in_stats(const char *json, size_t len) {
+    const auto stats = nlohmann::json::parse(json, json + len, nullptr, false);
+    if (!stats.is_object() || !stats.contains("cgrp")) return std::nullopt;
+    const auto &cgrp = stats.at("cgrp");
+    return cgrp.value("state", "") == "up" && cgrp.value("join_state", "") == "steady";
 }
 
 ConfPtr make_conf(const std::map<std::string, std::string> &settings) {

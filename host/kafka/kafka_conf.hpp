@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -54,6 +55,10 @@ void log_to_spdlog(const rd_kafka_t *rk, int level, const char *facility, const 
 /// A librdkafka error callback that logs "kafka: REASON (ERR_NAME)" as a warning (the client
 /// retries by itself; a fatal error surfaces from the call that hits it).
 void warn_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque);
+
+/// From a statistics callback's JSON (`statistics.interval.ms`): whether the consumer group is
+/// settled (state "up", join state "steady"); nullopt when the JSON has no group part.
+std::optional<bool> group_settled_in_stats(const char *json, size_t len);
 
 /// Builds a librdkafka config from key/value pairs, applied in order, logging through spdlog.
 /// Throws KafkaError "kafka setting 'KEY=VALUE' rejected: REASON".

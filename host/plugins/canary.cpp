@@ -14,19 +14,6 @@ namespace sluice::plugins {
 
 namespace {
 
-const char *status_text(sluice_status_t s) {
-    switch (s) {
-        case SLUICE_OK:
-            return "OK";
-        case SLUICE_RETRY:
-            return "RETRY";
-        case SLUICE_SKIP:
-            return "SKIP";
-        default:
-            return "FATAL";
-    }
-}
-
 const sluice_record_t &record_at(const sluice_batch_t &b, size_t i) {
     return *reinterpret_cast<const sluice_record_t *>(reinterpret_cast<const char *>(b.records) +
                                                       i * b.record_stride);
@@ -100,7 +87,7 @@ std::string compare_outputs(const ChainResult &serving, const sluice_batch_t *se
                             const ChainResult &canary, const sluice_batch_t *canary_out) {
     if (serving.status != canary.status)
         return fmt::format("the serving generation returned {}, the canary {}{}",
-                           status_text(serving.status), status_text(canary.status),
+                           status_name(serving.status), status_name(canary.status),
                            canary.message.empty() ? "" : " (" + canary.message + ")");
     if (serving_out == nullptr || canary_out == nullptr || !serving.ok()) return {};
     if (serving_out->record_count != canary_out->record_count)

@@ -37,6 +37,20 @@ struct ChainResult {
     bool ok() const { return status == SLUICE_OK; }
 };
 
+/// "OK", "RETRY", "SKIP" or "FATAL" (any other code: FATAL, as the chain treats it).
+inline const char *status_name(sluice_status_t status) {
+    switch (status) {
+        case SLUICE_OK:
+            return "OK";
+        case SLUICE_RETRY:
+            return "RETRY";
+        case SLUICE_SKIP:
+            return "SKIP";
+        default:
+            return "FATAL";
+    }
+}
+
 /// Where an instance really runs when it is not this process (host/isolation: a worker
 /// process, `isolation = process`). PluginInstance forwards every call to it and keeps the
 /// host-side bookkeeping (metrics, flags, name). Batch thread, like PluginInstance's calls.

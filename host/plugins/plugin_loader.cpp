@@ -365,4 +365,14 @@ void check_plugin_config(const PluginLibrary &lib,
                                            "remove the key");
 }
 
+std::vector<fs::path> default_plugin_dirs() {
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (ec) return {};
+    const fs::path prefix = exe.parent_path().parent_path();
+    for (const fs::path &candidate : {prefix / "plugin-dir", prefix / "lib" / "sluice" / "plugins"})
+        if (fs::is_directory(candidate, ec)) return {candidate};
+    return {};
+}
+
 }  // namespace sluice::plugins

@@ -115,4 +115,9 @@ std::filesystem::path check_plugin_file(const std::string &name, const std::file
 void check_plugin_config(const PluginLibrary &lib,
                          const std::map<std::string, std::string> &settings);
 
+/// Where the bundled plugins are when no --plugin-dir is given: beside the running binary in a
+/// build tree (bin/../plugin-dir), or under its install prefix (lib/sluice/plugins); empty
+/// when neither exists.
+std::vector<std::filesystem::path> default_plugin_dirs();
+
 }  // namespace sluice::plugins

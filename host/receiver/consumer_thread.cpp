@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
 
 #include "common/clock.hpp"
 #include "kafka/broker_waker.hpp"
@@ -179,12 +178,7 @@ void ConsumerThread::rebalance_trampoline(rd_kafka_t *rk, rd_kafka_resp_err_t er
 
 int ConsumerThread::stats_trampoline(rd_kafka_t *, char *json, size_t len, void *opaque) {
     auto *self = static_cast<ConsumerThread *>(opaque);
-    const auto stats = nlohmann::json::parse(json, json + len, nullptr, false);
-    if (stats.is_object() && stats.contains("cgrp")) {
-        const auto &cgrp = stats.at("cgrp");
-        self->settled_ =
-            cgrp.value("state", "") == "up" && cgrp.value("join_state", "") == "steady";
-    }
+    if (const auto settled = kafka::group_settled_in_stats(json, len)) self->settled_ = *settled;
     return 0;  // librdkafka frees the JSON
 }
 

@@ -82,19 +82,6 @@ std::optional<std::string> bytes_or_null(const void *p, size_t n) {
 
 }  // namespace
 
-const char *status_name(sluice_status_t status) {
-    switch (status) {
-        case SLUICE_OK:
-            return "OK";
-        case SLUICE_RETRY:
-            return "RETRY";
-        case SLUICE_SKIP:
-            return "SKIP";
-        default:
-            return "FATAL";
-    }
-}
-
 RecordCopy copy_record(const sluice_record_t &r) {
     RecordCopy c;
     c.topic = r.topic != nullptr ? r.topic : "";

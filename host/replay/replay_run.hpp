@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "plugins/plugin_instance.hpp"
 #include "replay/replay_source.hpp"
 
 namespace sluice::replay {
@@ -76,7 +77,7 @@ struct RunOptions {
 /// captured for the run (every level) and still reach its own sinks.
 ReplayReport run_replay(const ReplayInput &input, const RunOptions &options);
 
-const char *status_name(sluice_status_t status);
+using plugins::status_name;  // OK, RETRY, SKIP or FATAL
 
 /// The report for a reader. `show`: at most that many records per list (0 = all);
 /// `show_input`: also the batch's own records.
