@@ -1,6 +1,6 @@
 #pragma once
-// The keys of a [plugin.NAME] section: the host's own (error policy, isolation) and, for a plugin that
-// declares its keys (ABI 1.1), the plugin's. Shared by the config parser, the loader and
+// The keys of a [plugin.NAME] section: the host's own (error policy, isolation) and, for a plugin
+// that declares its keys (ABI 1.1), the plugin's. Shared by the config parser, the loader and
 // `sluice run --validate`, so a misspelled key is named the same way wherever it is caught.
 
 #include <map>
