@@ -184,7 +184,9 @@ TEST(ScaleOutDirect, ThreeHostsKilledAgainAndAgainLeaveEveryRecordExactlyOnce) {
         sink_name, killed, started, assignments, revocations, replayed, refused, expected.size(),
         written.size(), t.missing, t.duplicated, t.wrong_value);
     EXPECT_GE(killed, kKills);
-    EXPECT_GT(replayed, 0u);
+    // (Not asserted: whether a kill landed while a plan was in flight is up to the random
+    // moments; 0 to 22 ranges replayed per run were seen. The replay of a dead host's plan with
+    // the same bounds is asserted deterministically in scale_out_group_test.cpp.)
     EXPECT_EQ(t.missing, 0u);
     EXPECT_EQ(t.duplicated, 0u);
     EXPECT_EQ(t.wrong_value, 0u);
