@@ -1,26 +1,64 @@
 #include "plugins/plugin_loader.hpp"
 
 #include <dlfcn.h>
-#include <elf.h>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/dll/shared_library.hpp>
 #include <cstring>
-#include <fstream>
+#include <mutex>
 #include <system_error>
 #include <type_traits>
 
 #include "config/error_policy.hpp"
 #include "config/plugin_keys.hpp"
+#include "plugins/plugin_file.hpp"
 
 namespace sluice::plugins {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// The descriptors whose /proc/self/fd/N name a library still resident after its last dlclose
+// (one with STB_GNU_UNIQUE symbols, or loaded twice: glibc keeps the second name as an alias).
+// glibc matches dlopen's name against loaded libraries before it opens anything, so a later
+// file opened on the same number would be handed that old library: such a number stays taken
+// until its library is gone.
+std::mutex reserved_mutex;
+std::vector<int> reserved_fds;
+
+bool resident(int fd) {
+    const std::string name = "/proc/self/fd/" + std::to_string(fd);
+    void *h = ::dlopen(name.c_str(), RTLD_LAZY | RTLD_LOCAL | RTLD_NOLOAD);
+    if (h == nullptr) return false;
+    ::dlclose(h);
+    return true;
+}
+
+// After the dlclose of the library loaded through `fd`: closes `fd` and every reserved one
+// whose library is gone, and keeps the others.
+void release_fd(int fd) {
+    std::lock_guard lock(reserved_mutex);
+    reserved_fds.push_back(fd);
+    std::erase_if(reserved_fds, [](int f) {
+        if (resident(f)) return false;
+        ::close(f);
+        return true;
+    });
+}
+
+}  // namespace
+
 struct PluginLibrary::Handle {
+    // Declared first, destroyed last: the library is unloaded before its name is given up.
+    OpenPluginFile file;
     boost::dll::shared_library library;
+    ~Handle() {
+        library.unload();
+        if (file.fd() >= 0) release_fd(file.release());
+    }
 };
 
 PluginLibrary::PluginLibrary(std::string name, fs::path path, fs::path deployed_path,
@@ -97,115 +135,30 @@ std::string join_dirs(const std::vector<fs::path> &dirs) {
     return out;
 }
 
-bool writable_by_group_or_others(fs::perms p) {
-    return (p & (fs::perms::group_write | fs::perms::others_write)) != fs::perms::none;
-}
-
-void check_directory(const std::string &name, const fs::path &file, const fs::path &dir) {
-    std::error_code ec;
-    fs::file_status st = fs::status(dir, ec);
-    if (ec) {
-        throw plugin_error(name, file.string(),
-                           "cannot inspect its directory " + dir.string() + ": " + ec.message(),
-                           "check that the directory exists and is readable");
-    }
-    if (writable_by_group_or_others(st.permissions())) {
-        throw plugin_error(name, file.string(),
-                           "its directory " + dir.string() +
-                               " is writable by group or others, so another user could put code "
-                               "into this host",
-                           "run chmod go-w " + dir.string());
-    }
-}
-
-bool has_elf_magic(const fs::path &file) {
-    std::ifstream in(file, std::ios::binary);
-    char magic[4] = {};
-    in.read(magic, sizeof magic);
-    return in.gcount() == 4 && std::memcmp(magic,
-                                           "\x7f"
-                                           "ELF",
-                                           4) == 0;
-}
-
-// Why a file with an ELF header cannot be mapped safely, or empty. glibc maps PT_LOAD segments
-// by their header without checking the file's size, so a truncated library (a plain copy still
-// in progress) faults with SIGBUS inside dlopen instead of failing: check the layout first.
-std::string elf_layout_problem(const fs::path &file) {
-    std::ifstream in(file, std::ios::binary);
-    Elf64_Ehdr eh{};
-    in.read(reinterpret_cast<char *>(&eh), sizeof eh);
-    std::error_code ec;
-    const uint64_t size = fs::file_size(file, ec);
-    if (ec) return "cannot read its size: " + ec.message();
-    if (in.gcount() != sizeof eh || eh.e_ident[EI_CLASS] != ELFCLASS64)
-        return "it is not a complete 64-bit ELF file";
-    auto beyond = [&](uint64_t offset, uint64_t len) {
-        return offset > size || len > size - offset;
-    };
-    if (eh.e_phentsize != sizeof(Elf64_Phdr) ||
-        beyond(eh.e_phoff, uint64_t{eh.e_phnum} * eh.e_phentsize))
-        return "its program headers lie beyond the end of the file";
-    if (eh.e_shnum != 0 && beyond(eh.e_shoff, uint64_t{eh.e_shnum} * eh.e_shentsize))
-        return "its section headers lie beyond the end of the file";
-    in.seekg(static_cast<std::streamoff>(eh.e_phoff));
-    for (unsigned i = 0; i < eh.e_phnum; ++i) {
-        Elf64_Phdr ph{};
-        in.read(reinterpret_cast<char *>(&ph), sizeof ph);
-        if (in.gcount() != sizeof ph) return "its program headers cannot be read";
-        if (ph.p_type == PT_LOAD && beyond(ph.p_offset, ph.p_filesz))
-            return "a loadable segment lies beyond the end of the file";
-    }
-    return {};
-}
-
 // Boost.DLL clears dlerror() and reports only "bad file descriptor"; ask the dynamic linker
-// itself for the reason (e.g. a missing dependency or an undefined symbol).
-std::string dlopen_reason(const fs::path &file) {
+// itself for the reason (e.g. a missing dependency or an undefined symbol), with the file's
+// name for the /proc/self/fd name it was given.
+std::string dlopen_reason(const OpenPluginFile &file, const std::string &shown) {
+    const std::string proc = file.proc_path();
     dlerror();
-    void *h = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
+    void *h = dlopen(proc.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (h != nullptr) {
         dlclose(h);
         return "the dynamic linker failed to open it";
     }
-    const char *reason = dlerror();
-    return reason != nullptr ? reason : "unknown dlopen error";
+    const char *error = dlerror();
+    std::string reason = error != nullptr ? error : "unknown dlopen error";
+    for (size_t at = reason.find(proc); at != std::string::npos; at = reason.find(proc, at)) {
+        reason.replace(at, proc.size(), shown);
+        at += shown.size();
+    }
+    return reason;
 }
 
 }  // namespace
 
 fs::path check_plugin_file(const std::string &name, const fs::path &file) {
-    std::error_code ec;
-    fs::file_status link_st = fs::symlink_status(file, ec);
-    if (ec || !fs::exists(link_st)) {
-        throw plugin_error(name, file.string(), "the file does not exist",
-                           "build the plugin or correct its path");
-    }
-    fs::path real = fs::canonical(file, ec);
-    if (ec) {
-        throw plugin_error(name, file.string(), "cannot resolve the path: " + ec.message(),
-                           "fix or remove the dangling symlink");
-    }
-    fs::file_status st = fs::status(real, ec);
-    if (ec || !fs::is_regular_file(st)) {
-        throw plugin_error(
-            name, file.string(),
-            "is not a regular file" +
-                (real != file ? " (it resolves to " + real.string() + ")" : std::string()),
-            "point the plugin name at a .so file");
-    }
-    if (writable_by_group_or_others(st.permissions())) {
-        throw plugin_error(name, file.string(),
-                           "the file is writable by group or others, so another user could "
-                           "replace the code this host runs",
-                           "run chmod go-w " + real.string());
-    }
-    // Both the directory it was found in and, behind a symlink, the one it really lives in:
-    // whoever can write either can swap the code.
-    fs::path found_in = fs::absolute(file).parent_path();
-    check_directory(name, file, found_in);
-    if (real.parent_path() != found_in) check_directory(name, file, real.parent_path());
-    return real;
+    return open_plugin_file(name, file).real();
 }
 
 PluginLoader::PluginLoader(std::vector<fs::path> dirs) {
@@ -239,27 +192,29 @@ std::shared_ptr<PluginLibrary> PluginLoader::load(const std::string &name) const
 
 std::shared_ptr<PluginLibrary> PluginLoader::load_file(const std::string &name,
                                                        const fs::path &file,
-                                                       const fs::path &deployed) const {
-    const fs::path real = check_plugin_file(name, file);
+                                                       const fs::path &deployed, int fd) const {
+    // Checked and loaded through one descriptor: what the checks saw is what dlopen maps.
+    auto handle = std::make_unique<PluginLibrary::Handle>();
+    handle->file = fd >= 0 ? adopt_plugin_file(name, file, fd) : open_plugin_file(name, file);
+    const fs::path real = handle->file.real();
     const fs::path shown = deployed.empty() ? file : deployed;
     const std::string where = shown.string();
-    if (!has_elf_magic(real)) {
+    if (!has_elf_magic(handle->file)) {
         throw plugin_error(name, where, "is not a shared library (no ELF header)",
                            "rebuild the plugin or remove the file from the plugin directory");
     }
 
-    if (std::string problem = elf_layout_problem(real); !problem.empty()) {
+    if (std::string problem = elf_layout_problem(handle->file); !problem.empty()) {
         throw plugin_error(name, where, "is truncated or corrupt (" + problem + ")",
                            "rebuild it, and deploy by copying to a temporary name and renaming "
                            "over the old file");
     }
 
-    auto handle = std::make_unique<PluginLibrary::Handle>();
     boost::dll::fs::error_code ec;
-    handle->library.load(real, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local,
-                         ec);
+    handle->library.load(handle->file.proc_path(),
+                         boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
     if (ec || !handle->library.is_loaded()) {
-        throw plugin_error(name, where, "cannot be loaded: " + dlopen_reason(real),
+        throw plugin_error(name, where, "cannot be loaded: " + dlopen_reason(handle->file, where),
                            "check its dependencies with ldd and rebuild it against this SDK");
     }
     if (!handle->library.has(SLUICE_PLUGIN_ENTRY_SYMBOL)) {

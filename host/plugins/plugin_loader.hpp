@@ -87,25 +87,28 @@ class PluginLoader {
     /// are loaded only from the configured directories).
     std::filesystem::path resolve(const std::string &name) const;
 
-    /// resolve + security check + dlopen (RTLD_NOW | RTLD_LOCAL) + entry symbol + ABI
+    /// resolve + security checks (open_plugin_file, plugin_file.hpp) + dlopen (RTLD_NOW |
+    /// RTLD_LOCAL) of the checked descriptor's /proc/self/fd name + entry symbol + ABI
     /// negotiation + the declared config keys. Creates nothing. Throws PluginError.
     std::shared_ptr<PluginLibrary> load(const std::string &name) const;
 
     /// The same for an explicit file (hot reload stages new versions under unique names, as
     /// glibc would otherwise hand back the already-loaded library of the same path and inode).
     /// `deployed` is the file the user knows `file` as (a staged copy's original): errors and
-    /// logs name it; empty = `file` itself.
+    /// logs name it; empty = `file` itself. `fd` >= 0: an open descriptor of `file` (a staged
+    /// copy the caller wrote and hashed), checked and loaded through a duplicate of it, so the
+    /// bytes hashed are the bytes run.
     std::shared_ptr<PluginLibrary> load_file(const std::string &name,
                                              const std::filesystem::path &file,
-                                             const std::filesystem::path &deployed = {}) const;
+                                             const std::filesystem::path &deployed = {},
+                                             int fd = -1) const;
 
   private:
     std::vector<std::filesystem::path> dirs_;
 };
 
-/// Refuses a plugin file that is not a regular file, or that (or its directory) is writable by
-/// group or others: loading a plugin runs its code in this process. Throws PluginError.
-/// Returns the file with symlinks resolved, which is what gets loaded.
+/// The checks of open_plugin_file (plugin_file.hpp): loading a plugin runs its code in this
+/// process. Throws PluginError. Returns the file with symlinks resolved.
 std::filesystem::path check_plugin_file(const std::string &name, const std::filesystem::path &file);
 
 /// Checks plugin `lib`'s [plugin.NAME] settings against the keys it declares: for a declaring

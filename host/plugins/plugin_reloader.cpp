@@ -19,6 +19,7 @@
 
 #include "common/clock.hpp"
 #include "plugins/plugin_chain.hpp"
+#include "plugins/plugin_file.hpp"
 #include "plugins/plugin_instance.hpp"
 #include "plugins/reload_text.hpp"
 #include "plugins/sha256.hpp"
@@ -218,14 +219,11 @@ std::optional<uint64_t> PluginReloader::staged_generation(const fs::path &path) 
 
 PluginReloader::StagedCopy PluginReloader::stage(const std::string &name, const fs::path &file,
                                                  const FileFingerprint &expected) {
-    // The security check applies to the file the user deployed, not only to our copy.
-    const fs::path real = check_plugin_file(name, file);
+    // The security checks apply to the file the user deployed, not only to our copy, and the
+    // bytes copied (and hashed) are read from the descriptor they checked.
+    OpenPluginFile checked = open_plugin_file(name, file);
     const fs::path staged = staging_dir_ / staged_file_name(name, ++staged_count_[name]);
-    FdGuard in{::open(real.c_str(), O_RDONLY | O_CLOEXEC)};
-    if (in.fd < 0) {
-        throw plugin_error(name, file.string(), "cannot open it to stage: " + errno_text(),
-                           "check the file's permissions");
-    }
+    FdGuard in{checked.release()};
     struct stat before {};
     ::fstat(in.fd, &before);
     if (!(from_stat(before) == expected)) throw ChangedWhileStaging("changed");
@@ -275,7 +273,8 @@ std::shared_ptr<PluginLibrary> PluginReloader::load_staged(const std::string &na
     FdGuard fd{copy.fd};
     std::shared_ptr<PluginLibrary> lib;
     try {
-        lib = loader_.load_file(name, copy.path, deployed);  // errors name `deployed`
+        // Through the descriptor written and hashed: what runs is what copy.sha256 names.
+        lib = loader_.load_file(name, copy.path, deployed, copy.fd);  // errors name `deployed`
     } catch (...) {
         ::unlink(copy.path.c_str());
         throw;
