@@ -11,11 +11,34 @@ namespace sluice::zk {
 
 namespace {
 
-/// "PLAINTEXT://host:port" -> {"PLAINTEXT", "host:port"}.
+/// A host that can be one entry of librdkafka's comma-separated bootstrap list: not empty, no
+/// ',', whitespace or control character ("[::1]" stays as Kafka writes it).
+bool plausible_host(std::string_view host) {
+    return !host.empty() && std::all_of(host.begin(), host.end(), [](unsigned char ch) {
+        return ch > ' ' && ch != ',' && ch != 0x7f;
+    });
+}
+
+/// "host:port" when both are plausible and the port is 1 to 65535 in plain decimal.
+std::optional<std::string> address_of(std::string_view host, std::string_view port) {
+    int value = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (!plausible_host(host) || ec != std::errc() || end != port.data() + port.size() ||
+        value < 1 || value > 65535 || std::to_string(value) != port)
+        return std::nullopt;
+    return std::string(host) + ":" + std::string(port);
+}
+
+/// "PLAINTEXT://host:port" -> {"PLAINTEXT", "host:port"}; nullopt when it is not that shape.
 std::optional<std::pair<std::string, std::string>> split_endpoint(const std::string &endpoint) {
     const auto sep = endpoint.find("://");
-    if (sep == std::string::npos || sep + 3 >= endpoint.size()) return std::nullopt;
-    return std::make_pair(endpoint.substr(0, sep), endpoint.substr(sep + 3));
+    if (sep == std::string::npos) return std::nullopt;
+    const std::string_view rest = std::string_view(endpoint).substr(sep + 3);
+    const auto colon = rest.rfind(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    auto address = address_of(rest.substr(0, colon), rest.substr(colon + 1));
+    if (!address) return std::nullopt;
+    return std::make_pair(endpoint.substr(0, sep), std::move(*address));
 }
 
 }  // namespace
@@ -36,9 +59,9 @@ std::optional<std::string> broker_address(const std::string &registration_json) 
     }
     const auto host = j.find("host");
     const auto port = j.find("port");
-    if (host != j.end() && host->is_string() && !host->get<std::string>().empty() &&
-        port != j.end() && port->is_number_integer() && port->get<int>() > 0)
-        return host->get<std::string>() + ":" + std::to_string(port->get<int>());
+    // (get<int>() of a port such as 2^32 + 9092 would wrap: the number is checked as written.)
+    if (host != j.end() && host->is_string() && port != j.end() && port->is_number_integer())
+        return address_of(host->get<std::string>(), port->dump());
     return std::nullopt;
 }
 

@@ -35,7 +35,9 @@ struct LegacyPaths {
 
 /// "host:port" of one broker registration (the JSON under /brokers/ids/<id>):
 /// the first PLAINTEXT endpoint, else the first endpoint of any protocol, else
-/// host + port; nullopt when it names none or is not JSON.
+/// host + port; nullopt when it names none or is not JSON. An endpoint or host/port
+/// that is not HOST:PORT (a port from 1 to 65535; a host without ',', whitespace or
+/// control characters, so it is one entry of the bootstrap list) is passed over.
 std::optional<std::string> broker_address(const std::string &registration_json);
 
 /// The offset text of a legacy offset node ("1234", surrounding whitespace
