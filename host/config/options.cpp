@@ -523,6 +523,10 @@ const OptionSpec kOptions[] = {
      "batches a transform's canary (NAME.canary.so beside NAME.so) runs in shadow of the "
      "serving generation, its output compared and discarded, before it is promoted (default "
      "10)"},
+    {"canary-partitions", "", Scalar, Plugins, "N", set_integer<&C::canary_partitions, 1, 1000000>,
+     show_integer<&C::canary_partitions>,
+     "partitions a sink's canary serves (the first N of the assignment; the serving generation "
+     "keeps the rest) for canary-batches batches before it takes all of them (default 1)"},
 
     {"log-level", "", Scalar, Logging, "LEVEL", apply_log_level, show_text<&C::log_level>,
      "trace, debug, info (default), warn or error"},

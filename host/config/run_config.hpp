@@ -68,6 +68,7 @@ struct RunConfig {
     bool hot_reload = true;                          // watch plugin files, swap new versions in
     std::chrono::milliseconds hot_reload_poll{250};  // polling fallback and debounce time
     int64_t canary_batches = 10;                     // batches a NAME.canary.so shadows
+    int64_t canary_partitions = 1;                   // partitions a sink's canary serves
     std::filesystem::path checkpoint_dir;            // empty = none
     std::string auto_offset_reset = "latest";        // normalised: "earliest" or "latest"
     std::vector<StartOffset> from_offsets;

@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 #include <string_view>
 
 #include "plugins/plugin_chain.hpp"
+#include "plugins/plugin_reloader.hpp"
 
 namespace sluice::plugins {
 
@@ -128,9 +130,62 @@ std::string CanaryShadow::promote_all() {
     return fmt::format("promoting the canary of {} at the next batch", fmt::join(promoted, ", "));
 }
 
+void CanaryShadow::add_slot(const std::string &plugin) {
+    std::lock_guard lock(mutex_);
+    names_.push_back(plugin);
+}
+
+void CanaryShadow::set_reloader(PluginReloader *reloader) {
+    std::lock_guard lock(registry_mutex);
+    reloader_ = reloader;
+}
+
+std::string CanaryShadow::deploy_request(std::string_view query) {
+    std::string name;
+    for (size_t at = 0; at <= query.size();) {
+        size_t end = query.find('&', at);
+        if (end == std::string_view::npos) end = query.size();
+        const std::string_view pair = query.substr(at, end - at);
+        if (pair.substr(0, 7) == "plugin=") name = std::string(pair.substr(7));
+        at = end + 1;
+    }
+    if (name.empty())
+        throw std::invalid_argument(
+            "POST /control/canary needs ?plugin=NAME: the plugin of the chain whose "
+            "NAME.canary.so (or else NAME.so) is deployed as a canary");
+    std::vector<std::string> known;
+    bool found = false;
+    {
+        std::lock_guard lock(registry_mutex);
+        for (CanaryShadow *shadow : registry) {
+            if (!shadow->reloader_) continue;
+            std::vector<std::string> names;
+            {
+                std::lock_guard shadow_lock(shadow->mutex_);
+                names = shadow->names_;
+            }
+            known.insert(known.end(), names.begin(), names.end());
+            if (std::find(names.begin(), names.end(), name) != names.end()) {
+                shadow->reloader_->request_canary(name);
+                found = true;
+            }
+        }
+    }
+    if (!found)
+        throw std::invalid_argument(
+            known.empty() ? "no plugin chain runs with hot reload: canaries need hot-reload = true"
+                          : fmt::format("no plugin '{}' in the chain ({}): name one of those", name,
+                                        fmt::join(known, ", ")));
+    spdlog::info("POST /control/canary: deploying a canary of plugin '{}'", name);
+    return fmt::format(
+        "deploying {0}.canary.so (or else {0}.so) as a canary of plugin '{0}' from the next "
+        "batch: the log and /status say how it goes",
+        name);
+}
+
 std::unique_ptr<PluginInstance> CanaryShadow::offer(size_t slot,
                                                     std::unique_ptr<PluginInstance> canary,
-                                                    uint64_t batches) {
+                                                    uint64_t batches, uint64_t partitions) {
     std::lock_guard lock(mutex_);
     CanaryStatus &st = status_[slot];
     st.state = CanaryStatus::State::shadowing;
@@ -145,6 +200,7 @@ std::unique_ptr<PluginInstance> CanaryShadow::offer(size_t slot,
     Running next;
     next.canary = std::move(canary);
     next.needed = batches;
+    next.slice_size = std::max<uint64_t>(partitions, 1);
     std::unique_ptr<PluginInstance> displaced = std::move(offered_[slot].canary);
     offered_[slot] = std::move(next);
     active_.store(true, std::memory_order_release);
@@ -178,9 +234,13 @@ void CanaryShadow::finish(PluginChain &chain, size_t slot, bool promoted,
         st.state = promoted ? CanaryStatus::State::promoted : CanaryStatus::State::rejected;
         st.report = report;
         ++(promoted ? st.promoted_total : st.rejected_total);
-        active_.store(!offered_.empty() || !running_.empty(), std::memory_order_release);
+        update_active();
     }
-    if (promoted) {
+    if (promoted && !canary->is_transform()) {
+        // A sink's (promote_slice): it has every partition now and takes the slot at once.
+        spdlog::info("canary of plugin '{}' ({}) promoted: {}", name, file, report);
+        take_over(chain, slot, std::move(canary));
+    } else if (promoted) {
         spdlog::info("canary of plugin '{}' ({}) promoted: {}; it serves from the next batch", name,
                      file, report);
         auto displaced = chain.offer_replacement(slot, std::move(canary));
@@ -198,22 +258,50 @@ void CanaryShadow::finish(PluginChain &chain, size_t slot, bool promoted,
     }
 }
 
-void CanaryShadow::shadow(PluginChain &chain, size_t slot, const sluice_batch_t &input,
-                          const ChainResult &served) {
+void CanaryShadow::update_active() {
+    active_.store(!offered_.empty() || !running_.empty() || !partial_.empty(),
+                  std::memory_order_release);
+}
+
+void CanaryShadow::take_offered(PluginChain &chain, size_t slot) {
+    std::optional<Running> next;
+    bool promote_now = false;
     {
         std::lock_guard lock(mutex_);
         if (auto it = offered_.find(slot); it != offered_.end()) {
-            auto displaced = std::move(running_[slot].canary);
-            running_[slot] = std::move(it->second);
+            next = std::move(it->second);
             offered_.erase(it);
-            if (displaced && chain.reloader()) chain.reloader()->retire(std::move(displaced));
         }
         if (auto it = promote_.find(slot); it != promote_.end()) {
-            if (auto run = running_.find(slot); run != running_.end())
-                run->second.promote_now = true;
+            promote_now = true;
             promote_.erase(it);
         }
     }
+    if (next) {
+        if (auto old = running_.find(slot); old != running_.end()) {
+            // Displaced by a newer canary: a sink's slice goes back to the serving generation.
+            if (!old->second.slice.empty()) return_slice(chain, slot, old->second);
+            std::unique_ptr<PluginInstance> displaced = std::move(old->second.canary);
+            running_.erase(old);
+            if (displaced && chain.reloader()) chain.reloader()->retire(std::move(displaced));
+        }
+        running_[slot] = std::move(*next);
+    }
+    if (promote_now)
+        if (auto run = running_.find(slot); run != running_.end()) run->second.promote_now = true;
+    const auto it = running_.find(slot);
+    if (it == running_.end() || it->second.started) return;
+    const bool sink = !it->second.canary->is_transform();
+    if (sink != !chain.instances()[slot]->is_transform())
+        finish(chain, slot, false,
+               fmt::format("it is a {}, generation {} a {}: deploy it as {}.so for a hot reload",
+                           sink ? "sink" : "transform", chain.generation(slot),
+                           sink ? "transform" : "sink", it->second.canary->name()));
+}
+
+void CanaryShadow::shadow(PluginChain &chain, size_t slot, const sluice_batch_t &input,
+                          const ChainResult &served) {
+    take_offered(chain, slot);
     const auto it = running_.find(slot);
     if (it == running_.end()) return;
     Running &run = it->second;

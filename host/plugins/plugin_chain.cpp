@@ -30,6 +30,7 @@ PluginChain::PluginChain() = default;
 PluginChain::~PluginChain() {
     // The reloader first: its thread may be offering replacements or destroying retired
     // instances. Then the generations in reverse order of creation.
+    if (canary_) canary_->set_reloader(nullptr);  // POST /control/canary asks it no more
     reloader_.reset();
     canary_.reset();  // after the watcher thread, which offers canaries, has stopped
     pending_.clear();
@@ -39,6 +40,7 @@ PluginChain::~PluginChain() {
 
 void PluginChain::add(std::unique_ptr<PluginInstance> instance) {
     std::lock_guard lock(pending_mutex_);
+    if (canary_) canary_->add_slot(instance->name());
     instances_.push_back(std::move(instance));
     slots_.emplace_back();
     pending_.emplace_back();
@@ -47,6 +49,7 @@ void PluginChain::add(std::unique_ptr<PluginInstance> instance) {
 void PluginChain::enable_hot_reload(const PluginLoader &loader, ReloaderOptions options) {
     if (!reloader_) reloader_ = std::make_unique<PluginReloader>(loader, std::move(options));
     if (!canary_) canary_ = std::make_unique<CanaryShadow>();
+    canary_->set_reloader(reloader_.get());
 }
 
 std::shared_ptr<PluginLibrary> PluginChain::load(const PluginLoader &loader,
@@ -233,11 +236,17 @@ ChainResult PluginChain::run_from(size_t first, const sluice_batch_t &input) {
     for (size_t i = first; i < instances_.size(); ++i) {
         auto &inst = instances_[i];
         if (current->record_count == 0 && !inst->wants_empty_batches()) continue;
-        ChainResult r = run_slot(i, *current);
-        if (canary_ && canary_->active()) canary_->shadow(*this, i, *current, r);
+        // A sink's canary on a slice of the partitions gets that part of the batch.
+        ChainResult r;
+        const bool split =
+            canary_ && canary_->active() && canary_->dispatch(*this, i, *current, &r);
+        if (!split) {
+            r = run_slot(i, *current);
+            if (canary_ && canary_->active()) canary_->shadow(*this, i, *current, r);
+        }
         if (!r.ok()) {
-            const sluice_batch_t *subset = inst->failed_subset();
-            const sluice_batch_t *rest = inst->passed_on_without_subset();
+            const sluice_batch_t *subset = split ? nullptr : inst->failed_subset();
+            const sluice_batch_t *rest = split ? nullptr : inst->passed_on_without_subset();
             if (r.status == SLUICE_SKIP && subset != nullptr && rest != nullptr && !poisoned) {
                 poisoned = r;
                 poisoned_slot = i;
@@ -266,8 +275,9 @@ ChainResult PluginChain::run_from(size_t first, const sluice_batch_t &input) {
 }
 
 ChainResult PluginChain::flush(const sluice_batch_t &batch) {
-    for (auto &inst : instances_) {
-        ChainResult r = inst->flush(batch);
+    for (size_t i = 0; i < instances_.size(); ++i) {
+        ChainResult r = instances_[i]->flush(batch);
+        if (r.ok() && canary_ && canary_->active()) r = canary_->flush(i, batch);
         if (!r.ok()) return r;
     }
     return {};
@@ -289,9 +299,10 @@ ChainResult PluginChain::partitions_revoked(const std::vector<TopicPartition> &t
     std::erase_if(assigned_, [&](const TopicPartition &tp) {
         return std::find(tps.begin(), tps.end(), tp) != tps.end();
     });
-    auto c = to_c(tps);
-    for (auto &inst : instances_) {
-        ChainResult r = inst->partitions_revoked(c.data(), c.size());
+    for (size_t i = 0; i < instances_.size(); ++i) {
+        // A sink's canary gives up its part of them; the serving generation the rest.
+        auto c = to_c(canary_ && canary_->active() ? canary_->revoke_slice(*this, i, tps) : tps);
+        ChainResult r = instances_[i]->partitions_revoked(c.data(), c.size());
         if (!r.ok()) return r;
     }
     return {};

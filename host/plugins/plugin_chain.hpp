@@ -129,6 +129,7 @@ class PluginChain {
     }
 
   private:
+    friend class CanaryShadow;  // a sink's canary on a slice splits batches (canary_slice.cpp)
     struct Slot {
         uint64_t generation = 1;
         std::unique_ptr<PluginInstance> previous;  // kept for rollback while on probation

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -41,6 +42,9 @@ struct ReloaderOptions {
     /// A transform's build deployed as NAME.canary.so beside NAME.so runs in shadow for this
     /// many batches before it is promoted (canary.hpp, docs/hot-reload.md).
     uint64_t canary_batches = 10;
+    /// A sink's canary serves this many partitions (the first of the assignment) while the
+    /// serving generation keeps the rest (canary.hpp).
+    uint64_t canary_partitions = 1;
 };
 
 /// A version that changed while being copied to the staging directory: not a failure of that
@@ -99,6 +103,10 @@ class PluginReloader {
     void rescan();
     /// rescan() on every live reloader of this process (the signal thread's way in).
     static void rescan_all();
+    /// POST /control/canary?plugin=NAME (canary_watch.cpp): the watcher stages NAME.canary.so,
+    /// or else NAME.so, at once (no debounce, even a file tried before) and offers it as a
+    /// canary. Any thread.
+    void request_canary(const std::string &name);
     /// Destroys an instance the chain no longer uses, on the watcher thread (off the batch
     /// path); inline when the watcher is not running.
     void retire(std::unique_ptr<PluginInstance> instance);
@@ -226,6 +234,7 @@ class PluginReloader {
     std::map<std::string, ReloadStatus> status_;            // by plugin name
     std::map<std::string, std::filesystem::path> serving_;  // plugin -> staged path serving
     std::vector<Keep> keeps_;
+    std::set<std::string> canary_requests_;  // guarded by mutex_: request_canary's names
 };
 
 /// Stats a file for FileFingerprint; nullopt when it does not exist.

@@ -17,6 +17,7 @@ std::unique_ptr<plugins::PluginChain> build_chain(const config::RunConfig &confi
         plugins::ReloaderOptions reload;
         reload.poll_interval = config.hot_reload_poll;
         reload.canary_batches = static_cast<uint64_t>(config.canary_batches);
+        reload.canary_partitions = static_cast<uint64_t>(config.canary_partitions);
         // What a restart must remember of refused versions lives with the job's checkpoint
         // (or in the user's state directory), never in the plugin directory.
         reload.state_dir = plugins::default_state_dir(config.checkpoint_dir, loader.dirs());

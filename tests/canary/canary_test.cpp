@@ -165,13 +165,16 @@ TEST_F(Canary, PromotionOnRequestDoesNotWaitForTheBatches) {
     EXPECT_FALSE(chain_.canary()->promote(0)) << "nothing in shadow any more";
 }
 
-TEST_F(Canary, ASinkCanaryIsRefusedWithOneLine) {
+TEST_F(Canary, ACanaryOfAnotherKindIsRejectedWithOneLine) {
+    // A sink's build as the canary of a transform: neither a shadow nor a slice can compare them.
     deploy_by_rename(tagger("sink"), dir_.path() / "tagger.canary.so");
     ASSERT_TRUE(wait_until([&] {
         run({"a"});
-        return logs_.errors_containing("not a transform") > 0;
+        return status().state == CanaryStatus::State::rejected;
     })) << logs_.all();
-    EXPECT_EQ(status().state, CanaryStatus::State::none);
+    EXPECT_THAT(status().report, HasSubstr("it is a sink, generation 1 a transform"));
+    EXPECT_EQ(logs_.errors_containing("canary of plugin 'tagger'"), 1u) << logs_.all();
+    ASSERT_TRUE(run({"a"}).ok());
     EXPECT_EQ(serving_version(), "1");
 }
 
