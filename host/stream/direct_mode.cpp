@@ -207,14 +207,7 @@ BatchOutcome DirectMode::step(RunLoop &loop, Clock::time_point due, const std::a
         return {kExitOk, false};
     }
     PlannedRanges planned;
-    limits_.backpressure_rate = loop.backpressure_rate();  // 0 unless backpressure = true
-    const metrics::RunSnapshot &so_far = loop.metrics();
-    if (const int64_t cap =
-            records_for_bytes(loop.config().max_batch_bytes, so_far.bytes, so_far.records);
-        cap > 0)
-        limits_.max_batch_records = loop.config().max_batch_records > 0
-                                        ? std::min(loop.config().max_batch_records, cap)
-                                        : cap;
+    loop.apply_flow_limits(&limits_);
     try {
         planned = plan_ranges(positions_, bounds, limits_);
     } catch (const DataLossError &e) {

@@ -16,6 +16,7 @@
 #include "plugins/plugin_reloader.hpp"
 #include "stream/batch_runner.hpp"
 #include "stream/chain_setup.hpp"
+#include "stream/offset_planner.hpp"
 #include "zk/offset_mirror.hpp"
 
 namespace sluice::stream {
@@ -98,6 +99,15 @@ double RunLoop::backpressure_rate() const {
     return static_cast<double>(config_.backpressure_initial_rate);
 }
 
+void RunLoop::apply_flow_limits(PlanLimits *limits) const {
+    limits->backpressure_rate = backpressure_rate();  // 0 unless backpressure = true
+    if (const int64_t cap =
+            records_for_bytes(config_.max_batch_bytes, metrics_.bytes, metrics_.records);
+        cap > 0)
+        limits->max_batch_records =
+            config_.max_batch_records > 0 ? std::min(config_.max_batch_records, cap) : cap;
+}
+
 void RunLoop::hold(const std::atomic<bool> &stop) {
     const auto since = Clock::now();
     spdlog::info(
@@ -141,6 +151,9 @@ int RunLoop::run(const std::atomic<bool> &stop, const std::atomic<bool> &abort) 
                 return "rescanning the plugin directories";
             };
             options.control.promote = [] { return plugins::CanaryShadow::promote_all(); };
+            options.control.canary = [](std::string_view query) {
+                return plugins::CanaryShadow::deploy_request(query);
+            };
         }
         exporter_ =
             std::make_unique<metrics::Exporter>(config_.metrics_address, std::move(options));

@@ -38,6 +38,7 @@ namespace sluice::stream {
 
 class BatchRunner;
 class RunLoop;
+struct PlanLimits;
 
 using Clock = std::chrono::steady_clock;
 
@@ -164,6 +165,9 @@ class RunLoop {
     /// backpressure-initial-rate before the first); 0 = no limit (backpressure off, or no
     /// initial rate yet).
     double backpressure_rate() const;
+    /// Direct modes, before planning a batch: `limits`' backpressure rate, and its
+    /// max_batch_records lowered to what max-batch-bytes allows at the mean record size so far.
+    void apply_flow_limits(PlanLimits *limits) const;
     /// Set by POST /control/pause (exporter thread), read at batch boundaries. Any thread.
     bool pause_requested() const { return pause_requested_.load(); }
 
