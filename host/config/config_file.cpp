@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/secrets.hpp"
 #include "config/error_policy.hpp"
 #include "config/layer.hpp"
 #include "config/plugin_keys.hpp"
@@ -103,7 +104,8 @@ Layer read_config_file(const std::string &file) {
             const auto [it, inserted] = layer.plugin_config[plugin].emplace(name, value);
             if (!inserted && it->second != value)
                 throw ConfigError(where + "[" + section + "] " + name + " given twice ('" +
-                                  it->second + "' and '" + value + "'): give it once");
+                                  shown_setting(name, it->second) + "' and '" +
+                                  shown_setting(name, value) + "'): give it once");
         } else if (const OptionSpec *spec = find_option(key); spec && spec->command_line_only()) {
             throw ConfigError(where + "'" + key + "' can only be given on the command line");
         } else {

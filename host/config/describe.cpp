@@ -1,21 +1,10 @@
 // describe(): the effective configuration as a config file, one table row at a time (each
 // row's show function), then the [kafka] and [plugin.NAME] sections.
-#include <regex>
-
+#include "common/secrets.hpp"
 #include "config/options.hpp"
 #include "config/values.hpp"
 
 namespace sluice::config {
-
-namespace {
-
-bool is_secret(const std::string &key) {
-    static const std::regex secret("password|secret|ssl\\.key\\.pem|oauthbearer\\.config",
-                                   std::regex::icase);
-    return std::regex_search(key, secret);
-}
-
-}  // namespace
 
 void detail::Describer::line(std::string_view key, const std::string &value) {
     // The INI reader cuts a line at '#' and trims values: such a value is shown, but commented
@@ -46,8 +35,7 @@ std::string describe(const RunConfig &cfg) {
     const auto section = [&out](const std::string &name,
                                 const std::map<std::string, std::string> &settings) {
         out.section(name);
-        for (const auto &[key, value] : settings)
-            out.line(key, is_secret(key) ? "<redacted>" : value);
+        for (const auto &[key, value] : settings) out.line(key, shown_setting(key, value));
     };
     if (!cfg.kafka.empty()) section("kafka", cfg.kafka);
     for (const auto &[plugin, settings] : cfg.plugin_config) section("plugin." + plugin, settings);

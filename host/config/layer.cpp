@@ -1,5 +1,6 @@
 #include "config/layer.hpp"
 
+#include "common/secrets.hpp"
 #include "config/values.hpp"
 
 namespace sluice::config::detail {
@@ -7,8 +8,11 @@ namespace sluice::config::detail {
 void Layer::add_value(const OptionSpec &spec, const std::string &value) {
     auto &slot = values[spec.name];
     if (spec.arity == Arity::Scalar && !slot.empty() && slot.front() != value)
-        throw ConfigError(source.label(spec.name) + ": given twice ('" + slot.front() + "' and '" +
-                          value + "'): give it once");
+        throw ConfigError(source.label(spec.name) +
+                          (is_secret_option(spec.name)
+                               ? std::string(": given twice, with different values")
+                               : ": given twice ('" + slot.front() + "' and '" + value + "')") +
+                          ": give it once");
     if (spec.arity == Arity::List || slot.empty()) slot.push_back(value);
 }
 
@@ -23,7 +27,8 @@ void Layer::add_kafka(const std::string &key, const std::string &value, const st
     const auto [it, inserted] = kafka.emplace(key, value);
     if (!inserted && it->second != value)
         throw ConfigError(source.where + label + ": librdkafka property '" + key +
-                          "' given twice ('" + it->second + "' and '" + value + "'): give it once");
+                          "' given twice ('" + shown_setting(key, it->second) + "' and '" +
+                          shown_setting(key, value) + "'): give it once");
 }
 
 void Layer::resolve_broker_aliases() {

@@ -1,5 +1,7 @@
 #include "kafka/kafka_conf.hpp"
 
+#include "common/secrets.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
@@ -9,7 +11,14 @@ namespace sluice::kafka {
 void set_conf(rd_kafka_conf_t *conf, const std::string &key, const std::string &value) {
     char err[512];
     if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
-        throw KafkaError("kafka setting '" + key + "=" + value + "' rejected: " + err);
+        // A secret's value is never shown, not even in librdkafka's reason.
+        std::string reason = err;
+        const std::string shown = shown_setting(key, value);
+        if (shown != value && !value.empty())
+            for (size_t at = reason.find(value); at != std::string::npos;
+                 at = reason.find(value, at + 10))
+                reason.replace(at, value.size(), "<redacted>");
+        throw KafkaError("kafka setting '" + key + "=" + shown + "' rejected: " + reason);
     }
 }
 
