@@ -32,6 +32,9 @@ struct ExporterControl {
     std::function<bool()> paused;                 // paused now (by set_paused)
     std::function<std::string()> reload;          // rescan the plugins; one line for the answer
     std::function<std::string()> promote;         // promote the canaries in shadow; one line
+    // Deploy a canary: the request's query (plugin=NAME); one line, or throws
+    // std::invalid_argument (answered 400 with its text).
+    std::function<std::string(std::string_view query)> canary;
     bool enabled() const { return !token.empty(); }
 };
 

@@ -95,10 +95,11 @@ http::response<http::string_body> Exporter::Impl::respond(
         const std::string_view action = target.substr(9);
         const auto auth = request[http::field::authorization];
         const std::string_view given(auth.data(), auth.size());
-        if (action != "pause" && action != "resume" && action != "reload" && action != "promote") {
+        if (action != "pause" && action != "resume" && action != "reload" && action != "promote" &&
+            action != "canary") {
             answer(http::status::not_found, kText,
-                   "not found: POST /control/pause, /control/resume, /control/reload or "
-                   "/control/promote\n");
+                   "not found: POST /control/pause, /control/resume, /control/reload, "
+                   "/control/promote or /control/canary?plugin=NAME\n");
         } else if (request.method() != http::verb::post) {
             answer(http::status::method_not_allowed, kText, "control takes POST\n");
             response.set(http::field::allow, "POST");
@@ -110,7 +111,14 @@ http::response<http::string_body> Exporter::Impl::respond(
             answer(http::status::forbidden, kText, "wrong control token\n");
         } else {
             std::string result;
-            if (action == "reload") {
+            std::string refused;  // a bad canary request: 400 with this line
+            if (action == "canary") {
+                try {
+                    result = control.canary ? control.canary(query) : "canaries need hot reload";
+                } catch (const std::invalid_argument &e) {
+                    refused = e.what();
+                }
+            } else if (action == "reload") {
                 result = control.reload ? control.reload() : "nothing to reload";
             } else if (action == "promote") {
                 result = control.promote ? control.promote() : "nothing to promote";
@@ -120,12 +128,15 @@ http::response<http::string_body> Exporter::Impl::respond(
                 result =
                     pause ? "paused: no new batch starts until POST /control/resume" : "resumed";
             }
-            answer(http::status::ok, "application/json",
-                   nlohmann::json{{"action", action},
-                                  {"paused", control.paused ? control.paused() : false},
-                                  {"result", result}}
-                           .dump() +
-                       "\n");
+            if (!refused.empty())
+                answer(http::status::bad_request, kText, refused + "\n");
+            else
+                answer(http::status::ok, "application/json",
+                       nlohmann::json{{"action", action},
+                                      {"paused", control.paused ? control.paused() : false},
+                                      {"result", result}}
+                               .dump() +
+                           "\n");
         }
         response.set(http::field::cache_control, "no-store");
     } else if (target.substr(0, 9) == "/control/") {  // no control-token: no control routes
