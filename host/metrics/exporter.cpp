@@ -5,6 +5,7 @@
 #include <boost/beast/core.hpp>
 #include <chrono>
 #include <optional>
+#include <sstream>
 
 #include "metrics/exporter_impl.hpp"
 
@@ -37,8 +38,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
     void read() {
         parser_.emplace();
-        parser_->header_limit(static_cast<uint32_t>(server_.options.header_limit));
-        parser_->body_limit(server_.options.body_limit);
+        server_.limit(*parser_);
         stream_.expires_after(server_.options.request_timeout);
         http::async_read(stream_, buffer_, *parser_,
                          beast::bind_front_handler(&Session::on_read, shared_from_this()));
@@ -46,29 +46,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
   private:
     void on_read(beast::error_code ec, size_t) {
-        if (ec == http::error::header_limit || ec == http::error::body_limit) {
-            const bool header = ec == http::error::header_limit;
-            response_ = {};
-            response_.version(11);
-            response_.result(header ? http::status::request_header_fields_too_large
-                                    : http::status::payload_too_large);
-            response_.set(http::field::content_type, "text/plain; charset=utf-8");
-            response_.body() = header
-                                   ? "request headers over " +
-                                         std::to_string(server_.options.header_limit) + " bytes\n"
-                                   : "request body over " +
-                                         std::to_string(server_.options.body_limit) + " bytes\n";
-            response_.keep_alive(false);
-            response_.prepare_payload();
-            write();
-            return;
-        }
-        if (ec) {  // end of stream, timeout, garbage: nothing to answer
+        auto answer = server_.answer_read(ec, parser_->get());
+        if (!answer) {  // end of stream, timeout, garbage: nothing to answer
             beast::error_code ignored;
             stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
             return;
         }
-        response_ = server_.respond(parser_->get());
+        response_ = std::move(*answer);
         write();
     }
 
@@ -96,6 +80,59 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 }  // namespace
+
+void Exporter::Impl::limit(http::request_parser<http::string_body> &parser) const {
+    parser.header_limit(static_cast<uint32_t>(options.header_limit));
+    parser.body_limit(options.body_limit);
+}
+
+std::optional<http::response<http::string_body>> Exporter::Impl::answer_read(
+    beast::error_code ec, const http::request<http::string_body> &request) const {
+    if (ec == http::error::header_limit || ec == http::error::body_limit) {
+        const bool header = ec == http::error::header_limit;
+        http::response<http::string_body> response;
+        response.version(11);
+        response.result(header ? http::status::request_header_fields_too_large
+                               : http::status::payload_too_large);
+        response.set(http::field::content_type, "text/plain; charset=utf-8");
+        response.body() =
+            header ? "request headers over " + std::to_string(options.header_limit) + " bytes\n"
+                   : "request body over " + std::to_string(options.body_limit) + " bytes\n";
+        response.keep_alive(false);
+        response.prepare_payload();
+        return response;
+    }
+    if (ec) return std::nullopt;
+    return respond(request);
+}
+
+std::string Exporter::Impl::answer_bytes(std::string_view bytes) const {
+    http::request_parser<http::string_body> parser;
+    limit(parser);
+    beast::error_code ec;
+    net::const_buffer rest(bytes.data(), bytes.size());
+    // As http::read feeds it: everything received, then the end of the stream.
+    while (!ec && !parser.is_done() && rest.size() > 0) {
+        const size_t used = parser.put(rest, ec);
+        rest += used;
+        if (ec == http::error::need_more) {
+            ec = {};
+            break;
+        }
+    }
+    if (!ec && !parser.is_done()) {
+        if (parser.got_some())
+            parser.put_eof(ec);
+        else
+            ec = http::error::end_of_stream;
+    }
+    if (!ec && !parser.is_done()) ec = http::error::partial_message;
+    auto answer = answer_read(ec, parser.get());
+    if (!answer) return {};
+    std::ostringstream out;
+    out << *answer;
+    return out.str();
+}
 
 void Exporter::Impl::accept() {
     acceptor.async_accept(io, [this](beast::error_code ec, tcp::socket socket) {

@@ -5,6 +5,9 @@
 #include <boost/beast/http.hpp>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <thread>
 
 #include "metrics/exporter.hpp"
@@ -41,6 +44,16 @@ struct Exporter::Impl {
     /// The answer to one request (exporter_routes.cpp). Exporter thread.
     http::response<http::string_body> respond(
         const http::request<http::string_body> &request) const;
+    /// A parser of one request with the options' header and body limits.
+    void limit(http::request_parser<http::string_body> &parser) const;
+    /// What a connection answers once reading a request ended with `ec`: 431 or 413 over the
+    /// limits (and close), nothing for another error (close), else respond(request).
+    std::optional<http::response<http::string_body>> answer_read(
+        boost::beast::error_code ec, const http::request<http::string_body> &request) const;
+    /// The answer, serialised, that a connection gives to `bytes` arriving as one request and
+    /// the end of the stream: the same parser, limits and routes, without a socket. Empty when
+    /// the connection closes without an answer. For the fuzz target (tests/fuzz); any thread.
+    std::string answer_bytes(std::string_view bytes) const;
 };
 
 }  // namespace sluice::metrics
