@@ -414,7 +414,7 @@ const OptionSpec kOptions[] = {
      set_integer<&C::backpressure_initial_rate>, show_integer<&C::backpressure_initial_rate>,
      "with backpressure: records/s before the first estimate (default 0 = unlimited)"},
 
-    {"brokers", "", Scalar, Kafka, "LIST", apply_brokers, show_text<&C::brokers>,
+    {"brokers", "", Scalar, Kafka, "LIST", apply_brokers, show_or_none<&C::brokers>,
      "HOST:PORT[,HOST:PORT...] of the cluster, or 'embedded' for an in-process mock cluster "
      "(required; aliases: -X bootstrap.servers, -X metadata.broker.list)"},
     {"topics", "", List, Kafka, "LIST", apply_topics, show_topics,
