@@ -28,6 +28,23 @@ const char *const kMockBrokerHelp =
     "Topics must be given here: the mock refuses CreateTopics, and a topic used without being\n"
     "created is auto-created with 4 partitions. Each partition keeps only about 5 MiB (older\n"
     "records are dropped silently) and nothing survives a restart.\n"
+    "\n"
+    "Fault commands, one a line on standard input while it serves, each acknowledged with one\n"
+    "line on stderr (`fault ok: COMMAND` or `fault error: WHY; use SYNTAX`); brokers are\n"
+    "numbered 1 to N, and -1 means every broker (for leader: no leader). End of input leaves it\n"
+    "serving.\n"
+    "  broker-down ID                  disconnect the broker and refuse new connections (its\n"
+    "                                  partitions keep their leader: nothing moves)\n"
+    "  broker-up ID                    accept connections again\n"
+    "  request-errors API COUNT ERROR  the next COUNT requests of API, to any broker, fail with\n"
+    "                                  ERROR: a librdkafka name without RD_KAFKA_RESP_ERR_\n"
+    "                                  (NOT_LEADER_FOR_PARTITION, _TRANSPORT: disconnect) or a\n"
+    "                                  number. API: Produce, Fetch, ListOffsets, Metadata,\n"
+    "                                  OffsetCommit, OffsetFetch, FindCoordinator, JoinGroup,\n"
+    "                                  Heartbeat, LeaveGroup, SyncGroup, ApiVersions,\n"
+    "                                  InitProducerId\n"
+    "  leader TOPIC PARTITION ID       move the partition's leadership (a --topic topic)\n"
+    "  rtt ID MS                       delay the broker's responses by MS ms (0: none)\n"
     "\n";
 
 struct TopicSpec {
@@ -87,7 +104,9 @@ int mock_broker_command(int argc, char **argv) {
             std::fputs(kMockBrokerHelp, stdout);
             std::cout << desc
                       << "\nExample:\n  sluice mock-broker --brokers 3 --topic events:8 "
-                         "--topic audit:1\n";
+                         "--topic audit:1\n"
+                         "  (sleep 5; echo 'broker-down 1'; sleep 10; echo 'broker-up 1') |\n"
+                         "    sluice mock-broker --brokers 3 --topic events:8\n";
             return false;
         }
         po::notify(vm);

@@ -1,15 +1,21 @@
 #include "kafka/mock_cluster.hpp"
 
+#include <fcntl.h>
+
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <exception>
+#include <optional>
+
+#include "kafka/mock_faults.hpp"
 
 namespace sluice::kafka {
 
-MockCluster::MockCluster(int broker_count) {
+MockCluster::MockCluster(int broker_count) : broker_count_(broker_count) {
     if (broker_count < 1) throw KafkaError("mock cluster needs at least 1 broker");
     // An owner handle without bootstrap.servers: it only hosts the cluster.
     ConfPtr conf = make_conf({{"log_level", "3"}});
@@ -32,6 +38,12 @@ void MockCluster::create_topic(const std::string &topic, int partitions, int rep
     if (err)
         throw KafkaError("cannot create topic '" + topic +
                          "' on the mock cluster: " + rd_kafka_err2str(err));
+    topics_[topic] = partitions;
+}
+
+int MockCluster::partitions(const std::string &topic) const {
+    const auto it = topics_.find(topic);
+    return it == topics_.end() ? 0 : it->second;
 }
 
 int serve_mock_cluster(int broker_count, const std::vector<std::pair<std::string, int>> &topics) {
@@ -55,6 +67,16 @@ int serve_mock_cluster(int broker_count, const std::vector<std::pair<std::string
             broker_count, bootstrap, topics.size());
         for (const auto &[name, partitions] : topics)
             spdlog::debug("topic '{}' with {} partition(s)", name, partitions);
+
+        // Fault commands on stdin. A background job of an interactive shell that reads its
+        // terminal is stopped by SIGTTIN; ignored, the read fails with EIO instead, which
+        // ends the reading and leaves the cluster serving.
+        ::signal(SIGTTIN, SIG_IGN);
+        std::optional<FaultCommandReader> faults;  // destroyed before the cluster
+        if (::fcntl(STDIN_FILENO, F_GETFD) != -1)
+            faults.emplace(cluster, STDIN_FILENO);
+        else
+            spdlog::debug("no standard input: no fault commands");
 
         int signal_number = 0;
         sigwait(&stop_signals, &signal_number);

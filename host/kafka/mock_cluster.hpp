@@ -7,6 +7,7 @@
 #include <librdkafka/rdkafka_mock.h>
 // clang-format on
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,15 +36,26 @@ class MockCluster {
 
     rd_kafka_mock_cluster_t *get() const { return cluster_; }
 
+    /// Brokers are numbered 1..broker_count().
+    int broker_count() const { return broker_count_; }
+
+    /// The partition count of a topic made by create_topic; 0 for any other (a topic a client
+    /// auto-created is not known here).
+    int partitions(const std::string &topic) const;
+
   private:
-    HandlePtr owner_;  // holds the cluster; not a client itself
+    int broker_count_ = 0;
+    std::map<std::string, int> topics_;  // made by create_topic; control thread only
+    HandlePtr owner_;                    // holds the cluster; not a client itself
     rd_kafka_mock_cluster_t *cluster_ = nullptr;
 };
 
 /// `sluice mock-broker`'s work: serves a cluster of `broker_count` brokers with `topics`
 /// (name, partitions) created, prints `bootstrap.servers=...` as the first line on stdout, and
 /// returns 0 at SIGTERM or SIGINT (1 when the cluster cannot start, with one line on stderr).
-/// Main thread; blocks those signals in the calling thread before librdkafka starts its own.
+/// Meanwhile it reads fault commands on standard input (kafka/mock_faults.hpp); end of input
+/// leaves it serving. Main thread; blocks those signals in the calling thread before
+/// librdkafka starts its own.
 int serve_mock_cluster(int broker_count, const std::vector<std::pair<std::string, int>> &topics);
 
 }  // namespace sluice::kafka
