@@ -14,7 +14,6 @@
 #include <sluice/plugin.hpp>
 
 #include <algorithm>
-#include <boost/beast/core/detail/base64.hpp>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
@@ -25,8 +24,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
+
+#include "batch_encoder.hpp"
 
 namespace {
 
@@ -43,18 +45,6 @@ std::string errno_text(int err = errno) {
 /// is retried once its partial write is cut back. Every other I/O error is final.
 bool out_of_space(int err) {
     return err == ENOSPC || err == EDQUOT;
-}
-
-std::string base64(std::string_view bytes) {
-    namespace b64 = boost::beast::detail::base64;
-    std::string out(b64::encoded_size(bytes.size()), '\0');
-    out.resize(b64::encode(out.data(), bytes.data(), bytes.size()));
-    return out;
-}
-
-nlohmann::ordered_json base64_or_null(const std::optional<std::string_view> &bytes) {
-    if (!bytes) return nullptr;
-    return base64(*bytes);
 }
 
 /// A topic-partition as map key; the transparent comparator lets a record's
@@ -316,9 +306,10 @@ class ProcessLock {
 /// the directory that claim the batch were fsynced by this instance (durable_id_).
 class FileSink {
   public:
-    FileSink(sluice::Host &host, std::string path,
+    FileSink(sluice::Host &host, file_sink::BatchEncoder &encoder, std::string path,
              ProcessLock::Scope scope = ProcessLock::Scope::process)
         : host_(host),
+          encoder_(encoder),
           path_(std::move(path)),
           sidecar_path_(path_ + ".offsets"),
           temp_path_(sidecar_path_ + ".tmp"),
@@ -451,42 +442,59 @@ class FileSink {
         refresh_if_replaced();
 
         SinkState next_state{state_.length, state_.next};
-        std::string lines;
-        uint64_t written = 0, skipped = 0;
-        for (const sluice::Record &record : records) {
-            std::string_view topic = record.topic();
-            auto found = find(state_.next, topic, record.partition());
-            if (found && record.offset() < *found) {
-                ++skipped;  // written by an earlier run of this batch
-                continue;
-            }
-            append_line(lines, record);
-            ++written;
-            raise(next_state.next, topic, record.partition(), record.offset() + 1);
-        }
+        uint64_t written = 0, skipped = 0, bytes = 0;
+        bool cut_checked = false;
+        // The lines of the records not written by an earlier run of this batch, in record
+        // order, in chunks encoded in parallel (state_ is only read meanwhile), each written
+        // as soon as it is done and its writeback started, so that encoding, copying into
+        // the page cache and writing to the disk overlap.
+        encoder_.encode(
+            records,
+            [this](std::string_view topic, int32_t partition) {
+                return find(state_.next, topic, partition);
+            },
+            [&](const file_sink::Chunk &c) {
+                written += c.written;
+                skipped += c.skipped;
+                for (const file_sink::Run &run : c.runs)
+                    raise(next_state.next, run.topic, run.partition, run.next);
+                if (c.lines.size() == 0) return;
+                if (!cut_checked) {
+                    // Cut anything past the recorded end (a crash leftover, or what another
+                    // generation left) before appending.
+                    if (data_size() != state_.length) cut_tail();
+                    cut_checked = true;
+                }
+                const off_t at = static_cast<off_t>(state_.length + bytes);
+                if (int err = write_all(fd_.get(), std::string_view(c.lines.data(), c.lines.size()),
+                                        at)) {
+                    undo_failed_write(err);
+                }
+                bytes += c.lines.size();
+                start_writeback(at, c.lines.size());
+            });
         // Everything the batch covers is done once it is stored, even offsets
         // that held no record for us (compaction, a filter upstream).
         for (const sluice::OffsetRange &r : ranges) {
             raise(next_state.next, r.topic, r.partition, r.until_offset);
         }
 
-        if (lines.empty() && next_state.next == state_.next && data_size() == state_.length) {
+        if (bytes == 0 && next_state.next == state_.next && data_size() == state_.length) {
             // A replay of a stored batch: nothing to write, but OK promises it is durable, and
             // another generation may have stored it since our last fsyncs.
             if (!(sidecar_id_ == durable_id_)) make_durable();
             host_.counter("records_skipped", static_cast<double>(skipped));
             return sluice::Status::ok;
         }
-        // Cut anything past the recorded end (a crash leftover, or what another
-        // generation left) before appending.
-        if (data_size() != state_.length) cut_tail();
-        if (int err = write_all(fd_.get(), lines, static_cast<off_t>(state_.length))) {
-            undo_failed_write(err);
-        }
+        if (!cut_checked && data_size() != state_.length) cut_tail();
         // Data first, then the offsets that claim it: a crash in between leaves
         // a tail that the next start cuts.
         if (::fdatasync(fd_.get()) != 0) fail("fsync", path_, errno);
-        next_state.length = state_.length + lines.size();
+        // file-sink never reads its lines back: once on disk they need no page cache (advice;
+        // its result does not matter).
+        ::posix_fadvise(fd_.get(), static_cast<off_t>(state_.length), static_cast<off_t>(bytes),
+                        POSIX_FADV_DONTNEED);
+        next_state.length = state_.length + bytes;
         try {
             write_sidecar(next_state);
         } catch (const sluice::Retry &) {
@@ -496,6 +504,18 @@ class FileSink {
         host_.counter("records_written", static_cast<double>(written));
         host_.counter("records_skipped", static_cast<double>(skipped));
         return sluice::Status::ok;
+    }
+
+    /// Starts writing [at, at + len) to the disk without waiting, so that the batch's
+    /// fdatasync finds less to write. An error there is an error of writeback, final as a
+    /// failed fsync; a file system without it (EINVAL, ENOSYS, ESPIPE) just waits for the
+    /// fdatasync.
+    void start_writeback(off_t at, std::size_t len) {
+        if (::sync_file_range(fd_.get(), at, static_cast<off_t>(len), SYNC_FILE_RANGE_WRITE) == 0)
+            return;
+        const int err = errno;
+        if (err == EINTR || err == EINVAL || err == ENOSYS || err == ESPIPE) return;
+        fail("start writing back", path_, err);
     }
 
     // A failed write may have left part of the batch past the recorded end: cut it back,
@@ -524,24 +544,6 @@ class FileSink {
         } else if (it->second < next) {
             it->second = next;
         }
-    }
-
-    static void append_line(std::string &out, const sluice::Record &record) {
-        nlohmann::ordered_json headers = nlohmann::ordered_json::array();
-        for (const sluice::Header &h : record.headers()) {
-            headers.push_back({std::string(h.name), base64_or_null(h.value)});
-        }
-        nlohmann::ordered_json line;
-        line["topic"] = std::string(record.topic());
-        line["partition"] = record.partition();
-        line["offset"] = record.offset();
-        line["timestamp"] = record.timestamp();
-        line["key"] = base64_or_null(record.key());
-        line["value"] = base64_or_null(record.value());
-        line["headers"] = std::move(headers);
-        // Header names are not guaranteed UTF-8: replace bad bytes, never throw.
-        out += line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-        out += '\n';
     }
 
     uint64_t data_size() const {
@@ -683,6 +685,7 @@ class FileSink {
     }
 
     sluice::Host &host_;
+    file_sink::BatchEncoder &encoder_;  // the plugin's, shared by its files
     std::string path_, sidecar_path_, temp_path_, dir_path_;
     ProcessLock lock_;  // before anything touches the files
     Fd fd_;
@@ -709,17 +712,21 @@ class FileSinkPlugin {
                  "directory of the files"},
                 {"per-partition", sluice::ConfigType::boolean, "false",
                  "one file per topic-partition, <path>/<topic>-<partition>.jsonl, each with its "
-                 "own .offsets and .lock, so hosts that share the directory stay exactly-once"}};
+                 "own .offsets and .lock, so hosts that share the directory stay exactly-once"},
+                {"encode-threads", sluice::ConfigType::integer, "0",
+                 "threads that encode a batch's lines, the batch thread included (1 to 64); 0: "
+                 "one per core, at most 4"}};
     }
 
     explicit FileSinkPlugin(sluice::Host &host)
         : host_(host),
           path_(configured_path(host)),
-          per_partition_(host.config_bool("per-partition", false)) {
+          per_partition_(host.config_bool("per-partition", false)),
+          encoder_(encode_threads(host)) {
         if (per_partition_) {
             make_directory();
         } else {
-            single_.emplace(host_, path_);
+            single_.emplace(host_, encoder_, path_);
         }
     }
 
@@ -796,6 +803,17 @@ class FileSinkPlugin {
         return std::string(*path);
     }
 
+    static unsigned encode_threads(sluice::Host &host) {
+        const int64_t n = host.config_int("encode-threads", 0);
+        if (n < 0 || n > 64) {
+            throw sluice::Fatal(
+                "file-sink: [plugin.file-sink] encode-threads = " + std::to_string(n) +
+                " is out of range: set 1 to 64, or 0 for one per core");
+        }
+        if (n > 0) return static_cast<unsigned>(n);
+        return std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+    }
+
     std::string file_path(std::string_view topic, int32_t partition) const {
         return path_ + "/" + std::string(topic) + "-" + std::to_string(partition) + ".jsonl";
     }
@@ -808,7 +826,7 @@ class FileSinkPlugin {
             throw sluice::Fatal("file-sink: topic '" + std::string(topic) +
                                 "' cannot name a file in '" + path_ + "'");
         }
-        auto sink = std::make_unique<FileSink>(host_, file_path(topic, partition),
+        auto sink = std::make_unique<FileSink>(host_, encoder_, file_path(topic, partition),
                                                ProcessLock::Scope::instance);
         return *files_.emplace(PartitionKey{std::string(topic), partition}, std::move(sink))
                     .first->second;
@@ -850,7 +868,8 @@ class FileSinkPlugin {
     sluice::Host &host_;
     std::string path_;
     bool per_partition_;
-    std::optional<FileSink> single_;  // the default layout
+    file_sink::BatchEncoder encoder_;  // before the files, which use it: destroyed after them
+    std::optional<FileSink> single_;   // the default layout
     std::map<PartitionKey, std::unique_ptr<FileSink>, PartitionKeyLess> files_;
     std::string failed_;
 };
