@@ -105,6 +105,8 @@ void apply_topics(RunConfig &cfg, const Values &values, const std::string &label
                     parse_integer(count, label + " (threads of topic " + topic + ")", 1, 64));
             }
             if (!topic.empty() && topic[0] == '^') {
+                if (topic.size() > 1000)  // std::regex compiles recursively: 100k chars crashed
+                    fail(label, "a topic pattern has at most 1000 characters: shorten it");
                 try {
                     std::regex re(topic);
                 } catch (const std::regex_error &e) {
