@@ -9,9 +9,12 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <set>
@@ -21,6 +24,7 @@
 
 #include "e2e_helpers.hpp"
 #include "host_run.hpp"
+#include "metrics_http.hpp"
 #include "mock_broker_suite.hpp"
 #include "sluice_command.hpp"
 #include "temp_dir.hpp"
@@ -126,7 +130,16 @@ std::optional<std::string> header(const ConsumedRecord &r, const std::string &na
     return std::nullopt;
 }
 
-/// The process ids of `pid`'s children (any of its threads may have forked them).
+/// Whether `pid` has exited and waits to be reaped.
+bool zombie(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t paren = stat.rfind(')');  // "PID (COMM) STATE ..."
+    return paren == std::string::npos || stat.compare(paren + 1, 3, " Z ") == 0;
+}
+
+/// The process ids of `pid`'s living children (any of its threads may have forked them): a
+/// worker killed but not yet reaped by the host is left out.
 std::vector<pid_t> children_of(pid_t pid) {
     std::vector<pid_t> out;
     std::error_code ec;
@@ -134,7 +147,38 @@ std::vector<pid_t> children_of(pid_t pid) {
     for (const auto &t : std::filesystem::directory_iterator(task, ec)) {
         std::ifstream in(t.path() / "children");
         pid_t child = 0;
-        while (in >> child) out.push_back(child);
+        while (in >> child)
+            if (!zombie(child)) out.push_back(child);
+    }
+    return out;
+}
+
+/// crashy's worker deaths and restarts, from /metrics and then from /status (-1 when absent).
+struct WorkerCounts {
+    double metrics_crashes = -1, metrics_restarts = -1, status_crashes = -1, status_restarts = -1;
+};
+
+WorkerCounts worker_counts(int port) {
+    WorkerCounts out;
+    if (port == 0) return out;
+    if (const auto metrics = http_get("127.0.0.1", port, "/metrics")) {
+        for (const auto &[sample, value] : parse_samples(metrics->body)) {
+            if (sample.rfind("sluice_plugin_custom{", 0) != 0 ||
+                sample.find("plugin=\"crashy\"") == std::string::npos)
+                continue;
+            if (sample.find("name=\"isolation_worker_crashes\"") != std::string::npos)
+                out.metrics_crashes = value;
+            if (sample.find("name=\"isolation_worker_restarts\"") != std::string::npos)
+                out.metrics_restarts = value;
+        }
+    }
+    if (const auto status = http_get("127.0.0.1", port, "/status")) {
+        const nlohmann::json parsed = nlohmann::json::parse(status->body);
+        for (const auto &p : parsed.at("plugins")) {
+            if (p.at("name") != "crashy") continue;
+            out.status_crashes = p.at("custom").value("isolation_worker_crashes", -1.0);
+            out.status_restarts = p.at("custom").value("isolation_worker_restarts", -1.0);
+        }
     }
     return out;
 }
@@ -221,44 +265,61 @@ TEST_F(IsolationRun, ExitUnderStopPolicyStopsWithoutCommitting) {
 // kill -9 of the worker 20 times at random moments while records arrive: the host restarts it
 // and redelivers each batch; the sink downstream ends with every record exactly once.
 TEST_F(IsolationRun, KillNineOfTheWorkerUnderLoadLosesAndDuplicatesNothing) {
-    constexpr int kPerPartition = 1500;
+    constexpr int kAtLeastPerPartition = 1500, kStep = 75;
     const std::string log = dir_.file("load.log");
-    ChildProcess host(sluice_argv(argv("load", "sleep-ms = 20\nmax-crashes = 10", std::nullopt)),
-                      {log, true});
+    std::vector<std::string> args = argv("load", "sleep-ms = 20\nmax-crashes = 10", std::nullopt);
+    args.insert(args.end(), {"--metrics-address", "127.0.0.1:0"});
+    ChildProcess host(sluice_argv(args), {log, true});
     std::mt19937 random(11);
     int kills = 0;
     int produced = 0;
     // Bounded, not timed: under the sanitizers a worker takes far longer to start again.
     const auto deadline = std::chrono::steady_clock::now() + 120s;
     while (kills < 20 && std::chrono::steady_clock::now() < deadline) {
-        if (produced < kPerPartition) {
-            produce_numbered(bootstrap(), "load", 2, produced, produced + 75);
-            produced += 75;
-        }
+        // Records every round: the host notices a dead worker at its next call, which a batch
+        // without records does not make.
+        produce_numbered(bootstrap(), "load", 2, produced, produced + kStep);
+        produced += kStep;
         std::this_thread::sleep_for(std::chrono::milliseconds(50 + random() % 250));
         // Each kill after the host has finished a batch since the last one: a random killer
         // faster than a worker's restart (under the sanitizers) would otherwise hit one batch
-        // max-crashes times, which is the poison-batch case, not this one.
+        // max-crashes times, which is the poison-batch case, not this one. Only a living
+        // worker is killed (children_of leaves out one killed but not yet reaped).
         const size_t before = count(read_file(log), " records, ");
         for (pid_t worker : children_of(host.pid()))
             if (::kill(worker, SIGKILL) == 0) ++kills;
         wait_until([&] { return count(read_file(log), " records, ") > before; }, 30s);
     }
     ASSERT_EQ(kills, 20) << read_file(log);
-    if (produced < kPerPartition) produce_numbered(bootstrap(), "load", 2, produced, kPerPartition);
+    if (produced < kAtLeastPerPartition) {
+        produce_numbered(bootstrap(), "load", 2, produced, kAtLeastPerPartition);
+        produced = kAtLeastPerPartition;
+    }
     const auto expected = consume_all(bootstrap(), "load", 2);
-    ASSERT_EQ(expected.size(), 2u * kPerPartition);
+    ASSERT_EQ(expected.size(), 2u * static_cast<size_t>(produced));
     const bool all = wait_until(
         [&] {
             return std::filesystem::exists(sink("load")) &&
                    read_sink(sink("load")).size() >= expected.size();
         },
         60s);
+    // The worker's deaths and restarts as an operator sees them, in /metrics and /status.
+    const WorkerCounts counted = worker_counts(logged_metrics_port(log));
     const auto status = stop_gracefully(host);
     const std::string err = read_file(log);
     ASSERT_TRUE(all) << err;
     ASSERT_TRUE(status && status->code == 0) << err;
     EXPECT_TRUE(exactly_once(read_sink(sink("load")), expected)) << err;
+    std::printf("isolation kill -9: %d kills, /metrics crashes %.0f restarts %.0f\n", kills,
+                counted.metrics_crashes, counted.metrics_restarts);
+    // Each kill was of a living worker, and a new one lives only once the host saw the last
+    // one die: every kill is counted, but the last one's death may not be noticed yet (the
+    // host notices it at its next call). /status, read after /metrics, shows at least as many.
+    EXPECT_GE(counted.metrics_crashes, kills - 1);
+    EXPECT_LE(counted.metrics_crashes, kills);
+    EXPECT_GE(counted.metrics_restarts, kills - 1);
+    EXPECT_GE(counted.status_crashes, counted.metrics_crashes);
+    EXPECT_GE(counted.status_restarts, counted.metrics_restarts);
     EXPECT_TRUE(has(err, "was killed by SIGKILL")) << err;
     EXPECT_FALSE(has(err, "bisecting")) << err;  // max-crashes = 10 was never reached
 }
