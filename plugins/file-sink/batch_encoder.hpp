@@ -26,9 +26,11 @@ namespace file_sink {
 
 /// Threads that run the tasks of one job at a time; the caller may run some too (help()).
 ///
-/// Lifecycle: owned by the plugin instance; the constructor starts threads - 1 workers, the
-/// destructor stops and joins them. Threads: start(), help() and finish() from one thread at a
-/// time (the batch thread); the workers run a job's tasks between its start() and finish().
+/// Lifecycle: owned by the plugin instance; the first start() starts threads - 1 workers (so
+/// an instance that never gets a batch large enough to cut starts none; when the system has
+/// no thread to give, the caller runs the tasks itself), the destructor stops and joins them.
+/// Threads: start(), help() and finish() from one thread at a time (the batch thread); the
+/// workers run a job's tasks between its start() and finish().
 /// Tasks must not throw (BatchEncoder's catch everything and hand it to the batch thread).
 class EncodePool {
   public:
@@ -38,7 +40,7 @@ class EncodePool {
     EncodePool(const EncodePool &) = delete;
     EncodePool &operator=(const EncodePool &) = delete;
 
-    unsigned threads() const { return static_cast<unsigned>(workers_.size()) + 1; }
+    unsigned threads() const { return threads_; }
 
     /// Starts a job: the workers run task(i) for i in [0, count), taking them in ascending
     /// order. `task` must outlive finish().
@@ -55,7 +57,11 @@ class EncodePool {
   private:
     using Fn = void (*)(void *, std::size_t);
     void start_erased(std::size_t count, void *ctx, Fn fn);
+    void start_workers();
     void worker();
+
+    const unsigned threads_;
+    bool started_ = false;
 
     std::mutex mutex_;
     std::condition_variable wake_;  // a new job, or stop

@@ -2,14 +2,23 @@
 
 #include <pthread.h>
 
+#include <system_error>
+
 #include "batch_encoder.hpp"
 
 namespace file_sink {
 
-EncodePool::EncodePool(unsigned threads) {
-    for (unsigned i = 1; i < threads; ++i) {
-        workers_.emplace_back([this] { worker(); });
-        ::pthread_setname_np(workers_.back().native_handle(), "fsink-encode");
+EncodePool::EncodePool(unsigned threads) : threads_(threads < 1 ? 1 : threads) {}
+
+void EncodePool::start_workers() {
+    started_ = true;
+    try {
+        for (unsigned i = 1; i < threads_; ++i) {
+            workers_.emplace_back([this] { worker(); });
+            ::pthread_setname_np(workers_.back().native_handle(), "fsink-encode");
+        }
+    } catch (const std::system_error &) {
+        // No more threads now: the batch thread encodes what the others do not (help()).
     }
 }
 
@@ -23,6 +32,7 @@ EncodePool::~EncodePool() {
 }
 
 void EncodePool::start_erased(std::size_t count, void *ctx, Fn fn) {
+    if (!started_) start_workers();
     {
         // A worker that woke too late for the last job may still be looking at it.
         std::unique_lock<std::mutex> lock(mutex_);
