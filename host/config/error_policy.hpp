@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "config/plugin_keys.hpp"
 #include "config/run_config.hpp"
 
 namespace sluice::config {
@@ -49,9 +50,8 @@ inline const char *on_error_name(OnError e) {
 /// The keys of a [plugin.NAME] section that belong to the host: the error policy's and the
 /// isolation keys (host/isolation/isolation_options.hpp).
 inline bool is_error_policy_key(std::string_view key) {
-    return key == "on-error" || key == "max-retries" || key == "retry-backoff" ||
-           key == "dead-letter-topic" || key == "isolation" || key == "batch-timeout" ||
-           key == "memory-limit" || key == "max-crashes";
+    const auto &keys = host_plugin_keys();
+    return std::find(keys.begin(), keys.end(), key) != keys.end();
 }
 
 /// Reads the reserved keys of plugin `plugin`'s section. `where` prefixes every error (e.g. the

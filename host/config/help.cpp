@@ -70,7 +70,9 @@ std::string run_help() {
          "  memory-limit = 0                 the worker's address space (RLIMIT_AS), e.g.\n"
          "      512MiB, at least 64MiB; 0 = no limit (process only)\n"
          "  max-crashes = 3                  crashes of one batch in a row before the\n"
-         "      records that cause them are found and on-error applies (1 to 100)"},
+         "      records that cause them are found and on-error applies (1 to 100)\n"
+         "  forbid-exec = false              true: a seccomp filter makes exec fail with\n"
+         "      EPERM in the worker (process only)"},
         {Group::Logging, "Logging", "What goes to stderr."},
         {Group::Monitoring, "Monitoring",
          "Metrics of the run over HTTP, for Prometheus and for people (see docs/metrics.md)."},

@@ -10,7 +10,7 @@ namespace sluice::config {
 const std::vector<std::string> &host_plugin_keys() {
     static const std::vector<std::string> keys{"on-error",          "max-retries", "retry-backoff",
                                                "dead-letter-topic", "isolation",   "batch-timeout",
-                                               "memory-limit",      "max-crashes"};
+                                               "memory-limit",      "max-crashes", "forbid-exec"};
     return keys;
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // The isolation keys of a [plugin.NAME] section: isolation, batch-timeout, memory-limit,
-// max-crashes (docs/isolation.md). Header-only, so the config check (host/config) and the chain
-// setup read them the same way.
+// max-crashes, forbid-exec (docs/isolation.md). Header-only, so the config check (host/config) and
+// the chain setup read them the same way.
 
 #include <chrono>
 #include <cstdint>
@@ -17,7 +17,8 @@ struct IsolationOptions {
     bool process = false;                            // isolation = process (else in-process)
     std::chrono::milliseconds batch_timeout{60000};  // per call to the worker; 0 = none
     uint64_t memory_limit = 0;                       // RLIMIT_AS of the worker; 0 = none
-    int max_crashes = 3;  // crashes of one batch in a row before on-error applies
+    int max_crashes = 3;       // crashes of one batch in a row before on-error applies
+    bool forbid_exec = false;  // a seccomp filter refuses execve/execveat in the worker
     static constexpr int kMaxCrashesLimit = 100;
     static constexpr uint64_t kMinMemoryLimit = 64ULL << 20;  // below this nothing even loads
 };
@@ -25,7 +26,7 @@ struct IsolationOptions {
 /// Whether `key` is one of the isolation keys.
 inline bool is_isolation_key(const std::string &key) {
     return key == "isolation" || key == "batch-timeout" || key == "memory-limit" ||
-           key == "max-crashes";
+           key == "max-crashes" || key == "forbid-exec";
 }
 
 /// Reads plugin `plugin`'s isolation keys from its settings. `where` prefixes every error.
@@ -52,7 +53,7 @@ inline IsolationOptions parse_isolation_options(const std::string &plugin,
                                   "(e.g. isolation = process)");
         }
     }
-    for (const char *key : {"batch-timeout", "memory-limit", "max-crashes"}) {
+    for (const char *key : {"batch-timeout", "memory-limit", "max-crashes", "forbid-exec"}) {
         if (get(key) && !o.process)
             fail(key,
                  "given, but the plugin runs in-process: add isolation = process, or "
@@ -96,6 +97,13 @@ inline IsolationOptions parse_isolation_options(const std::string &plugin,
                                     std::to_string(IsolationOptions::kMaxCrashesLimit) +
                                     " (e.g. max-crashes = 3)");
         o.max_crashes = static_cast<int>(n);
+    }
+    if (const std::string *v = get("forbid-exec")) {
+        if (*v == "true") {
+            o.forbid_exec = true;
+        } else if (*v != "false") {
+            fail("forbid-exec", "'" + *v + "' is not true or false (e.g. forbid-exec = true)");
+        }
     }
     return o;
 }

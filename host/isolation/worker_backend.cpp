@@ -140,6 +140,7 @@ bool WorkerBackend::spawn(Outcome *out) {
     w.str(name_);
     w.str(path_);
     w.u64(options_.memory_limit);
+    w.u64(options_.forbid_exec ? 1 : 0);
     w.u64(config_.size());
     for (const auto &[k, v] : config_) {
         w.str(k);

@@ -1,13 +1,21 @@
 #include "isolation/worker_main.hpp"
 
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
 
 #include <csignal>
 #include <cstdlib>
@@ -117,6 +125,47 @@ plugins::ChainResult failure(const std::string &message) {
     return {SLUICE_FATAL, "", message};
 }
 
+#if defined(__x86_64__)
+constexpr uint32_t kAuditArch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+constexpr uint32_t kAuditArch = AUDIT_ARCH_AARCH64;
+#endif
+
+/// forbid-exec = true: from here on execve and execveat fail with EPERM in this process and
+/// whatever it forks (no_new_privs is already set, so no privilege is needed). A call made
+/// under another architecture's numbering (x32, i386 on x86-64) kills the process: the numbers
+/// checked would not mean exec there. Returns "" or why the kernel refused the filter.
+std::string forbid_exec() {
+#ifdef SECCOMP_RET_ERRNO
+#if defined(__x86_64__) || defined(__aarch64__)
+    sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kAuditArch, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+#if defined(__x86_64__)
+        // x32 calls are native arch with bit 30 set in the number: refuse them all.
+        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000U, 3, 0),
+#else
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0xffffffffU, 3, 0),  // never: keeps the offsets
+#endif
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_execve, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_execveat, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+    };
+    sock_fprog program{static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
+    if (::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program, 0, 0) != 0)
+        return std::string("the kernel refused the seccomp filter: ") + std::strerror(errno);
+    return "";
+#else
+    return "seccomp filters are not supported on this architecture";
+#endif
+#else
+    return "this build has no seccomp support";
+#endif
+}
+
 }  // namespace
 
 int run_plugin_worker() {
@@ -137,6 +186,7 @@ int run_plugin_worker() {
     const std::string name = in.str();
     const std::string path = in.str();
     g_memory_limit = in.u64();
+    const bool no_exec = in.u64() != 0;
     std::map<std::string, std::string> config;
     for (uint64_t n = in.u64(), i = 0; i < n && in.ok(); ++i) {
         std::string k = in.str();
@@ -149,6 +199,12 @@ int run_plugin_worker() {
     if (g_memory_limit > 0) {
         rlimit lim{g_memory_limit, g_memory_limit};
         ::setrlimit(RLIMIT_AS, &lim);
+    }
+    if (no_exec) {
+        if (const std::string why = forbid_exec(); !why.empty()) {
+            reply(failure("forbid-exec = true: " + why + "; set forbid-exec = false"), nullptr);
+            return 1;
+        }
     }
     install_fatal_handlers();
 

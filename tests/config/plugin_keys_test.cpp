@@ -17,10 +17,10 @@ TEST(PluginKeysTest, UndeclaredKeyProblemNamesTheKeyAndTheNearestDeclaredOne) {
               "[plugin.wc] has the key 'colour', which the plugin does not declare");
     EXPECT_EQ(undeclared_key_problem("wc", {{"x", "1"}}, {}),
               "[plugin.wc] has the key 'x', which the plugin does not declare");
-    EXPECT_EQ(
-        host_plugin_keys(),
-        (std::vector<std::string>{"on-error", "max-retries", "retry-backoff", "dead-letter-topic",
-                                  "isolation", "batch-timeout", "memory-limit", "max-crashes"}));
+    EXPECT_EQ(host_plugin_keys(),
+              (std::vector<std::string>{"on-error", "max-retries", "retry-backoff",
+                                        "dead-letter-topic", "isolation", "batch-timeout",
+                                        "memory-limit", "max-crashes", "forbid-exec"}));
     // The isolation keys are the host's too, and checked when the file is read.
     EXPECT_EQ(undeclared_key_problem("wc", {{"isolation", "process"}, {"max-crashes", "2"}}, {}),
               "");

@@ -39,8 +39,9 @@ constexpr int kRecords = 10;
 class IsolationRun : public MockBrokerSuite<IsolationRun> {
   public:
     static std::vector<MockTopic> mock_topics() {
-        return {{"seg", 1},  {"seg_dlq", 1}, {"create", 1}, {"hang", 1},  {"alloc", 1},
-                {"exit", 1}, {"load", 2},    {"upper", 1},  {"reload", 2}};
+        return {{"seg", 1},    {"seg_dlq", 1}, {"create", 1},   {"hang", 1},
+                {"alloc", 1},  {"exit", 1},    {"load", 2},     {"upper", 1},
+                {"reload", 2}, {"exec", 1},    {"exec_open", 1}};
     }
 
   protected:
@@ -260,6 +261,25 @@ TEST_F(IsolationRun, ExitUnderStopPolicyStopsWithoutCommitting) {
     EXPECT_TRUE(has(r.err, "stopping without committing the batch")) << r.err;
     EXPECT_LT(committed("exit"), 0);  // nothing committed
     EXPECT_TRUE(sink_values("exit").empty());
+}
+
+// forbid-exec = true: exec fails with EPERM in the worker, and the plugin goes on. Without it,
+// the same call replaces the worker by /bin/true, whose exit the host handles as a death.
+TEST_F(IsolationRun, ForbidExecMakesExecFailInTheWorker) {
+    produce_plain("exec");
+    auto r = run("exec", "crash-on = v3\nhow = exec\nforbid-exec = true");
+    ASSERT_EQ(r.status.code, 0) << r.err;
+    EXPECT_TRUE(has(r.err, "crashy: exec refused: Operation not permitted")) << r.err;
+    EXPECT_FALSE(has(r.err, "its worker")) << r.err;  // no death reported
+    EXPECT_EQ(sink_values("exec"), values_but(-1));
+    EXPECT_EQ(committed("exec"), kRecords);
+
+    produce_plain("exec_open");
+    r = run("exec_open", "crash-on = v3\nhow = exec\nmax-crashes = 1\non-error = skip");
+    ASSERT_EQ(r.status.code, 0) << r.err;
+    EXPECT_TRUE(has(r.err, "exited with status 0")) << r.err;
+    EXPECT_FALSE(has(r.err, "exec refused")) << r.err;
+    EXPECT_EQ(sink_values("exec_open"), values_but(3));
 }
 
 // kill -9 of the worker 20 times at random moments while records arrive: the host restarts it

@@ -141,11 +141,14 @@ TEST(IsolationOptionsTest, ReadsTheKeysAndRefusesBadOnesWithTheWayOut) {
     auto o = parse_isolation_options("p", {{"isolation", "process"},
                                            {"batch-timeout", "2s"},
                                            {"memory-limit", "256MiB"},
-                                           {"max-crashes", "5"}});
+                                           {"max-crashes", "5"},
+                                           {"forbid-exec", "true"}});
     EXPECT_TRUE(o.process);
     EXPECT_EQ(o.batch_timeout.count(), 2000);
     EXPECT_EQ(o.memory_limit, 256ULL << 20);
     EXPECT_EQ(o.max_crashes, 5);
+    EXPECT_TRUE(o.forbid_exec);
+    EXPECT_FALSE(parse_isolation_options("p", {{"isolation", "process"}}).forbid_exec);
     EXPECT_FALSE(parse_isolation_options("p", {}).process);
     EXPECT_FALSE(parse_isolation_options("p", {{"isolation", "in-process"}}).process);
     const auto error = [](std::map<std::string, std::string> s) {
@@ -169,6 +172,12 @@ TEST(IsolationOptionsTest, ReadsTheKeysAndRefusesBadOnesWithTheWayOut) {
               std::string::npos);
     EXPECT_NE(error({{"isolation", "process"}, {"batch-timeout", "soon"}}).find("not a duration"),
               std::string::npos);
+    EXPECT_EQ(
+        error({{"isolation", "process"}, {"forbid-exec", "yes"}}),
+        "f.ini: [plugin.p] forbid-exec: 'yes' is not true or false (e.g. forbid-exec = true)");
+    EXPECT_EQ(error({{"forbid-exec", "true"}}),
+              "f.ini: [plugin.p] forbid-exec: given, but the plugin runs in-process: add "
+              "isolation = process, or remove forbid-exec");
 }
 
 }  // namespace

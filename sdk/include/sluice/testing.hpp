@@ -171,7 +171,7 @@ inline bool is_host_key(std::string_view key) {
     // The error policy's keys and isolation's (host/config/plugin_keys.cpp).
     return key == "on-error" || key == "max-retries" || key == "retry-backoff" ||
            key == "dead-letter-topic" || key == "isolation" || key == "batch-timeout" ||
-           key == "memory-limit" || key == "max-crashes";
+           key == "memory-limit" || key == "max-crashes" || key == "forbid-exec";
 }
 
 /// The candidate `word` is most likely a slip of, or "" (the host's "did you mean" rule: edit

@@ -6,7 +6,8 @@
  * [plugin.crashy] keys (it does not declare them):
  *   crash-on = VALUE   a record with this value makes process_batch misbehave as `how` says
  *   crash-offset = N   so does the record at offset N
- *   how      = segv | abort | exit | hang | alloc   (default segv)
+ *   how      = segv | abort | exit | hang | alloc | exec   (default segv; exec runs /bin/true
+ *              in place of the worker, or logs why it could not and goes on)
  *   create   = abort   abort() inside create
  *   sleep-ms = N       sleep N ms in every process_batch (keeps the worker busy under load)
  */
@@ -15,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifndef CRASHY_TRANSFORM
 #define CRASHY_TRANSFORM 0
@@ -77,6 +80,12 @@ static void misbehave(crashy_t *self, const sluice_record_t *r) {
     self->host->log(self->ctx, SLUICE_LOG_WARN, line);
     if (strcmp(self->how, "abort") == 0) abort();
     if (strcmp(self->how, "exit") == 0) exit(7);
+    if (strcmp(self->how, "exec") == 0) {
+        execl("/bin/true", "true", (char *)NULL);
+        snprintf(line, sizeof line, "crashy: exec refused: %s", strerror(errno));
+        self->host->log(self->ctx, SLUICE_LOG_WARN, line);
+        return;
+    }
     if (strcmp(self->how, "hang") == 0) {
         for (;;) {
             struct timespec ts = {1, 0};
