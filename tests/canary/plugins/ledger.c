@@ -3,6 +3,8 @@
  *   2 "v2"    the same (another version)
  *   3 "boom"  like 1, but returns SLUICE_FATAL at a record whose value is "boom" (before it
  *             writes anything of that batch)
+ *   4 "retry" like 1, but returns SLUICE_RETRY the first time it is given a record whose value
+ *             is "again" (before it writes anything of that batch), OK from then on
  * Every generation appends to the same file (O_APPEND, one write per line), each line marked
  * with the instance (its creation time in ns) and the build:
  *   open  ID VERSION TOPIC-PARTITION
@@ -28,6 +30,7 @@
 typedef struct ledger {
     int fd;
     unsigned long long id;
+    int retried;
 } ledger_t;
 
 static int32_t lg_create(const sluice_host_api_t *host, sluice_host_ctx_t *ctx, void **instance,
@@ -78,6 +81,14 @@ static int32_t lg_process(void *instance, const sluice_batch_t *b, char *err, si
         if (r->value != NULL && r->value_len == 4 && memcmp(r->value, "boom", 4) == 0) {
             snprintf(err, err_size, "cannot store offset %lld", (long long)r->offset);
             return SLUICE_FATAL;
+        }
+    }
+    for (size_t i = 0; LEDGER_MODE == 4 && !l->retried && i < b->record_count; ++i) {
+        const sluice_record_t *r = record_at(b, i);
+        if (r->value != NULL && r->value_len == 5 && memcmp(r->value, "again", 5) == 0) {
+            l->retried = 1;
+            snprintf(err, err_size, "busy at offset %lld", (long long)r->offset);
+            return SLUICE_RETRY;
         }
     }
     for (size_t i = 0; i < b->record_count; ++i) {
