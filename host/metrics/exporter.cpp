@@ -206,8 +206,7 @@ Exporter::Exporter(const ListenAddress &address, ExporterOptions options)
     spdlog::info("metrics: status page at {}/{}", url(),
                  impl_->options.control.enabled()
                      ? " (control: POST /control/pause, /control/resume, /control/reload, "
-                       "/control/promote with "
-                       "the bearer token)"
+                       "/control/promote, /control/canary?plugin=NAME with the bearer token)"
                      : "");
     if (impl_->options.control.enabled() && !endpoint.address().is_loopback())
         spdlog::warn(
