@@ -21,8 +21,8 @@ using namespace sluice::test;
 using namespace std::chrono_literals;
 
 TEST(Kill9Receiver, WalKeepsEveryRecordAcrossCrashes) {
-    constexpr int kCycles = 10;
-    constexpr int kRecords = 40000;
+    const int kCycles = soak_cycles(10);
+    const int kRecords = 4000 * kCycles;
     MockBrokerProcess broker({{"rcrash", 4}});
     auto dir = temp_dir("sluice-kill9r");
     const auto sink = dir.file("sink.jsonl"), offsets = dir.file("offsets.txt");
@@ -87,7 +87,7 @@ TEST(Kill9Receiver, WalKeepsEveryRecordAcrossCrashes) {
         "starts that replayed WAL blocks %d (%zu blocks), torn tails cut %d, wrong values %zu\n",
         kCycles, killed, expected.size(), written.size(), written_while_killing, t.missing,
         t.duplicated, delivered_twice, replays, replayed_blocks, torn, t.wrong_value);
-    EXPECT_GE(killed, 10);
+    EXPECT_GE(killed, kCycles);
     EXPECT_GT(written_while_killing, 0u);
     EXPECT_EQ(t.missing, 0u);
     EXPECT_EQ(t.wrong_value, 0u);

@@ -30,8 +30,8 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr int kPartitions = 8;
-constexpr int kRecords = 42000;
-constexpr int kKills = 20;
+const int kKills = soak_cycles(20);
+const int kRecords = 2100 * kKills;
 
 struct Host {
     std::unique_ptr<ChildProcess> process;
@@ -109,7 +109,7 @@ TEST(ScaleOutDirect, ThreeHostsKilledAgainAndAgainLeaveEveryRecordExactlyOnce) {
     start(hosts[1]);
     start(hosts[2]);
 
-    // About 70 s of load (then the hosts catch up), while hosts die and come back.
+    // About 70 s of load for 20 kills (then the hosts catch up), while hosts die and come back.
     ChildProcess producer = start_producer(broker.bootstrap_servers(), "scale", kRecords, 600,
                                            dir.file("producer.err"));
     ASSERT_TRUE(wait_until([&] { return stored_count() > 0; }, 60s))

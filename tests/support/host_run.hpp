@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <functional>
 #include <optional>
 #include <string>
@@ -100,6 +101,14 @@ inline KilledRun run_then_kill9(const std::vector<std::string> &argv, const std:
     run.status = host.wait(std::chrono::seconds(10));
     run.log = read_file(log_path);
     return run;
+}
+
+/// How many kill -9 cycles a crash test runs: `in_ci`, unless SLUICE_SOAK_CYCLES (a whole
+/// number above 0) says otherwise, as scripts/soak.sh does. The tests scale their load with it.
+inline int soak_cycles(int in_ci) {
+    const char *v = std::getenv("SLUICE_SOAK_CYCLES");
+    const int n = v != nullptr ? std::atoi(v) : 0;
+    return n > 0 ? n : in_ci;
 }
 
 /// Starts `argv` (stderr to log_path, `env` over the test's), waits until `done` holds, then
