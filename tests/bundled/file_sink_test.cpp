@@ -76,6 +76,18 @@ TEST_F(FileSinkTest, MissingPathIsAClearCreateError) {
               "lines to, e.g. path=/var/lib/sluice/events.jsonl");
 }
 
+TEST_F(FileSinkTest, EncodeThreadsOutOfRangeIsAClearCreateError) {
+    for (const char *n : {"-1", "65"}) {
+        Instance inst(plugin_, {{"path", data()}, {"encode-threads", n}});
+        Result r = inst.create();
+        EXPECT_EQ(r.status, SLUICE_FATAL) << n;
+        EXPECT_EQ(r.message, std::string("file-sink: [plugin.file-sink] encode-threads = ") + n +
+                                 " is out of range: set 1 to 64, or 0 for one per core");
+    }
+    Instance one(plugin_, {{"path", data()}, {"encode-threads", "1"}});
+    EXPECT_EQ(one.create().status, SLUICE_OK);
+}
+
 TEST_F(FileSinkTest, WritesOneJsonLinePerRecord) {
     auto inst = make();
     Batch b;
