@@ -7,11 +7,14 @@
 namespace sluice::config {
 
 void detail::Describer::line(std::string_view key, const std::string &value) {
-    // The INI reader cuts a line at '#' and trims values: such a value is shown, but commented
-    // out rather than silently changed.
-    if (value.find_first_of("#\r\n") != std::string::npos || value != trim(value))
-        out_ << "# " << key << ": this value cannot be written in a config file ('#' starts "
-             << "a comment, spaces around it are trimmed): give it on the command line\n# ";
+    // The INI reader cuts a line at '#' and trims keys and values: such a key (-X a#b=1) or
+    // value is shown, but commented out rather than silently changed.
+    const auto unwritable = [](std::string_view text) {
+        return text.find_first_of("#\r\n") != std::string_view::npos || text != trim(text);
+    };
+    if (unwritable(key) || unwritable(value))
+        out_ << "# " << key << ": this key or value cannot be written in a config file ('#' "
+             << "starts a comment, spaces around it are trimmed): give it on the command line\n# ";
     out_ << key << " =" << (value.empty() ? "" : " ") << value << "\n";
 }
 
