@@ -264,6 +264,41 @@ TEST_F(FileSinkFaultTest, WriteErrorOtherThanAFullDiskIsFinalAndCutBack) {
     EXPECT_EQ(inst->process(b2).status, SLUICE_FATAL);
 }
 
+TEST_F(FileSinkFaultTest, AFailedWriteOfALaterChunkCutsTheWholeBatchBack) {
+    // 20,000 records are cut into 4 chunks, encoded on 2 threads and written one by one as
+    // they are done.
+    TestHost host;
+    host.config["encode-threads"] = "2";
+    auto inst = make(host);
+    TestBatch b1 = batch(1, 0, 3);
+    ASSERT_EQ(inst->process(b1).status, SLUICE_OK);
+    const std::string stored = read_file(data());
+
+    inject("op=write,path=out.jsonl,nth=3");  // the third chunk's write: ENOSPC
+    TestBatch b2 = batch(2, 3, 20000);
+    CallResult r = inst->process(b2, 2048);
+    EXPECT_EQ(sluice_iofault_fired(), 1u);
+    EXPECT_EQ(r.status, SLUICE_RETRY) << r.message;
+    EXPECT_TRUE(contains(r.message, "cannot write '" + data() + "': ENOSPC")) << r.message;
+    EXPECT_EQ(read_file(data()), stored);  // the two chunks written before it are cut too
+    EXPECT_EQ(recorded_length(), stored.size());
+
+    inject("");
+    ASSERT_EQ(inst->process(b2).status, SLUICE_OK);
+    EXPECT_EQ(stored_offsets(), range(0, 20003));
+    EXPECT_EQ(recorded_length(), read_file(data()).size());
+
+    // Any other error on a later chunk is final, and cut back the same way.
+    const std::string before = read_file(data());
+    inject("op=write,path=out.jsonl,nth=2,error=EIO");
+    TestBatch b3 = batch(3, 20003, 20000);
+    r = inst->process(b3, 2048);
+    EXPECT_EQ(sluice_iofault_fired(), 1u);
+    EXPECT_EQ(r.status, SLUICE_FATAL) << r.message;
+    EXPECT_TRUE(contains(r.message, "cannot write '" + data() + "': EIO")) << r.message;
+    EXPECT_EQ(read_file(data()), before);
+}
+
 TEST_F(FileSinkFaultTest, FullDiskForTheSidecarIsRetriedAndStoresTheBatchOnce) {
     TestHost host;
     auto inst = make(host);
