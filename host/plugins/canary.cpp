@@ -303,7 +303,8 @@ void CanaryShadow::shadow(PluginChain &chain, size_t slot, const sluice_batch_t 
                           const ChainResult &served) {
     take_offered(chain, slot);
     const auto it = running_.find(slot);
-    if (it == running_.end()) return;
+    // A sink's canary never runs in shadow: it waits for its slice (dispatch).
+    if (it == running_.end() || !it->second.canary->is_transform()) return;
     Running &run = it->second;
     PluginInstance &serving = *chain.instances()[slot];
     if (run.promote_now) {

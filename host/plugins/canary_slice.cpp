@@ -343,7 +343,7 @@ std::vector<TopicPartition> CanaryShadow::revoke_slice(PluginChain &chain, size_
     run.slice = rest_of(run.slice, canary_part);
     if (run.slice.empty()) {
         // Nothing left to try it on: withdrawn (the serving generation keeps its own).
-        spdlog::warn("canary of plugin '{}' withdrawn: a rebalance revoked its partitions ({})",
+        spdlog::warn("canary of plugin '{}' withdrawn: its partitions were revoked ({})",
                      run.canary->name(), names(canary_part));
         std::unique_ptr<PluginInstance> canary = std::move(run.canary);
         running_.erase(it);
@@ -351,8 +351,7 @@ std::vector<TopicPartition> CanaryShadow::revoke_slice(PluginChain &chain, size_
             std::lock_guard lock(mutex_);
             CanaryStatus &st = status_[slot];
             st.state = CanaryStatus::State::rejected;
-            st.report =
-                "withdrawn: a rebalance revoked its partitions (" + names(canary_part) + ")";
+            st.report = "withdrawn: its partitions were revoked (" + names(canary_part) + ")";
             ++st.rejected_total;
             update_active();
         }

@@ -194,7 +194,7 @@ TEST_F(SliceCanary, ARebalanceRevokesAPartitionFromTheGenerationHoldingIt) {
     EXPECT_EQ(lines("close", "t-3"), (std::map<std::string, int>{{"1", 1}}));
     // Nothing left to try it on: withdrawn, and the serving generation goes on alone.
     EXPECT_EQ(status().state, CanaryStatus::State::rejected);
-    EXPECT_THAT(status().report, HasSubstr("withdrawn: a rebalance revoked its partitions (t-1)"));
+    EXPECT_THAT(status().report, HasSubstr("withdrawn: its partitions were revoked (t-1)"));
     ASSERT_TRUE(run({{2, "c"}}).ok());
     EXPECT_EQ(lines("rec", "t-2 " + std::to_string(next_offset_[2] - 1)),
               (std::map<std::string, int>{{"1", 1}}));
