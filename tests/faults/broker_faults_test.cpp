@@ -32,6 +32,8 @@ namespace {
 constexpr int kBrokers = 3;
 constexpr int kPartitions = 4;
 const std::string kTopic = "faults";
+// consume_all reads the whole topic after each fault: up to ~150,000 records, slow under ASan.
+constexpr std::chrono::seconds kReadTimeout{120};
 
 MockBrokerProcess::Options broker_options(const std::string &stderr_path,
                                           std::vector<MockTopic> topics, int brokers) {
@@ -150,7 +152,8 @@ void walk_faults(MockBrokerProcess &broker, const std::string &broker_log, Child
                           << read_file(host_log);
         ASSERT_TRUE(host.running()) << read_file(host_log);
 
-        const auto expected = consume_all(broker.bootstrap_servers(), kTopic);
+        const auto expected =
+            consume_all(broker.bootstrap_servers(), kTopic, std::nullopt, kReadTimeout);
         Tally t;
         const bool caught_up = wait_until(
             [&] {
@@ -182,7 +185,8 @@ void finish(MockBrokerProcess &broker, ChildProcess &producer, ChildProcess &hos
             const std::string &host_log, const std::string &sink, bool once) {
     producer.send_signal(SIGKILL);
     producer.wait(10s);
-    const auto expected = consume_all(broker.bootstrap_servers(), kTopic);
+    const auto expected =
+        consume_all(broker.bootstrap_servers(), kTopic, std::nullopt, kReadTimeout);
     EXPECT_TRUE(wait_until(
         [&] {
             if (tally(read_sink(sink), expected).missing == 0) return true;
