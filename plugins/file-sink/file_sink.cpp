@@ -492,8 +492,10 @@ class FileSink {
         if (::fdatasync(fd_.get()) != 0) fail("fsync", path_, errno);
         // file-sink never reads its lines back: once on disk they need no page cache (advice;
         // its result does not matter).
-        ::posix_fadvise(fd_.get(), static_cast<off_t>(state_.length), static_cast<off_t>(bytes),
-                        POSIX_FADV_DONTNEED);
+        if (bytes > 0) {
+            ::posix_fadvise(fd_.get(), static_cast<off_t>(state_.length), static_cast<off_t>(bytes),
+                            POSIX_FADV_DONTNEED);
+        }
         next_state.length = state_.length + bytes;
         try {
             write_sidecar(next_state);
