@@ -165,6 +165,7 @@ Effective effective(const Parsed &p) {
         std::vector<std::string> args{"run", "--config", p.config_file};
         if (!p.brokers.empty()) args.insert(args.end(), {"--brokers", p.brokers});
         std::vector<const char *> argv;
+        argv.reserve(args.size());
         for (const auto &a : args) argv.push_back(a.c_str());
         config::RunConfig cfg;
         try {

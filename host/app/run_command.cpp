@@ -71,7 +71,7 @@ class ShutdownController {
 
   private:
     void loop() {
-        const timespec tick{0, 100 * 1000 * 1000};
+        const timespec tick{0, 100L * 1000 * 1000};
         std::optional<Clock::time_point> stop_at, abort_at;
         while (!done_) {
             const int sig = sigtimedwait(&signals_, nullptr, &tick);

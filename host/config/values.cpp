@@ -32,9 +32,9 @@ std::chrono::milliseconds parse_duration(std::string_view text, std::string_view
     else if (unit == "s")
         scale = 1000;
     else if (unit == "m")
-        scale = 60 * 1000;
+        scale = int64_t{60} * 1000;
     else if (unit == "h")
-        scale = 60 * 60 * 1000;
+        scale = int64_t{60} * 60 * 1000;
     else if (unit.empty() && number == 0)
         return std::chrono::milliseconds(0);
     else if (unit.empty())
@@ -122,7 +122,7 @@ std::string parse_brokers(std::string_view text, std::string_view key) {
 }
 
 std::string parse_zookeeper(std::string_view text, std::string_view key) {
-    const std::string value = trim(text);
+    std::string value = trim(text);
     if (value.empty()) return value;
     const auto slash = value.find('/');
     const std::string hosts = value.substr(0, slash);
@@ -143,7 +143,7 @@ std::string parse_zookeeper(std::string_view text, std::string_view key) {
 }
 
 std::string parse_zookeeper_auth(std::string_view text, std::string_view key) {
-    const std::string value = trim(text);
+    std::string value = trim(text);
     if (value.empty()) return value;
     const std::string prefix = "digest:";
     const auto colon = value.find(':', prefix.size());
@@ -229,8 +229,9 @@ std::vector<std::string> split_list(std::string_view text) {
 std::string format_duration(std::chrono::milliseconds duration) {
     const int64_t ms = duration.count();
     if (ms == 0) return "0s";
-    if (ms % (60 * 60 * 1000) == 0) return std::to_string(ms / (60 * 60 * 1000)) + "h";
-    if (ms % (60 * 1000) == 0) return std::to_string(ms / (60 * 1000)) + "m";
+    constexpr int64_t kMinute = int64_t{60} * 1000, kHour = 60 * kMinute;
+    if (ms % kHour == 0) return std::to_string(ms / kHour) + "h";
+    if (ms % kMinute == 0) return std::to_string(ms / kMinute) + "m";
     if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
     return std::to_string(ms) + "ms";
 }

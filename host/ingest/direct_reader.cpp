@@ -292,8 +292,9 @@ std::unique_ptr<FetchedBatch> DirectReader::fetch(const std::vector<OffsetRange>
         start_at(pr, t.range->from_offset);
     }
 
-    pool_->ensure_threads(settings_.workers > 0 ? settings_.workers
-                                                : std::clamp<int>(readers_.size(), 1, 4));
+    pool_->ensure_threads(settings_.workers > 0
+                              ? settings_.workers
+                              : static_cast<int>(std::clamp<size_t>(readers_.size(), 1, 4)));
     struct Completion {
         std::mutex mutex;
         std::condition_variable done;

@@ -57,7 +57,7 @@ HandlePtr make_handle(rd_kafka_type_t type, ConfPtr conf) {
     char err[512];
     rd_kafka_t *rk = rd_kafka_new(type, conf.get(), err, sizeof err);
     if (!rk) throw KafkaError(std::string("cannot create Kafka client: ") + err);
-    conf.release();  // owned by rk now
+    (void)conf.release();  // owned by rk now
     return HandlePtr(rk);
 }
 

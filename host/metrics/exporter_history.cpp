@@ -21,7 +21,8 @@ void BatchHistory::add(const RunSnapshot &s) {
     p.bytes = b.bytes;
     // Per second of stream time, as Spark does: a batch of an interval of 200 ms with 100
     // records is 500 records/s, however quickly it was processed.
-    const double interval_s = s.batch_interval_ms > 0 ? s.batch_interval_ms / 1000.0 : 1.0;
+    const double interval_s =
+        s.batch_interval_ms > 0 ? static_cast<double>(s.batch_interval_ms) / 1000.0 : 1.0;
     p.input_rate = static_cast<double>(b.records) / interval_s;
     p.processing_ms = b.processing_seconds * 1000.0;
     p.scheduling_delay_ms = b.scheduling_delay_seconds * 1000.0;

@@ -161,7 +161,7 @@ fs::path check_plugin_file(const std::string &name, const fs::path &file) {
     return open_plugin_file(name, file).real();
 }
 
-PluginLoader::PluginLoader(std::vector<fs::path> dirs) {
+PluginLoader::PluginLoader(const std::vector<fs::path> &dirs) {
     dirs_.reserve(dirs.size());
     // Absolute, so dlopen never searches LD_LIBRARY_PATH or the system folders.
     for (auto &d : dirs) dirs_.push_back(fs::absolute(d).lexically_normal());

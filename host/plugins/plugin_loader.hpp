@@ -78,7 +78,7 @@ class PluginLibrary {
 /// shared state besides the dynamic linker's own locking).
 class PluginLoader {
   public:
-    explicit PluginLoader(std::vector<std::filesystem::path> dirs);
+    explicit PluginLoader(const std::vector<std::filesystem::path> &dirs);
 
     const std::vector<std::filesystem::path> &dirs() const { return dirs_; }
 

@@ -405,6 +405,7 @@ BatchOutcome GroupDirectMode::execute(RunLoop &loop, const BatchPlan &plan, bool
                      fmt::format("{} of {} partitions", active, member_->owned().size())};
     const BatchOutcome outcome = loop.process(batch, abort, [&]() -> BatchOutcome {
         std::vector<kafka::OffsetCommit> done;
+        done.reserve(to_read.size());
         for (const auto &r : to_read)
             done.push_back(
                 {r.topic_partition(), r.until_offset, encode_done(plan.batch_id, host_id_)});

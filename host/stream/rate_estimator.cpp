@@ -72,7 +72,8 @@ std::map<std::string, std::string> prefetch_byte_limits(
     if (max_batch_bytes == 0 || partitions == 0) return out;
     const uint64_t share = max_batch_bytes / 2 / partitions;  // bytes per partition queue
     const uint64_t kbytes = std::clamp<uint64_t>(share / 1024, 64, 65536);
-    const uint64_t fetch = std::clamp<uint64_t>(kbytes * 1024, 64 * 1024, 1 << 20);
+    const uint64_t fetch =
+        std::clamp<uint64_t>(kbytes * 1024, uint64_t{64} * 1024, uint64_t{1} << 20);
     if (!user.count("queued.max.messages.kbytes"))
         out["queued.max.messages.kbytes"] = std::to_string(kbytes);
     if (!user.count("max.partition.fetch.bytes") && !user.count("fetch.message.max.bytes"))

@@ -153,7 +153,8 @@ std::unique_ptr<Block> Block::parse(std::string payload) {
         r.partition = block->tp.partition;
         r.offset = in.get<int64_t>("record offset");
         r.timestamp_ms = in.get<int64_t>("record timestamp");
-        r.timestamp_type = in.get<int8_t>("timestamp type");
+        // One byte, as the writer stores it: sluice_timestamp_type_t is 0 to 2.
+        r.timestamp_type = in.get<int8_t>("timestamp type");  // NOLINT(bugprone-signed-char-misuse)
         auto [key, key_len] = in.nullable("key");
         auto [value, value_len] = in.nullable("value");
         r.key = key;
