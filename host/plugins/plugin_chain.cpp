@@ -301,7 +301,9 @@ ChainResult PluginChain::partitions_revoked(const std::vector<TopicPartition> &t
     });
     for (size_t i = 0; i < instances_.size(); ++i) {
         // A sink's canary gives up its part of them; the serving generation the rest.
-        auto c = to_c(canary_ && canary_->active() ? canary_->revoke_slice(*this, i, tps) : tps);
+        const std::vector<TopicPartition> mine =
+            canary_ && canary_->active() ? canary_->revoke_slice(*this, i, tps) : tps;
+        auto c = to_c(mine);  // views of `mine`
         ChainResult r = instances_[i]->partitions_revoked(c.data(), c.size());
         if (!r.ok()) return r;
     }
