@@ -109,6 +109,7 @@ DirectReader::DirectReader(ReaderSettings settings)
         // The mock holds an empty fetch for the whole wait; 10 ms keeps
         // batches prompt (a real cluster's users may raise it).
         {"fetch.wait.max.ms", "10"},
+        {kafka::kReconnectBackoffMaxKey, kafka::kReconnectBackoffMaxMs},
     };
     for (const auto &[key, value] : defaults) kafka::set_conf(conf.get(), key, value);
     if (!settings_.group.empty()) kafka::set_conf(conf.get(), "group.id", settings_.group);

@@ -46,6 +46,7 @@ GroupMember::GroupMember(GroupMemberSettings settings, RevokeFn on_revoke)
         // New partitions, and new topics matching a ^regex, are seen at the next refresh.
         {"topic.metadata.refresh.interval.ms", "5000"},
         {"fetch.wait.max.ms", "10"},
+        {kReconnectBackoffMaxKey, kReconnectBackoffMaxMs},
     };
     for (const auto &[key, value] : defaults) set_conf(conf.get(), key, value);
     for (const auto &[key, value] : settings_.kafka) set_conf(conf.get(), key, value);

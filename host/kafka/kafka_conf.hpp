@@ -60,6 +60,12 @@ void warn_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque);
 /// settled (state "up", join state "steady"); nullopt when the JSON has no group part.
 std::optional<bool> group_settled_in_stats(const char *json, size_t len);
 
+/// What the host's consumers (direct reader, group member, receiver threads) set unless the
+/// user does: reconnect at most 1 s apart, so a broker that is back is used again within about
+/// a second (librdkafka's own default backs off up to 10 s after repeated failed connects).
+inline constexpr const char *kReconnectBackoffMaxKey = "reconnect.backoff.max.ms";
+inline constexpr const char *kReconnectBackoffMaxMs = "1000";
+
 /// Builds a librdkafka config from key/value pairs, applied in order, logging through spdlog.
 /// Throws KafkaError "kafka setting 'KEY=VALUE' rejected: REASON".
 ConfPtr make_conf(const std::map<std::string, std::string> &settings);

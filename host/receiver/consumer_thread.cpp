@@ -6,6 +6,7 @@
 
 #include "common/clock.hpp"
 #include "kafka/broker_waker.hpp"
+#include "kafka/kafka_conf.hpp"
 #include "wal/write_ahead_log.hpp"
 
 namespace sluice::receiver {
@@ -66,6 +67,7 @@ ConsumerThread::ConsumerThread(ConsumerSettings settings) : settings_(std::move(
     // unless the user set it.
     conf["statistics.interval.ms"] = "100";
     conf.try_emplace("topic.metadata.refresh.interval.ms", "5000");
+    conf.try_emplace(kafka::kReconnectBackoffMaxKey, kafka::kReconnectBackoffMaxMs);
     if (auto it = conf.find("queued.min.messages"); it != conf.end())
         queued_min_ = std::max<size_t>(1, std::stoul(it->second));
     kafka::ConfPtr c = kafka::make_conf(conf);
