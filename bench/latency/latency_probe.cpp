@@ -31,8 +31,9 @@ class LatencyProbe {
         std::sort(samples_.begin(), samples_.end());
         const auto at = [&](double q) {
             if (samples_.empty()) return int64_t{-1};
-            return samples_[std::min(samples_.size() - 1,
-                                     static_cast<size_t>(q * static_cast<double>(samples_.size())))];
+            return samples_[std::min(
+                samples_.size() - 1,
+                static_cast<size_t>(q * static_cast<double>(samples_.size())))];
         };
         std::fprintf(out, "records %zu p50_ms %lld p99_ms %lld max_ms %lld\n", samples_.size(),
                      static_cast<long long>(at(0.50)), static_cast<long long>(at(0.99)),
