@@ -3,7 +3,12 @@
 // join), drain the consumer queue with rd_kafka_consume_batch_queue, touch each
 // value's length (what the noop plugin does), stop at the known record count.
 //
-// Usage: bench_plain_consumer --brokers B --topic T [--records N] [-X key=value]...
+// With --threads N (the ceiling of bench/run.sh, issue 13.6): one queue per partition
+// (rd_kafka_queue_get_partition, forwarding to the consumer queue stopped), served by N threads,
+// each draining its share of the queues with rd_kafka_consume_batch_queue: the fastest
+// librdkafka reader we can write here, with the decompression still on librdkafka's threads.
+//
+// Usage: bench_plain_consumer --brokers B --topic T [--records N] [--threads N] [-X key=value]...
 // Prints one line on stdout:
 //   records=R bytes=B seconds=S records/s=X MB/s=Y
 // seconds run from rd_kafka_assign() to the last record (connection setup and
@@ -12,6 +17,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -20,6 +26,8 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -40,6 +48,7 @@ struct Options {
     std::string brokers;
     std::string topic;
     int64_t records = 0;  // 0 = everything below the high watermarks at start
+    int threads = 0;      // 0 = the single consumer queue; N = a queue per partition, N threads
     std::vector<std::pair<std::string, std::string>> kafka;
 };
 
@@ -47,7 +56,7 @@ struct Options {
     std::fprintf(stderr,
                  "bench_plain_consumer: %s\n"
                  "usage: bench_plain_consumer --brokers B --topic T [--records N] "
-                 "[-X key=value]...\n",
+                 "[--threads N] [-X key=value]...\n",
                  problem.c_str());
     std::exit(2);
 }
@@ -69,6 +78,12 @@ Options parse(int argc, char **argv) {
             char *end = nullptr;
             o.records = std::strtoll(v.c_str(), &end, 10);
             if (*end != '\0' || o.records < 0) usage("--records '" + v + "' is not a count");
+        } else if (arg == "--threads") {
+            const std::string v = value();
+            char *end = nullptr;
+            o.threads = static_cast<int>(std::strtol(v.c_str(), &end, 10));
+            if (*end != '\0' || o.threads < 1 || o.threads > 64)
+                usage("--threads '" + v + "' is not 1 to 64");
         } else if (arg == "-X") {
             const std::string kv = value();
             const auto eq = kv.find('=');
@@ -92,6 +107,92 @@ int partition_count(rd_kafka_t *rk, const std::string &topic) {
     rd_kafka_metadata_destroy(md);
     if (count == 0) throw std::runtime_error("topic '" + topic + "' has no partitions");
     return count;
+}
+
+/// Consumes up to `want` messages from `queue` within `timeout_ms`, touching each; adds them to
+/// *records and *bytes. Throws on a message error.
+void drain(rd_kafka_queue_t *queue, int timeout_ms, size_t want,
+           std::vector<rd_kafka_message_t *> &msgs, int64_t *records, uint64_t *bytes,
+           ssize_t *got) {
+    const ssize_t n = rd_kafka_consume_batch_queue(queue, timeout_ms, msgs.data(), want);
+    if (n < 0)
+        throw std::runtime_error(std::string("consume: ") +
+                                 rd_kafka_err2str(rd_kafka_last_error()));
+    for (ssize_t i = 0; i < n; ++i) {
+        rd_kafka_message_t *m = msgs[i];
+        if (m->err) {
+            const std::string what = rd_kafka_message_errstr(m);
+            const auto err = m->err;
+            rd_kafka_message_destroy(m);
+            for (ssize_t j = i + 1; j < n; ++j) rd_kafka_message_destroy(msgs[j]);
+            throw std::runtime_error(std::string(rd_kafka_err2name(err)) + ": " + what);
+        }
+        ++*records;
+        *bytes += m->len + m->key_len;
+        rd_kafka_message_destroy(m);
+    }
+    *got = n;
+}
+
+/// --threads: the partitions' own queues, thread t serving partitions t, t+N, ...; thread 0
+/// also drains the consumer queue (what reached it before forwarding stopped). Returns the
+/// records and bytes read once `target` is reached.
+std::pair<int64_t, uint64_t> read_per_partition(rd_kafka_t *rk, rd_kafka_queue_t *consumer_queue,
+                                                const Options &o, int partitions, int64_t target) {
+    std::vector<kafka::QueuePtr> queues;
+    for (int p = 0; p < partitions; ++p) {
+        queues.emplace_back(rd_kafka_queue_get_partition(rk, o.topic.c_str(), p));
+        if (!queues.back()) throw std::runtime_error("no queue for partition " + std::to_string(p));
+        rd_kafka_queue_forward(queues.back().get(), nullptr);
+    }
+    std::atomic<int64_t> total{0};
+    std::atomic<uint64_t> total_bytes{0};
+    std::atomic<bool> failed{false};
+    std::string failure;
+    std::vector<std::thread> workers;
+    for (int t = 0; t < o.threads; ++t) {
+        workers.emplace_back([&, t] {
+            std::vector<rd_kafka_message_t *> msgs(kBatchSize);
+            auto last_progress = Clock::now();
+            try {
+                while (total.load() < target && !failed.load()) {
+                    int64_t records = 0;
+                    uint64_t bytes = 0;
+                    ssize_t got = 0, any = 0;
+                    if (t == 0) {
+                        drain(consumer_queue, 0, kBatchSize, msgs, &records, &bytes, &got);
+                        any += got;
+                    }
+                    for (int p = t; p < partitions; p += o.threads) {
+                        drain(queues[p].get(), 0, kBatchSize, msgs, &records, &bytes, &got);
+                        any += got;
+                    }
+                    total += records;
+                    total_bytes += bytes;
+                    if (any > 0) {
+                        last_progress = Clock::now();
+                    } else {
+                        if (Clock::now() - last_progress >
+                            std::chrono::milliseconds(kIdleTimeoutMs))
+                            throw std::runtime_error("no record for " +
+                                                     std::to_string(kIdleTimeoutMs / 1000) + " s");
+                        // Nothing in any of its queues: wait on one of them, briefly.
+                        if (t < partitions) {
+                            drain(queues[t].get(), 10, kBatchSize, msgs, &records, &bytes, &got);
+                            total += records;
+                            total_bytes += bytes;
+                        }
+                    }
+                }
+            } catch (const std::exception &e) {
+                if (!failed.exchange(true)) failure = e.what();
+            }
+        });
+    }
+    for (auto &w : workers) w.join();
+    if (failed) throw std::runtime_error(failure);
+    for (auto &q : queues) rd_kafka_queue_forward(q.get(), consumer_queue);
+    return {total.load(), total_bytes.load()};
 }
 
 int run(const Options &o) {
@@ -143,27 +244,14 @@ int run(const Options &o) {
     int64_t records = 0;
     uint64_t bytes = 0;
     auto last_progress = Clock::now();
+    if (o.threads > 0)
+        std::tie(records, bytes) = read_per_partition(rk.get(), queue.get(), o, partitions, target);
     while (records < target) {
         // Ask for no more than what is left, so the last call returns as soon as
         // the last record arrives instead of waiting for a full array.
         const size_t want = static_cast<size_t>(std::min<int64_t>(kBatchSize, target - records));
-        const ssize_t n = rd_kafka_consume_batch_queue(queue.get(), 100, msgs.data(), want);
-        if (n < 0)
-            throw std::runtime_error(std::string("consume: ") +
-                                     rd_kafka_err2str(rd_kafka_last_error()));
-        for (ssize_t i = 0; i < n; ++i) {
-            rd_kafka_message_t *m = msgs[i];
-            if (m->err) {
-                const std::string what = rd_kafka_message_errstr(m);
-                const auto err = m->err;
-                rd_kafka_message_destroy(m);
-                for (ssize_t j = i + 1; j < n; ++j) rd_kafka_message_destroy(msgs[j]);
-                throw std::runtime_error(std::string(rd_kafka_err2name(err)) + ": " + what);
-            }
-            ++records;
-            bytes += m->len + m->key_len;
-            rd_kafka_message_destroy(m);
-        }
+        ssize_t n = 0;
+        drain(queue.get(), 100, want, msgs, &records, &bytes, &n);
         if (n > 0) {
             last_progress = Clock::now();
         } else if (Clock::now() - last_progress > std::chrono::milliseconds(kIdleTimeoutMs)) {
@@ -175,9 +263,9 @@ int run(const Options &o) {
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
 
     std::printf("records=%" PRId64 " bytes=%" PRIu64
-                " seconds=%.3f records/s=%.0f MB/s=%.2f partitions=%d\n",
+                " seconds=%.3f records/s=%.0f MB/s=%.2f partitions=%d threads=%d\n",
                 records, bytes, seconds, static_cast<double>(records) / seconds,
-                static_cast<double>(bytes) / 1e6 / seconds, partitions);
+                static_cast<double>(bytes) / 1e6 / seconds, partitions, o.threads);
     std::fflush(stdout);
 
     rd_kafka_assign(rk.get(), nullptr);
