@@ -522,9 +522,9 @@ const OptionSpec kOptions[] = {
      "unchanged before it is loaded (default 250ms)"},
     {"canary-batches", "", Scalar, Plugins, "N", set_integer<&C::canary_batches, 1, 1000000>,
      show_integer<&C::canary_batches>,
-     "batches a transform's canary (NAME.canary.so beside NAME.so) runs in shadow of the "
-     "serving generation, its output compared and discarded, before it is promoted (default "
-     "10)"},
+     "batches a canary (NAME.canary.so beside NAME.so) must pass before it is promoted: a "
+     "transform's in shadow of the serving generation (its output compared and discarded), a "
+     "sink's on its partition slice (canary-partitions) (default 10)"},
     {"canary-partitions", "", Scalar, Plugins, "N", set_integer<&C::canary_partitions, 1, 1000000>,
      show_integer<&C::canary_partitions>,
      "partitions a sink's canary serves (the first N of the assignment; the serving generation "

@@ -318,9 +318,7 @@ void CanaryShadow::shadow(PluginChain &chain, size_t slot, const sluice_batch_t 
         // next batch on, as if it had served every batch before.
         run.started = true;
         const auto &tps = chain.assignment();
-        std::vector<sluice_topic_partition_t> c;
-        for (const auto &tp : tps)
-            c.push_back({sizeof(sluice_topic_partition_t), tp.topic.c_str(), tp.partition});
+        const auto c = c_partitions(tps);
         ChainResult handed = run.canary->partitions_assigned(c.data(), c.size());
         if (handed.ok() && serving.has_state_hooks() && run.canary->has_state_hooks()) {
             std::string state;

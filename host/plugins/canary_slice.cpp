@@ -66,27 +66,21 @@ class Part {
     std::vector<char> ranges_, records_;
 };
 
-std::vector<sluice_topic_partition_t> to_c(const std::vector<TopicPartition> &tps) {
-    std::vector<sluice_topic_partition_t> c;
-    for (const auto &tp : tps)
-        c.push_back({sizeof(sluice_topic_partition_t), tp.topic.c_str(), tp.partition});
-    return c;
-}
-
 ChainResult assign(PluginInstance &inst, const std::vector<TopicPartition> &tps) {
     if (tps.empty()) return {};
-    const auto c = to_c(tps);
+    const auto c = c_partitions(tps);
     return inst.partitions_assigned(c.data(), c.size());
 }
 
 ChainResult revoke(PluginInstance &inst, const std::vector<TopicPartition> &tps) {
     if (tps.empty()) return {};
-    const auto c = to_c(tps);
+    const auto c = c_partitions(tps);
     return inst.partitions_revoked(c.data(), c.size());
 }
 
 std::string names(const std::vector<TopicPartition> &tps) {
     std::vector<std::string> out;
+    out.reserve(tps.size());
     for (const auto &tp : tps) out.push_back(tp.topic + "-" + std::to_string(tp.partition));
     return fmt::format("{}", fmt::join(out, ", "));
 }

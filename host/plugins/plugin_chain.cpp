@@ -10,10 +10,7 @@
 
 namespace sluice::plugins {
 
-namespace {
-
-// Views of `tps` for the C hooks; valid while `tps` is.
-std::vector<sluice_topic_partition_t> to_c(const std::vector<TopicPartition> &tps) {
+std::vector<sluice_topic_partition_t> c_partitions(const std::vector<TopicPartition> &tps) {
     std::vector<sluice_topic_partition_t> out;
     out.reserve(tps.size());
     for (const auto &tp : tps) {
@@ -22,8 +19,6 @@ std::vector<sluice_topic_partition_t> to_c(const std::vector<TopicPartition> &tp
     }
     return out;
 }
-
-}  // namespace
 
 PluginChain::PluginChain() = default;
 
@@ -78,7 +73,7 @@ std::optional<ReloadStatus> PluginChain::reload_status(size_t index) const {
     return reloader_->status(instances_.at(index)->name());
 }
 
-void PluginChain::notify(SwapEvent event) {
+void PluginChain::notify(const SwapEvent &event) {
     if (listener_) listener_(event);
 }
 
@@ -118,9 +113,7 @@ void PluginChain::apply_pending() {
             if (handed.ok()) handed = next->restore_state(state);
         }
         if (handed.ok() && !assigned_.empty()) {
-            std::vector<sluice_topic_partition_t> c;
-            for (const auto &tp : assigned_)
-                c.push_back({sizeof(sluice_topic_partition_t), tp.topic.c_str(), tp.partition});
+            const auto c = c_partitions(assigned_);
             handed = next->partitions_assigned(c.data(), c.size());
         }
         if (!handed.ok()) {
@@ -287,7 +280,7 @@ ChainResult PluginChain::partitions_assigned(const std::vector<TopicPartition> &
     for (const auto &tp : tps)
         if (std::find(assigned_.begin(), assigned_.end(), tp) == assigned_.end())
             assigned_.push_back(tp);
-    auto c = to_c(tps);
+    auto c = c_partitions(tps);
     for (auto &inst : instances_) {
         ChainResult r = inst->partitions_assigned(c.data(), c.size());
         if (!r.ok()) return r;
@@ -303,7 +296,7 @@ ChainResult PluginChain::partitions_revoked(const std::vector<TopicPartition> &t
         // A sink's canary gives up its part of them; the serving generation the rest.
         const std::vector<TopicPartition> mine =
             canary_ && canary_->active() ? canary_->revoke_slice(*this, i, tps) : tps;
-        auto c = to_c(mine);  // views of `mine`
+        auto c = c_partitions(mine);  // views of `mine`
         ChainResult r = instances_[i]->partitions_revoked(c.data(), c.size());
         if (!r.ok()) return r;
     }
@@ -313,7 +306,7 @@ ChainResult PluginChain::partitions_revoked(const std::vector<TopicPartition> &t
 std::map<TopicPartition, int64_t> PluginChain::resume_offsets(
     const std::vector<TopicPartition> &tps) {
     std::map<TopicPartition, int64_t> out;
-    auto c = to_c(tps);
+    auto c = c_partitions(tps);
     std::vector<int64_t> offsets(tps.size());
     for (auto &inst : instances_) {
         if (!inst->has_resume_offsets()) continue;

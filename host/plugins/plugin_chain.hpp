@@ -141,7 +141,7 @@ class PluginChain {
     ChainResult run_slot(size_t index, const sluice_batch_t &input);
     ChainResult run_from(size_t first, const sluice_batch_t &input);
     void retire(std::unique_ptr<PluginInstance> instance);
-    void notify(SwapEvent event);
+    void notify(const SwapEvent &event);
 
     std::vector<std::unique_ptr<PluginInstance>> instances_;
     std::vector<Slot> slots_;
@@ -158,5 +158,9 @@ class PluginChain {
     std::unique_ptr<CanaryShadow> canary_;  // with hot reload; destroyed after reloader_
     bool reload_started_ = false;
 };
+
+/// Views of `tps` for the C partition hooks (partitions_assigned/revoked); valid while `tps`
+/// is.
+std::vector<sluice_topic_partition_t> c_partitions(const std::vector<TopicPartition> &tps);
 
 }  // namespace sluice::plugins
