@@ -158,7 +158,10 @@ TEST(ScaleOutDirect, ThreeHostsKilledAgainAndAgainLeaveEveryRecordExactlyOnce) {
         start(h);
     }
     ASSERT_TRUE(exits_cleanly(producer, dir.file("producer.err"), 60s));
-    const auto expected = consume_all(broker.bootstrap_servers(), "scale");
+    // The producer's small batches at this rate come back one per fetch: reading 200,000 of
+    // them (a soak's) while the hosts catch up takes minutes, not the default 30 s.
+    const auto expected = consume_all(broker.bootstrap_servers(), "scale", std::nullopt,
+                                      std::chrono::seconds(30 + kRecords / 1000));
     ASSERT_EQ(expected.size(), static_cast<size_t>(kRecords));
 
     // The hosts still running catch up; then each stops cleanly.
