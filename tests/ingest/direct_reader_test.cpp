@@ -100,14 +100,16 @@ TEST_F(DirectReaderTest, UnknownTopicIsNamedWithTheBrokers) {
     DirectReader reader(settings());
     const auto start = std::chrono::steady_clock::now();
     try {
-        // (3 s: time for the mock to answer that the topic is unknown on a loaded machine)
-        reader.partitions_for({"no-such-topic-here"}, 3s);
+        // (8 s: time for the mock to answer that the topic is unknown on a loaded machine; a
+        // clean-clone run timed out at 3 s once, with "cannot get topic metadata ... within
+        // 3000 ms", the error of an unreachable broker, not the one asserted here)
+        reader.partitions_for({"no-such-topic-here"}, 8s);
         FAIL() << "expected an error";
     } catch (const std::exception &e) {
         EXPECT_THAT(e.what(), HasSubstr("'no-such-topic-here'"));
         EXPECT_THAT(e.what(), HasSubstr(bootstrap()));
     }
-    EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 15s);
 }
 
 TEST_F(DirectReaderTest, UnreachableBrokerFailsWithinTheTimeout) {
