@@ -112,8 +112,11 @@ TEST(ScaleOutDirect, ThreeHostsKilledAgainAndAgainLeaveEveryRecordExactlyOnce) {
     start(hosts[2]);
 
     // About 70 s of load for 20 kills (then the hosts catch up), while hosts die and come back.
+    // The mock returns one producer batch per partition per fetch; at this rate librdkafka's
+    // default 5 ms linger makes batches of one record, and the independent reader below (and
+    // the hosts catching up) would need a fetch per record. 200 ms batches hold ~10-100.
     ChildProcess producer = start_producer(broker.bootstrap_servers(), "scale", kRecords, kRate,
-                                           dir.file("producer.err"));
+                                           dir.file("producer.err"), {"linger.ms=200"});
     ASSERT_TRUE(wait_until([&] { return stored_count() > 0; }, 60s))
         << read_file(hosts[0].log) << "\n--- host 1\n"
         << read_file(hosts[1].log) << "\n--- host 2\n"
@@ -158,8 +161,8 @@ TEST(ScaleOutDirect, ThreeHostsKilledAgainAndAgainLeaveEveryRecordExactlyOnce) {
         start(h);
     }
     ASSERT_TRUE(exits_cleanly(producer, dir.file("producer.err"), 60s));
-    // The producer's small batches at this rate come back one per fetch: reading 200,000 of
-    // them (a soak's) while the hosts catch up takes minutes, not the default 30 s.
+    // Even in 200 ms batches, reading 200,000 records (a soak's) while the hosts catch up takes
+    // longer than the default 30 s.
     const auto expected = consume_all(broker.bootstrap_servers(), "scale", std::nullopt,
                                       std::chrono::seconds(30 + kRecords / 1000));
     ASSERT_EQ(expected.size(), static_cast<size_t>(kRecords));

@@ -51,12 +51,26 @@ inline ::testing::AssertionResult stops_cleanly(
 
 /// `sluice produce` of `count` records (8-byte keys) to topic at `rate` records/s, as a child
 /// with its stderr in stderr_path (check its end with exits_cleanly()).
+/// `settings`: librdkafka producer settings passed as `-X KEY=VALUE` (e.g. "linger.ms=200").
 inline ChildProcess start_producer(const std::string &bootstrap, const std::string &topic,
-                                   int count, int rate, const std::string &stderr_path) {
-    return ChildProcess(
-        sluice_argv({"produce", "--brokers", bootstrap, "--topic", topic, "--count",
-                     std::to_string(count), "--rate", std::to_string(rate), "--key-size", "8"}),
-        {stderr_path, true});
+                                   int count, int rate, const std::string &stderr_path,
+                                   const std::vector<std::string> &settings = {}) {
+    std::vector<std::string> args = {"produce",
+                                     "--brokers",
+                                     bootstrap,
+                                     "--topic",
+                                     topic,
+                                     "--count",
+                                     std::to_string(count),
+                                     "--rate",
+                                     std::to_string(rate),
+                                     "--key-size",
+                                     "8"};
+    for (const auto &kv : settings) {
+        args.emplace_back("-X");
+        args.push_back(kv);
+    }
+    return ChildProcess(sluice_argv(args), {stderr_path, true});
 }
 
 /// The direct-mode command line of the kill -9 tests: `plugin` (configured by `config`) on
