@@ -114,7 +114,7 @@ TEST(ScaleOutDirect, ThreeHostsKilledAgainAndAgainLeaveEveryRecordExactlyOnce) {
     // About 70 s of load for 20 kills (then the hosts catch up), while hosts die and come back.
     // The mock returns one producer batch per partition per fetch; at this rate librdkafka's
     // default 5 ms linger makes batches of one record, and the independent reader below (and
-    // the hosts catching up) would need a fetch per record. 200 ms batches hold ~10-100.
+    // the hosts catching up) would need a fetch per record. 200 ms batches hold about 15.
     ChildProcess producer = start_producer(broker.bootstrap_servers(), "scale", kRecords, kRate,
                                            dir.file("producer.err"), {"linger.ms=200"});
     ASSERT_TRUE(wait_until([&] { return stored_count() > 0; }, 60s))

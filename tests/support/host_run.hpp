@@ -55,17 +55,11 @@ inline ::testing::AssertionResult stops_cleanly(
 inline ChildProcess start_producer(const std::string &bootstrap, const std::string &topic,
                                    int count, int rate, const std::string &stderr_path,
                                    const std::vector<std::string> &settings = {}) {
-    std::vector<std::string> args = {"produce",
-                                     "--brokers",
-                                     bootstrap,
-                                     "--topic",
-                                     topic,
-                                     "--count",
-                                     std::to_string(count),
-                                     "--rate",
-                                     std::to_string(rate),
-                                     "--key-size",
-                                     "8"};
+    // clang-format off
+    std::vector<std::string> args = {"produce", "--brokers", bootstrap, "--topic", topic,
+                                     "--count", std::to_string(count),
+                                     "--rate", std::to_string(rate), "--key-size", "8"};
+    // clang-format on
     for (const auto &kv : settings) {
         args.emplace_back("-X");
         args.push_back(kv);
