@@ -70,6 +70,34 @@ void ConsumerThread::commit_for_a_while(std::chrono::milliseconds how_long, bool
     }
 }
 
+void ConsumerThread::commit_at_stop() {
+    // A rebalance under way at the stop (a member joining, the second round of a cooperative
+    // one) refuses every commit until each member has rejoined and run its assign callback,
+    // which librdkafka delivers through poll: so the thread keeps polling, and retries, until
+    // the owner lets it close. Records fetched meanwhile are dropped: none of them is
+    // committed, so their partition's next owner reads them. A partition lost meanwhile takes
+    // its offsets out of uncommitted_; one assigned again brings them back (resume_known).
+    const bool commits = settings_.commit != CommitRule::read;
+    if (commits) flush_commits(true);
+    auto last_try = Clock::now();
+    while (!may_close_.load(std::memory_order_acquire)) {
+        const bool done = !commits || uncommitted_.empty() || wal_failed();
+        committed_at_stop_.store(done, std::memory_order_release);
+        if (rd_kafka_message_t *m = rd_kafka_consumer_poll(rk_.get(), 20))
+            rd_kafka_message_destroy(m);
+        if (!done && Clock::now() - last_try >= milliseconds(100)) {
+            take_processed();
+            flush_commits(true);
+            last_try = Clock::now();
+        }
+    }
+    if (commits && !uncommitted_.empty())
+        spdlog::warn(
+            "{}: the last offset commit did not land before the stop (the group was "
+            "rebalancing); the next owner of its partitions reads the last records again",
+            name_);
+}
+
 void ConsumerThread::resume_known(rd_kafka_topic_partition_list_t *parts) {
     // A partition whose committed offset is below where this process's processing of it
     // ended (the WAL's replay at start, or a commit that never landed before the partition

@@ -89,6 +89,7 @@ ConsumerThread::ConsumerThread(ConsumerSettings settings) : settings_(std::move(
 ConsumerThread::~ConsumerThread() {
     stop();
     allow_leave();
+    allow_close();
     join();
     waker_.reset();
     if (rk_) {  // only when the thread never ran (a stop during the start)
@@ -123,10 +124,8 @@ void ConsumerThread::start() {
             if (processed_rule && take_processed()) flush_commits(true);
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
-        if (processed_rule) {
-            take_processed();
-            commit_for_a_while(std::chrono::seconds(2), true);
-        }
+        if (processed_rule) take_processed();
+        commit_at_stop();
         waker_.reset();
         queue_.reset();
         await_first_assignment();

@@ -91,6 +91,14 @@ class ConsumerThread {
     /// done_reading(): a member that leaves starts a rebalance, and the mock (like a busy broker)
     /// refuses the others' last commits while it runs. Any thread.
     void allow_leave() { may_leave_.store(true, std::memory_order_release); }
+    /// After allow_leave(): the thread's last commits have landed (or there is nothing it may
+    /// still commit). It goes on serving the group until allow_close(). Any thread.
+    bool committed_at_stop() const { return committed_at_stop_.load(std::memory_order_acquire); }
+    /// Lets the thread close its consumer (leave the group) and end. The owner calls it once
+    /// every thread of the process is committed_at_stop() (or gave up on it): until then a
+    /// rebalance under way may need this member to rejoin before anyone's commit lands. Any
+    /// thread.
+    void allow_close() { may_close_.store(true, std::memory_order_release); }
     void join();
     /// processed rule: the batch holding this thread's blocks up to `until` (per partition)
     /// succeeded; the thread commits it if it still owns the partition. Any thread.
@@ -139,6 +147,8 @@ class ConsumerThread {
     bool take_processed();  // processed offsets of owned partitions into uncommitted_
     // Retries refused commits; `force` as flush_commits (a revoke, the stop).
     void commit_for_a_while(std::chrono::milliseconds how_long, bool force);
+    // The stop's last commits, polling the consumer meanwhile, until allow_close().
+    void commit_at_stop();
     // A partition assigned with a committed offset below what this process is known to have
     // processed (known_) starts after that, and commits it.
     void resume_known(rd_kafka_topic_partition_list_t *parts);
@@ -167,6 +177,8 @@ class ConsumerThread {
     std::chrono::steady_clock::time_point hold_commits_until_{};
     bool fenced_ = false;  // the last commit was refused for this member's generation or id
     std::atomic<bool> may_leave_{false};
+    std::atomic<bool> committed_at_stop_{false};
+    std::atomic<bool> may_close_{false};
     mutable std::mutex failure_mutex_;
     std::string failure_;
     std::mutex processed_mutex_;

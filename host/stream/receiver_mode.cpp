@@ -23,6 +23,9 @@ namespace {
 using std::chrono::milliseconds;
 
 constexpr milliseconds kMetadataTimeout{30000};
+// At the stop, how long the consumer threads may take to land their last commits (a rebalance
+// under way has to end first).
+constexpr milliseconds kLastCommitWait{15000};
 // Replayed blocks are grouped into batches of about this many bytes.
 constexpr uint64_t kReplayBatchBytes = 64ull << 20;
 
@@ -142,6 +145,13 @@ int ReceiverMode::finish(RunLoop &loop, int, bool failed, const std::atomic<bool
         exit_code_ = kExitAbandoned;
     }
     for (auto &r : receivers_) r->allow_leave();
+    // Every thread's last commit lands before any leaves the group (a leaving member starts a
+    // rebalance that refuses the others'); bounded, as a rebalance under way may not end.
+    const auto deadline = Clock::now() + kLastCommitWait;
+    for (auto &r : receivers_)
+        while (!r->committed_at_stop() && !abort && Clock::now() < deadline)
+            std::this_thread::sleep_for(milliseconds(5));
+    for (auto &r : receivers_) r->allow_close();
     for (auto &r : receivers_) r->join();
     if (exit_code_ == kExitAbandoned)
         spdlog::warn("abandoned the blocks not yet processed at shutdown; {}",

@@ -4,7 +4,8 @@
 // brokers) and ONE host per mode: all brokers down 10 s, a burst of Fetch errors, OffsetCommit
 // errors, a leader move of every partition, 200 ms RTT. The tally is checked after each fault;
 // how long the host took to write new records after a fault ended is printed, not asserted.
-// Then the dead-letter producer under Produce errors. docs/reliability.md, "Broker faults".
+// Then the dead-letter producer under Produce errors, and a receiver's graceful stop while its
+// commits are refused. docs/reliability.md, "Broker faults".
 
 #include <gtest/gtest.h>
 
@@ -372,4 +373,47 @@ TEST(BrokerFaults, DeadLetterKeepsTheBatchUncommittedUntilItsRecordsAreAcked) {
         uncommitted_checks, committed_checks,
         static_cast<long long>(
             std::chrono::duration_cast<std::chrono::milliseconds>(committed_at - started).count()));
+}
+
+// A graceful stop while the group refuses commits (the mock answers the next 80 OffsetCommits
+// with REBALANCE_IN_PROGRESS, as while a rebalance runs): the consumer thread keeps serving the
+// group and retrying, so the offsets of what it processed are committed before it leaves.
+// Before, it gave up after 2 s at the stop and 2 s in the revoke (about 40 tries) and a restart
+// read the whole run again.
+TEST(BrokerFaults, ReceiverStopLandsItsLastCommitThroughRefusals) {
+    constexpr int kRecords = 400;
+    auto dir = temp_dir("sluice-faults-stop");
+    MockBrokerProcess broker(broker_options(dir.file("broker.err"), {{"rstop", 2}}, 1));
+    const auto sink = dir.file("sink.jsonl"), cfg = dir.file("run.ini"), log = dir.file("host.err");
+    write_text(cfg, "[plugin.file-sink]\npath = " + sink + "\n");
+    ReceiverArgs run{.brokers = broker.bootstrap_servers(),
+                     .topics = "rstop",
+                     .group = "faults-stop",
+                     .plugins = {"file-sink"},
+                     .config = cfg,
+                     .wal_dir = dir.file("wal")};
+    ChildProcess host(sluice_argv(run.args()), {log, true});
+    ASSERT_TRUE(
+        wait_until([&] { return read_file(log).find("assigned rstop") != std::string::npos; }, 60s))
+        << read_file(log);
+    ASSERT_EQ(broker.fault("request-errors OffsetCommit 80 REBALANCE_IN_PROGRESS"),
+              "fault ok: request-errors OffsetCommit 80 REBALANCE_IN_PROGRESS");
+    produce_numbered(broker.bootstrap_servers(), "rstop", 2, 0, kRecords / 2);
+    ASSERT_TRUE(wait_until([&] { return read_sink(sink).size() >= kRecords; }, 60s))
+        << read_file(log);
+    const auto stop_at = std::chrono::steady_clock::now();
+    const auto status = stop_gracefully(host, 60s);
+    ASSERT_TRUE(status) << read_file(log);
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - stop_at);
+    const std::string text = read_file(log);
+    EXPECT_EQ(status->code, 0) << text;
+    EXPECT_EQ(text.find("did not land before the stop"), std::string::npos) << text;
+    const auto committed = committed_offsets(broker.bootstrap_servers(), "faults-stop", "rstop", 2);
+    for (int p = 0; p < 2; ++p)
+        EXPECT_EQ(committed[p], kRecords / 2) << "rstop/" << p << "\n" << text;
+    std::printf(
+        "broker faults, stop under 80 refused commits: stopped in %lld ms, committed %lld, %lld\n",
+        static_cast<long long>(took.count()), static_cast<long long>(committed[0]),
+        static_cast<long long>(committed[1]));
 }

@@ -1,5 +1,6 @@
 #pragma once
-// TempDir: a fresh directory for one test, removed with everything in it at the end.
+// TempDir: a fresh directory for one test, removed with everything in it at the end (kept
+// when SLUICE_KEEP_TEST_DIRS is set, for debugging).
 
 #include <stdlib.h>
 
@@ -22,6 +23,9 @@ class TempDir {
     TempDir &operator=(const TempDir &) = delete;
     ~TempDir() {
         if (path_.empty()) return;
+        // SLUICE_KEEP_TEST_DIRS=1 keeps it (logs of the hosts a test ran), to read afterwards.
+        if (const char *keep = std::getenv("SLUICE_KEEP_TEST_DIRS"); keep && *keep && *keep != '0')
+            return;
         std::error_code ec;
         std::filesystem::remove_all(path_, ec);
     }
