@@ -55,7 +55,7 @@ TEST(FileSinkPerPartition, Kill9LeavesEveryRecordExactlyOnceInItsPartitionsFile)
     ChildProcess producer = start_producer(broker.bootstrap_servers(), "crash", kRecords, 3000,
                                            dir.file("producer.err"));
 
-    const unsigned seed = std::random_device{}();
+    const unsigned seed = test_seed();
     std::mt19937 rng(seed);
     std::uniform_int_distribution<int> life_ms(300, 1300);
     std::printf("per-partition kill9: seed %u\n", seed);

@@ -36,7 +36,7 @@ TEST(Kill9PostgresSink, TheTableHoldsEveryRecordExactlyOnce) {
     ChildProcess producer = start_producer(broker.bootstrap_servers(), "crash", kRecords, 3000,
                                            dir.file("producer.err"));
 
-    const unsigned seed = std::random_device{}();
+    const unsigned seed = test_seed();
     std::mt19937 rng(seed);
     std::uniform_int_distribution<int> life_ms(300, 1500);
     std::printf("kill9-postgres: seed %u\n", seed);

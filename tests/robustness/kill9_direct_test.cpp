@@ -36,9 +36,9 @@ TEST(Kill9Direct, FileSinkHoldsEveryRecordExactlyOnce) {
 
     // About 20 s of load (for 12 cycles) while the host is killed again and again.
     auto producer = start_producer(broker.bootstrap_servers(), "crash", kRecords, kRate,
-                                   dir.file("producer.err"));
+                                   dir.file("producer.err"), kBatchedProducer);
 
-    const unsigned seed = std::random_device{}();
+    const unsigned seed = test_seed();
     std::mt19937 rng(seed);
     std::uniform_int_distribution<int> life_ms(50, 1500);
     std::printf("kill9: seed %u\n", seed);

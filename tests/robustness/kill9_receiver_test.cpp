@@ -43,9 +43,9 @@ TEST(Kill9Receiver, WalKeepsEveryRecordAcrossCrashes) {
     const auto run_args = run.args();
 
     auto producer = start_producer(broker.bootstrap_servers(), "rcrash", kRecords, kRate,
-                                   dir.file("producer.err"));
+                                   dir.file("producer.err"), kBatchedProducer);
 
-    const unsigned seed = std::random_device{}();
+    const unsigned seed = test_seed();
     std::mt19937 rng(seed);
     // A start takes a few seconds to get its partitions (the group waits for the killed
     // member's session to expire); kill anywhere from before that to well after.
@@ -75,9 +75,12 @@ TEST(Kill9Receiver, WalKeepsEveryRecordAcrossCrashes) {
     // A last, undisturbed run replays what is pending and catches up; SIGTERM stops it.
     const auto expected = consume_all(broker.bootstrap_servers(), "rcrash");
     ASSERT_EQ(expected.size(), static_cast<size_t>(kRecords));
-    ASSERT_TRUE(run_until(
+    const auto final_run = run_until(
         sluice_argv(run_args), dir.file("final.err"),
-        [&] { return tally(read_sink(sink), expected).missing == 0; }, 120s));
+        [&] { return tally(read_sink(sink), expected).missing == 0; }, 120s);
+    // On failure: what is missing, and who owned what in the final run, before its whole log.
+    ASSERT_TRUE(final_run) << missing_summary(read_sink(sink), expected)
+                           << ownership_lines(read_file(dir.file("final.err")));
 
     const auto written = read_sink(sink);
     const Tally t = tally(written, expected);

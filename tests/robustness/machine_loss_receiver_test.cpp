@@ -45,8 +45,8 @@ TEST(MachineLossReceiver, ANewHostOnAFreshWalFindsEveryRecordTheLostOneHadNotPro
     };
 
     auto producer = start_producer(broker.bootstrap_servers(), "rloss", kRecords, 800,
-                                   dir.file("producer.err"));
-    const unsigned seed = std::random_device{}();
+                                   dir.file("producer.err"), kBatchedProducer);
+    const unsigned seed = test_seed();
     std::mt19937 rng(seed);
     // A host gets its partitions a few seconds after it starts (the group waits for the
     // lost member's session to expire): kill anywhere from before that to well after.

@@ -48,7 +48,7 @@ TEST(ScaleOutReceiver, TwoProcessesSplitThePartitionsAndAKilledOnesMoveWithoutLo
     };
 
     auto producer = start_producer(broker.bootstrap_servers(), "rscale", kRecords, 1000,
-                                   dir.file("producer.err"));
+                                   dir.file("producer.err"), kBatchedProducer);
 
     // One member first: the mock holds the first join of an empty group for 3 s and expires
     // members whose JoinGroup waits longer than their session, never answering it.

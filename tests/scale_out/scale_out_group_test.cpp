@@ -62,7 +62,7 @@ TEST(GroupDirectMode, ARangePlannedByADeadHostIsReplayedWithTheSameBoundsByItsSu
         group_host_args(broker.bootstrap_servers(), "handover", "replay", gated_cfg, "gate");
     gated.insert(gated.end(), {"--plugin", "file-sink", "--plugin-dir", GATE_PLUGIN_DIR,
                                "--plugin-dir", SLUICE_BINARY_DIR "/plugin-dir"});
-    const unsigned seed = std::random_device{}();
+    const unsigned seed = test_seed();
     std::mt19937 rng(seed);
     std::uniform_int_distribution<int> extra_ms(0, 400);
     std::printf("handover: seed %u\n", seed);

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <functional>
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -48,6 +49,14 @@ inline ::testing::AssertionResult stops_cleanly(
     host.send_signal(SIGTERM);
     return exits_cleanly(host, log_path, timeout);
 }
+
+/// start_producer settings for the crash and failover tests: 200 ms producer batches. The mock
+/// returns one producer batch per partition per fetch, and at these tests' rates (hundreds to a
+/// few thousand records/s) librdkafka's 5 ms linger makes batches of one to a few records, so a
+/// host catching up after a crash, and the tests' independent reader, would need a fetch per
+/// record or two (under 1,000 records/s on a loaded machine: a final run of the 10-kill
+/// receiver test once did not catch up in 120 s in CI).
+inline const std::vector<std::string> kBatchedProducer = {"linger.ms=200"};
 
 /// `sluice produce` of `count` records (8-byte keys) to topic at `rate` records/s, as a child
 /// with its stderr in stderr_path (check its end with exits_cleanly()).
@@ -109,6 +118,14 @@ inline KilledRun run_then_kill9(const std::vector<std::string> &argv, const std:
     run.status = host.wait(std::chrono::seconds(10));
     run.log = read_file(log_path);
     return run;
+}
+
+/// The seed of a randomized crash test: SLUICE_TEST_SEED (a whole number) when set, to run again
+/// the kill moments of a failed run (the tests print their seed), else a random one.
+inline unsigned test_seed() {
+    if (const char *v = std::getenv("SLUICE_TEST_SEED"); v != nullptr && *v != '\0')
+        return static_cast<unsigned>(std::strtoul(v, nullptr, 10));
+    return std::random_device{}();
 }
 
 /// How many kill -9 cycles a crash test runs: `in_ci`, unless SLUICE_SOAK_CYCLES (a whole

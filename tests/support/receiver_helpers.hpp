@@ -2,6 +2,7 @@
 // Reading what a receiver-mode run did from its log: which consumer thread owned which
 // partitions, and how often each offset reached the plugins.
 
+#include <algorithm>
 #include <map>
 #include <regex>
 #include <set>
@@ -114,6 +115,43 @@ inline Tally tally(const std::vector<ConsumedRecord> &written,
     }
     for (const auto &[id, list] : by_id) t.duplicated += list.size() - 1;
     return t;
+}
+
+/// The lines of a receiver-mode log about the group and the WAL (assignments, revokes, lost
+/// partitions, resumed offsets, refused commits, replays), for failure messages.
+inline std::string ownership_lines(const std::string &log) {
+    static const std::regex interesting(
+        R"(assigned|revoked|lost|starts at|commit failed|to replay|did not land)");
+    std::istringstream in(log);
+    std::string line, out;
+    while (std::getline(in, line))
+        if (std::regex_search(line, interesting)) out += line + "\n";
+    return out;
+}
+
+/// Per partition, how many records of `expected` are not in `written` and the lowest and
+/// highest of their offsets ("rcrash/2: 120 missing, offsets 4001..4120"), for failure messages.
+inline std::string missing_summary(const std::vector<ConsumedRecord> &written,
+                                   const std::vector<ConsumedRecord> &expected) {
+    std::set<std::tuple<std::string, int32_t, int64_t>> have;
+    for (const auto &r : written) have.insert(record_id(r));
+    struct Gap {
+        size_t count = 0;
+        int64_t lowest = 0, highest = 0;
+    };
+    std::map<std::pair<std::string, int32_t>, Gap> gaps;
+    for (const auto &e : expected) {
+        if (have.count(record_id(e))) continue;
+        Gap &g = gaps[{e.topic, e.partition}];
+        g.lowest = g.count == 0 ? e.offset : std::min(g.lowest, e.offset);
+        g.highest = g.count == 0 ? e.offset : std::max(g.highest, e.offset);
+        ++g.count;
+    }
+    std::ostringstream out;
+    for (const auto &[tp, g] : gaps)
+        out << tp.first << "/" << tp.second << ": " << g.count << " missing, offsets " << g.lowest
+            << ".." << g.highest << "\n";
+    return gaps.empty() ? std::string("nothing missing\n") : out.str();
 }
 
 }  // namespace sluice::test
