@@ -245,10 +245,15 @@ std::string nearest(std::string_view word, const std::vector<std::string> &candi
         return out;
     };
     const std::string w = norm(word);
+    // Close enough to be a typo: a third of the word, at least 1, at most 3 edits.
+    const size_t allowed = std::clamp<size_t>(w.size() / 3, 1, 3);
     std::string best;
     size_t best_distance = std::numeric_limits<size_t>::max();
     for (const std::string &candidate : candidates) {
         const std::string c = norm(candidate);
+        // The distance is at least the difference in length: such a candidate cannot be close
+        // enough, and a long word (a pasted value, a fuzzer's key) costs no table at all.
+        if (std::max(w.size(), c.size()) - std::min(w.size(), c.size()) > allowed) continue;
         // Three rows of the distance table: i-2, i-1 and i.
         std::vector<size_t> before(c.size() + 1), previous(c.size() + 1), row(c.size() + 1);
         for (size_t j = 0; j <= c.size(); ++j) row[j] = j;
@@ -268,8 +273,6 @@ std::string nearest(std::string_view word, const std::vector<std::string> &candi
             best = candidate;
         }
     }
-    // Close enough to be a typo: a third of the word, at least 1, at most 3 edits.
-    const size_t allowed = std::clamp<size_t>(w.size() / 3, 1, 3);
     return best_distance <= allowed ? best : std::string();
 }
 
