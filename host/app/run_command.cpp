@@ -138,6 +138,8 @@ int run_command(int argc, char **argv) {
     config::RunConfig cfg = std::move(parsed.config);
     if (cfg.plugin_dirs.empty()) cfg.plugin_dirs = plugins::default_plugin_dirs();
     if (parsed.validate) {
+        for (const auto &warning : parsed.warnings)
+            std::fprintf(stderr, "sluice run: warning: %s\n", warning.c_str());
         // What the run would refuse at start: each plugin found, loaded and negotiated.
         const auto check = plugins::check_chain_plugins(
             cfg.plugin_dirs, cfg.plugins, cfg.plugin_config,
@@ -152,6 +154,7 @@ int run_command(int argc, char **argv) {
         return stream::kExitOk;
     }
     setup_logging(cfg.log_level);
+    for (const auto &warning : parsed.warnings) spdlog::warn("{}", warning);
 
     ShutdownController shutdown(cfg.shutdown_timeout);
     try {

@@ -3,6 +3,7 @@
 #include <boost/program_options.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -60,6 +61,38 @@ std::vector<std::string> plugin_sections(const std::string &content, const std::
     std::sort(sections.begin(), sections.end(),
               [](const auto &a, const auto &b) { return a.size() > b.size(); });
     return sections;
+}
+
+/// The settings of `layer` whose values are secret, as the file names them.
+std::vector<std::string> secret_settings(const Layer &layer) {
+    std::vector<std::string> found;
+    for (const auto &[name, values] : layer.values)
+        if (is_secret_option(name)) found.push_back(name);
+    for (const auto &[key, value] : layer.kafka)
+        if (is_secret_key(key)) found.push_back("[kafka] " + key);
+    for (const auto &[plugin, settings] : layer.plugin_config)
+        for (const auto &[key, value] : settings)
+            if (is_secret_key(key) || redact_inline_secrets(value) != value)
+                found.push_back("[plugin." + plugin + "] " + key);
+    return found;
+}
+
+/// A file holding secrets should be readable by its owner alone (as ssh and libpq ask of their
+/// key and password files); a warning, not an error, so that a deployment keeps running.
+void warn_if_secrets_are_exposed(Layer &layer, const std::string &file) {
+    const std::vector<std::string> secrets = secret_settings(layer);
+    if (secrets.empty()) return;
+    std::error_code ec;
+    const fs::perms perms = fs::status(file, ec).permissions();
+    constexpr fs::perms kOthers = fs::perms::group_read | fs::perms::others_read;
+    if (ec || (perms & kOthers) == fs::perms::none) return;
+    std::string names;
+    for (const std::string &s : secrets) names += (names.empty() ? "" : ", ") + s;
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%03o", static_cast<unsigned>(perms & fs::perms::mask));
+    layer.warnings.push_back(layer.source.where + "holds secrets (" + names +
+                             ") and other users can read it (mode " + mode + "): chmod 600 " +
+                             file);
 }
 
 }  // namespace
@@ -123,6 +156,7 @@ Layer read_config_file(const std::string &file) {
         isolation::parse_isolation_options(plugin, settings, where);
     }
     layer.resolve_broker_aliases();
+    warn_if_secrets_are_exposed(layer, file);
     return layer;
 }
 

@@ -22,6 +22,7 @@ struct Layer {
     std::vector<std::pair<std::string, std::string>> broker_values;  // (how it was named, value)
     std::optional<std::string> config_file;
     bool validate = false;
+    std::vector<std::string> warnings;  // one line each, for the user (ParsedRun::warnings)
 
     /// A Scalar given twice with two values is an error; a List collects its values.
     void add_value(const OptionSpec &spec, const std::string &value);

@@ -25,8 +25,11 @@ ParsedRun parse_run_args(int argc, const char *const argv[]) {
     }
     const detail::Layer command_line = detail::read_command_line(args);
     out.validate = command_line.validate;
-    if (command_line.config_file)
-        detail::apply_layer(out.config, detail::read_config_file(*command_line.config_file));
+    if (command_line.config_file) {
+        const detail::Layer file = detail::read_config_file(*command_line.config_file);
+        detail::apply_layer(out.config, file);
+        out.warnings = file.warnings;
+    }
     detail::apply_layer(out.config, command_line);
     detail::check_complete(out.config);
     return out;

@@ -105,6 +105,9 @@ struct ParsedRun {
     RunConfig config;
     bool help = false;      // --help given: print run_help(), exit 0
     bool validate = false;  // --validate given: print describe(config), exit 0
+    /// What is allowed but unwise, one line each, for the caller to print or log (e.g. a
+    /// config file holding secrets that other users can read).
+    std::vector<std::string> warnings;
 };
 
 /// Parses `sluice run`'s command line (argv[0] is "run") and the --config file; the command

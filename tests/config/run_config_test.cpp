@@ -356,6 +356,29 @@ TEST_F(ConfigFiles, PluginSectionsCollectArbitraryKeys) {
     EXPECT_TRUE(cfg.kafka.empty());
 }
 
+TEST_F(ConfigFiles, AFileWithSecretsThatOthersCanReadIsWarnedAbout) {
+    const std::string plain = write("plain.ini", "brokers = b:1\ntopics = t\nplugin = p\n");
+    const std::string secret = write("secret.ini",
+                                     "brokers = b:1\ntopics = t\nplugin = pg\n"
+                                     "[kafka]\nsasl.password = hunter2\n"
+                                     "[plugin.pg]\nconninfo = host=db password=hunter2\n");
+    fs::permissions(plain, fs::perms(0644));
+    fs::permissions(secret, fs::perms(0640));
+    EXPECT_THAT(parse({"--config", plain}).warnings, ::testing::IsEmpty());
+    const auto warnings = parse({"--config", secret}).warnings;
+    ASSERT_EQ(warnings.size(), 1u);
+    EXPECT_EQ(warnings[0], "config file '" + secret +
+                               "': holds secrets ([kafka] sasl.password, [plugin.pg] conninfo) "
+                               "and other users can read it (mode 640): chmod 600 " +
+                               secret);
+    EXPECT_THAT(warnings[0], Not(HasSubstr("hunter2")));
+    fs::permissions(secret, fs::perms(0600));
+    EXPECT_THAT(parse({"--config", secret}).warnings, ::testing::IsEmpty());
+    // The command line is not a file: nothing to chmod (docs/security.md says why not to).
+    EXPECT_THAT(parse(with_required({"-X", "sasl.password=hunter2"})).warnings,
+                ::testing::IsEmpty());
+}
+
 TEST_F(ConfigFiles, SectionErrors) {
     const std::string bad = write("section.ini", "[plugins.x]\nk = v\n");
     EXPECT_EQ(error_of(with_required({"--config", bad})),
