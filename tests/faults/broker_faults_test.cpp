@@ -33,7 +33,8 @@ namespace {
 constexpr int kBrokers = 3;
 constexpr int kPartitions = 4;
 const std::string kTopic = "faults";
-// consume_all reads the whole topic after each fault: up to ~150,000 records, slow under ASan.
+// consume_all reads the whole topic after each fault: up to ~150,000 records, slow under ASan
+// and TSan (hence the producer's 200 ms batches: the mock serves a producer batch a fetch).
 constexpr std::chrono::seconds kReadTimeout{120};
 
 MockBrokerProcess::Options broker_options(const std::string &stderr_path,
@@ -264,8 +265,8 @@ TEST(BrokerFaults, DirectModeKeepsEveryRecordExactlyOnce) {
         broker_options(dir.file("broker.err"), {{kTopic, kPartitions}}, kBrokers));
     const auto sink = dir.file("sink.jsonl"), cfg = dir.file("run.ini"), log = dir.file("host.err");
     write_text(cfg, "[plugin.file-sink]\npath = " + sink + "\n");
-    auto producer =
-        start_producer(broker.bootstrap_servers(), kTopic, 200000, 1000, dir.file("producer.err"));
+    auto producer = start_producer(broker.bootstrap_servers(), kTopic, 200000, 1000,
+                                   dir.file("producer.err"), kBatchedProducer);
     auto args =
         kill9_direct_args(broker.bootstrap_servers(), kTopic, cfg, "file-sink", dir.file("ckpt"));
     args.insert(args.end(), {"--group", "faults-direct"});
@@ -282,8 +283,8 @@ TEST(BrokerFaults, ReceiverModeWithTheWalLosesNothing) {
         broker_options(dir.file("broker.err"), {{kTopic, kPartitions}}, kBrokers));
     const auto sink = dir.file("sink.jsonl"), cfg = dir.file("run.ini"), log = dir.file("host.err");
     write_text(cfg, "[plugin.file-sink]\npath = " + sink + "\n");
-    auto producer =
-        start_producer(broker.bootstrap_servers(), kTopic, 200000, 1000, dir.file("producer.err"));
+    auto producer = start_producer(broker.bootstrap_servers(), kTopic, 200000, 1000,
+                                   dir.file("producer.err"), kBatchedProducer);
     ReceiverArgs run{.brokers = broker.bootstrap_servers(),
                      .topics = kTopic + ":2",
                      .group = "faults-receiver",
