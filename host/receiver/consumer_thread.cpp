@@ -37,6 +37,7 @@ std::string list_text(const std::vector<TopicPartition> &tps) {
 
 ConsumerThread::ConsumerThread(ConsumerSettings settings) : settings_(std::move(settings)) {
     name_ = "receiver-" + settings_.topic + "-" + std::to_string(settings_.index);
+    fair_ = settings_.max_rate > 0 || settings_.credit != nullptr;
     if (settings_.resume) known_ = *settings_.resume;
     // Ours first, then the user's (they may pick another assignor, say), then what the
     // receiver's guarantees depend on.
@@ -92,6 +93,7 @@ ConsumerThread::~ConsumerThread() {
     allow_close();
     join();
     waker_.reset();
+    partition_queues_.clear();
     if (rk_) {  // only when the thread never ran (a stop during the start)
         await_first_assignment();
         rd_kafka_consumer_close(rk_.get());
@@ -127,6 +129,7 @@ void ConsumerThread::start() {
         if (processed_rule) take_processed();
         commit_at_stop();
         waker_.reset();
+        partition_queues_.clear();
         queue_.reset();
         await_first_assignment();
         rd_kafka_consumer_close(rk_.get());
@@ -222,6 +225,7 @@ void ConsumerThread::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partit
             next_.erase(tp);  // starts where the group (or resume_known) says
         }
         if (paused_) rd_kafka_pause_partitions(rk_.get(), parts);
+        if (fair_) take_partition_queues(tps);
         settings_.queue->push({ReceiverItem::Kind::assigned, nullptr, tps});
         return;
     }
@@ -229,6 +233,9 @@ void ConsumerThread::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partit
     spdlog::info("{}: {} {}", name_, lost ? "lost" : "revoked", list_text(tps));
     drop_partitions(tps, lost);
     for (const auto &tp : tps) next_.erase(tp);
+    std::erase_if(partition_queues_, [&](const auto &q) {
+        return std::find(tps.begin(), tps.end(), q.first) != tps.end();
+    });
     if (cooperative) {
         if (auto *e = rd_kafka_incremental_unassign(rk_.get(), parts)) {
             spdlog::error("{}: incremental unassign failed: {}", name_, rd_kafka_error_string(e));
@@ -297,11 +304,16 @@ void ConsumerThread::loop() {
             std::this_thread::sleep_for(std::min(wait, milliseconds(20)));
         } else {
             if (settings_.credit) cap = std::min<size_t>(cap, static_cast<size_t>(credit));
-            const ssize_t n = rd_kafka_consume_batch_queue(
-                queue_.get(), static_cast<int>(wait.count()), messages.data(), cap);
-            for (ssize_t i = 0; i < n; ++i) {
-                add(messages[i]);
-                rd_kafka_message_destroy(messages[i]);
+            ssize_t n = 0;
+            if (fair_) {
+                n = static_cast<ssize_t>(consume_fairly(messages, cap, wait));
+            } else {
+                n = rd_kafka_consume_batch_queue(queue_.get(), static_cast<int>(wait.count()),
+                                                 messages.data(), cap);
+                for (ssize_t i = 0; i < n; ++i) {
+                    add(messages[i]);
+                    rd_kafka_message_destroy(messages[i]);
+                }
             }
             if (n > 0 && settings_.credit) settings_.credit->fetch_sub(n);
             if (n > 0) throttle(static_cast<size_t>(n));
@@ -463,7 +475,8 @@ void ConsumerThread::wake_fetchers() {
     // ~1 s gaps. So once the queue has been (nearly) that full, wake the leaders when it is
     // half drained; one call takes at most kConsumeBatch off the queue, so the full state is
     // never missed.
-    const size_t queued = rd_kafka_queue_length(queue_.get());
+    size_t queued = rd_kafka_queue_length(queue_.get());
+    for (const auto &[tp, q] : partition_queues_) queued += rd_kafka_queue_length(q.get());
     const size_t low = queued_min_ / 2;
     const size_t high =
         std::max(low + 1, queued_min_ > kConsumeBatch ? queued_min_ - kConsumeBatch : 0);
@@ -476,6 +489,53 @@ void ConsumerThread::wake_fetchers() {
         for (const auto &[tp, builder] : open_) tps.push_back(tp);
         waker_->poke(tps);
     }
+}
+
+void ConsumerThread::take_partition_queues(const std::vector<TopicPartition> &tps) {
+    for (const auto &tp : tps) {
+        kafka::QueuePtr q(rd_kafka_queue_get_partition(rk_.get(), tp.topic.c_str(), tp.partition));
+        if (!q) {  // its records keep coming through the consumer queue, unshared
+            spdlog::warn("{}: no queue of its own for {}; it is read without a fair share", name_,
+                         tp.to_string());
+            continue;
+        }
+        // Its fetched records stay in its own queue (until it is assigned again, librdkafka
+        // no longer forwards them to the consumer queue).
+        rd_kafka_queue_forward(q.get(), nullptr);
+        std::erase_if(partition_queues_, [&](const auto &e) { return e.first == tp; });
+        partition_queues_.emplace_back(tp, std::move(q));
+    }
+}
+
+size_t ConsumerThread::consume_fairly(std::vector<rd_kafka_message_t *> &messages, size_t cap,
+                                      milliseconds wait) {
+    // The consumer queue still carries the group's callbacks, errors and the records of a
+    // partition without a queue of its own: served first, without waiting.
+    size_t total = 0;
+    auto take = [&](rd_kafka_queue_t *q, size_t most, milliseconds timeout) {
+        const ssize_t n = rd_kafka_consume_batch_queue(q, static_cast<int>(timeout.count()),
+                                                       messages.data(), most);
+        for (ssize_t i = 0; i < n; ++i) {
+            add(messages[i]);
+            rd_kafka_message_destroy(messages[i]);
+        }
+        total += static_cast<size_t>(std::max<ssize_t>(n, 0));
+    };
+    take(queue_.get(), cap, milliseconds(0));
+    // Then every partition its share of the rest, starting one further each round so the
+    // remainder of an uneven split moves on. Reading a partition's queue runs no rebalance
+    // callback, so partition_queues_ stays as it is meanwhile.
+    if (const size_t count = partition_queues_.size(); count > 0 && total < cap) {
+        const size_t share = std::max<size_t>(1, (cap - total) / count);
+        for (size_t k = 0; k < count && total < cap; ++k)
+            take(partition_queues_[(fair_next_ + k) % count].second.get(),
+                 std::min(share, cap - total), milliseconds(0));
+        fair_next_ = (fair_next_ + 1) % count;
+    }
+    // Nothing anywhere: wait a little on the consumer queue (records arriving in a partition's
+    // queue do not wake it, hence short).
+    if (total == 0) take(queue_.get(), cap, std::min(wait, milliseconds(10)));
+    return total;
 }
 
 void ConsumerThread::update_pause() {

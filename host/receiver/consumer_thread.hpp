@@ -154,6 +154,11 @@ class ConsumerThread {
     void resume_known(rd_kafka_topic_partition_list_t *parts);
     void update_pause();
     void wake_fetchers();
+    // Under a rate limit: one round over the partitions' own queues, each taking its share of
+    // `cap` (see fair_); returns the records read.
+    size_t consume_fairly(std::vector<rd_kafka_message_t *> &messages, size_t cap,
+                          std::chrono::milliseconds wait);
+    void take_partition_queues(const std::vector<TopicPartition> &tps);
     void throttle(size_t consumed);
     int64_t max_rate() const;  // the lower of max_rate and the rate limit; 0 = none
 
@@ -216,6 +221,14 @@ class ConsumerThread {
     bool paused_ = false;
     size_t queued_min_ = 100000;  // librdkafka's queued.min.messages
     bool queue_was_full_ = false;
+    // Under a rate limit (receiver-max-rate, backpressure) each assigned partition's records
+    // are read from its own librdkafka queue, round-robin: librdkafka prefetches a backlog
+    // into the consumer queue one partition after another, so a thread reading slower than
+    // that read one partition's whole backlog before the next one's (others' lag grew and
+    // nothing of them was committed for minutes).
+    bool fair_ = false;
+    std::vector<std::pair<TopicPartition, kafka::QueuePtr>> partition_queues_;
+    size_t fair_next_ = 0;  // the partition the next round starts at
     std::chrono::steady_clock::time_point rate_start_{};
     uint64_t rate_count_ = 0;
 };
