@@ -18,14 +18,17 @@
 #include <string_view>
 #include <vector>
 
+#include "common/one_line.hpp"
 #include "common/types.hpp"
 
 namespace sluice::config {
 
 /// A bad command line or config file. what() is one line naming the key (and, for a file,
-/// the file) and how to fix it.
+/// the file) and how to fix it; control characters of the values it quotes are escaped here
+/// (one_line), so no message can be broken over lines by what a user typed.
 class ConfigError : public std::runtime_error {
-    using runtime_error::runtime_error;
+  public:
+    explicit ConfigError(std::string_view what) : runtime_error(one_line(what)) {}
 };
 
 /// How records are read (docs/receiver-mode.md): direct plans exact offset ranges each batch;

@@ -492,6 +492,10 @@ TEST_F(ConfigFiles, BadValuesNameTheKeyAndForFilesTheFile) {
               "--plugin-dir");
     EXPECT_EQ(error_of(with_required({"--workers", "1", "--workers", "2"})),
               "--workers: given twice ('1' and '2'): give it once");
+    // A value may hold a newline or an escape sequence (shell quoting): the error quotes it
+    // escaped, still one line (config_fuzz found '--group: given twice' broken over two).
+    EXPECT_EQ(error_of(with_required({"--group", "/g", "--group", "/g\n-X\tx\x1b[2J"})),
+              "--group: given twice ('/g' and '/g\\n-X\\tx\\x1b[2J'): give it once");
     EXPECT_EQ(error_of({"--topics", "t", "--plugin", "p", "--brokers", "a:1, b 2"}),
               "--brokers: 'a:1, b 2' is not a broker list: write HOST:PORT[,HOST:PORT...]");
 
