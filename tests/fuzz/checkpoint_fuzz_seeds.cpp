@@ -60,7 +60,7 @@ int main(int argc, char **argv) {
     const fs::path scratch = fs::temp_directory_path() / "sluice-checkpoint-fuzz-seeds";
     const std::string few = written(scratch, 3, 1, 4);
     const std::string many = written(scratch, 80, 2, 5);   // bases and deltas
-    const std::string busy = written(scratch, 80, 70, 2);  // full entries
+    const std::string busy = written(scratch, 16, 12, 2);  // full entries (small: inputs stay fast)
     std::string v1;
     {
         std::vector<std::string> parts;
