@@ -34,11 +34,12 @@ std::string run_help() {
          "about lost data."},
         {Group::Receiver, "Receiver mode (--mode receiver)",
          "A consumer group (--group, required) reads --topics NAME:N with N threads per\n"
-         "topic; each thread cuts its records into blocks every block-interval, and a\n"
-         "batch is the blocks of one batch-interval. By default (receiver-commit =\n"
-         "processed) offsets are committed only once their batch succeeded: nothing is\n"
-         "lost when the process crashes, the machine is lost or partitions move; what was\n"
-         "processed but not yet committed is read again (at-least-once). --wal-dir adds a\n"
+         "topic; each thread cuts its records into blocks every block-interval and as\n"
+         "each batch starts, so a batch holds every record read until it started. By\n"
+         "default (receiver-commit = processed) offsets are committed only once their\n"
+         "batch succeeded: nothing is lost when the process crashes, the machine is lost\n"
+         "or partitions move; what was processed but not yet committed is read again\n"
+         "(at-least-once). --wal-dir adds a\n"
          "local write-ahead log of the blocks: backpressure, and a restart replays the\n"
          "blocks never processed instead of reading them again. receiver-commit = stored\n"
          "(Spark's receiver WAL) commits once a block is fsynced there: a lost machine\n"

@@ -478,8 +478,8 @@ const OptionSpec kOptions[] = {
 
     {"block-interval", "", Scalar, Receiver, "DURATION", apply_block_interval,
      show_duration<&C::block_interval>,
-     "how often each consumer thread cuts its records into blocks (default 200ms); a batch "
-     "is the blocks of one batch-interval"},
+     "how often each consumer thread cuts its records into blocks (default 200ms); each "
+     "batch also cuts them as it starts, so it holds every record read until then"},
     {"receiver-max-rate", "", Scalar, Receiver, "N", set_integer<&C::receiver_max_rate>,
      show_integer<&C::receiver_max_rate>,
      "at most N records/s per consumer thread (default 0 = unlimited)"},

@@ -1,9 +1,9 @@
 #pragma once
 // One receiver thread (Spark's KafkaReceiver stream): a member of the consumer group that
-// reads its partitions of one topic, cuts the records into blocks every block interval, hands
-// them to the batch thread (through the write-ahead log when there is one) and commits their
-// offsets by the run's commit rule: once processed (the default), once durable in the WAL, or
-// as read (librdkafka's auto-commit).
+// reads its partitions of one topic, cuts the records into blocks every block interval and
+// as each batch starts, hands them to the batch thread (through the write-ahead log when
+// there is one) and commits their offsets by the run's commit rule: once processed (the
+// default), once durable in the WAL, or as read (librdkafka's auto-commit).
 
 #include <librdkafka/rdkafka.h>
 
@@ -103,6 +103,16 @@ class ConsumerThread {
     /// processed rule: the batch holding this thread's blocks up to `until` (per partition)
     /// succeeded; the thread commits it if it still owns the partition. Any thread.
     void processed(const std::map<TopicPartition, int64_t> &until);
+    /// The batch thread starts a batch: seal the open blocks now and hand over what is sealed
+    /// (through the WAL when there is one), so the batch holds what was read until now, not
+    /// only the blocks the block interval has cut. Wakes the thread; sealed(epoch) says when
+    /// it has done so. Epochs grow by one per batch. Any thread, before allow_leave() (the
+    /// thread drops its queue after it).
+    void request_seal(uint64_t epoch);
+    /// The thread has sealed and handed over for request_seal(epoch) or a later one.
+    bool sealed(uint64_t epoch) const {
+        return sealed_epoch_.load(std::memory_order_acquire) >= epoch;
+    }
     /// Set when the thread ended on an error the run cannot go on with (a WAL write failed).
     std::string failure() const;
     /// Whether consumption is paused by backpressure now. Any thread.
@@ -112,6 +122,8 @@ class ConsumerThread {
     const std::string &name() const { return name_; }
 
   private:
+    static constexpr size_t kConsumeBatch = 4096;  // records per librdkafka consume call
+
     struct Waiting {  // appended to the WAL, waiting for fsync before its offsets are committed
         uint64_t position;
         std::unique_ptr<wal::Block> block;
@@ -172,7 +184,9 @@ class ConsumerThread {
     std::atomic<uint64_t> records_{0};
     std::atomic<bool> paused_now_{false};  // paused_, for other threads (metrics)
     std::atomic<bool> done_reading_{false};
-    bool ever_rebalanced_ = false;  // this thread only: on_rebalance has run
+    std::atomic<uint64_t> seal_requested_{0};  // request_seal's last epoch
+    std::atomic<uint64_t> sealed_epoch_{0};    // the last epoch this thread sealed for
+    bool ever_rebalanced_ = false;             // this thread only: on_rebalance has run
     // This thread only: the last statistics report (every 100 ms) said joined and no
     // rebalance under way, and no commit has been refused since.
     bool settled_ = false;

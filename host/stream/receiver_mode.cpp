@@ -26,6 +26,9 @@ constexpr milliseconds kMetadataTimeout{30000};
 // At the stop, how long the consumer threads may take to land their last commits (a rebalance
 // under way has to end first).
 constexpr milliseconds kLastCommitWait{15000};
+// As a batch starts, how long it waits for the consumer threads to seal what they read (they
+// answer within a millisecond or two unless a rebalance callback holds them).
+constexpr milliseconds kSealWait{20};
 // Replayed blocks are grouped into batches of about this many bytes.
 constexpr uint64_t kReplayBatchBytes = 64ull << 20;
 
@@ -117,9 +120,25 @@ BatchOutcome ReceiverMode::step(RunLoop &loop, Clock::time_point due, const std:
         }
     }
     set_intake_rate(loop);  // the estimate after the last batch, for the next one
+    if (!failed) seal_receivers();
     if (failed || !drain(loop, queue_->take_all(), due, abort, true))
         return {exit_code_ != kExitOk ? exit_code_ : kExitFailure, false};
     return {kExitOk, true};
+}
+
+void ReceiverMode::seal_receivers() {
+    const uint64_t epoch = ++seal_epoch_;
+    std::vector<receiver::ConsumerThread *> answering;
+    for (auto &r : receivers_) {
+        if (r->sealed(epoch - 1)) answering.push_back(r.get());
+        r->request_seal(epoch);
+    }
+    const auto deadline = Clock::now() + kSealWait;
+    while (true) {
+        std::erase_if(answering, [&](const auto *r) { return r->sealed(epoch); });
+        if (answering.empty() || Clock::now() >= deadline) break;
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
 }
 
 int ReceiverMode::finish(RunLoop &loop, int, bool failed, const std::atomic<bool> &abort) {

@@ -77,6 +77,12 @@ class ReceiverMode : public BatchSource {
     /// Thread: batch. The receiver part of the snapshot the loop publishes next, and, while the
     /// group has assigned nothing, a line every few seconds saying so.
     void update_intake(RunLoop &loop);
+    /// Thread: batch. As a batch starts, every consumer thread seals its open blocks and hands
+    /// them over, so the batch holds what was read until its start; waits for that at most
+    /// kSealWait, and not for a thread that did not answer the last time (one held in a
+    /// rebalance callback): its blocks go to the next batch.
+    void seal_receivers();
+    uint64_t seal_epoch_ = 0;
 
     std::unique_ptr<wal::WriteAheadLog> wal_;
     std::unique_ptr<receiver::BlockQueue> queue_;

@@ -27,8 +27,8 @@ namespace {
 class RunReceiver : public MockBrokerSuite<RunReceiver> {
   public:
     static std::vector<MockTopic> mock_topics() {
-        return {{"rin", 4},   {"rone", 1},    {"rrate", 1},   {"rnowal", 2},
-                {"rread", 2}, {"rreplay", 1}, {"rsameid", 2}, {"rcorrupt", 1}};
+        return {{"rin", 4},     {"rone", 1},    {"rrate", 1},    {"rnowal", 2}, {"rread", 2},
+                {"rreplay", 1}, {"rsameid", 2}, {"rcorrupt", 1}, {"rseal", 2}};
     }
 
   protected:
@@ -199,6 +199,35 @@ TEST_F(RunReceiver, ReceiverMaxRateCapsEachThread) {
     EXPECT_LE(largest, 500) << r.err;
     EXPECT_LT(total, 3000) << "7 batches at 400/s cannot drain 3000 records\n" << r.err;
     EXPECT_EQ(static_cast<int64_t>(read_sink(sink).size()), total);
+}
+
+TEST_F(RunReceiver, ABatchTakesWhatWasReadUntilItStartsNotOnlyTheBlocksTheIntervalCut) {
+    // A block interval of a minute: before the batch-start seal, a record waited up to a
+    // block interval before any batch could take it. Now every batch seals what the threads
+    // read until it starts, through the WAL as well as without one.
+    produce("rseal", 400);
+    for (const bool wal : {false, true}) {
+        SCOPED_TRACE(wal ? "with a WAL" : "without a WAL");
+        const std::string name = wal ? "sealwal" : "seal";
+        const auto sink = dir_.file(name + ".jsonl"), offsets = dir_.file(name + ".txt");
+        ReceiverArgs run{.brokers = bootstrap(),
+                         .topics = "rseal",
+                         .group = name,
+                         .plugins = {"print-offsets", "file-sink"},
+                         .config = config(sink, offsets)};
+        if (wal) run.wal_dir = dir_.file(name + "-wal");
+        run.block_interval = "60s";
+        ChildProcess host(sluice_argv(run.args()), {dir_.file(name + ".err"), true});
+        EXPECT_TRUE(wait_until([&] { return read_sink(sink).size() >= 400; }, 30s))
+            << "the records waited for the block interval\n"
+            << read_file(dir_.file(name + ".err"));
+        auto status = stop_gracefully(host, 30s);
+        ASSERT_TRUE(status);
+        EXPECT_EQ(status->code, 0) << read_file(dir_.file(name + ".err"));
+        const Tally t = tally(read_sink(sink), consume_all(bootstrap(), "rseal"));
+        EXPECT_EQ(t.missing, 0u);
+        EXPECT_EQ(t.duplicated, 0u);
+    }
 }
 
 TEST_F(RunReceiver, WithoutAWalOffsetsAreCommittedOnceProcessed) {
