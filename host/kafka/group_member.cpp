@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "kafka/consumer_close.hpp"
 #include "kafka/kafka_conf.hpp"
 
 namespace sluice::kafka {
@@ -78,20 +79,12 @@ GroupMember::GroupMember(GroupMemberSettings settings, RevokeFn on_revoke)
 
 GroupMember::~GroupMember() {
     if (!rk_) return;
-    if (!closed_) await_first_assignment();
-    rd_kafka_destroy_flags(rk_, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-}
-
-void GroupMember::await_first_assignment() {
-    // librdkafka 2.0.2 asserts (rd_kafka_sticky_assignor_state_destroy: `assignor_state') when
-    // a cooperative-sticky member is destroyed after its JoinGroup answer and before its first
-    // assignment, i.e. when a host is stopped in its first seconds. Wait for that assignment
-    // (bounded: with the brokers away there is no JoinGroup answer and nothing to wait for).
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!ever_assigned_ && std::chrono::steady_clock::now() < deadline) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk_, 50);
-        if (m) rd_kafka_message_destroy(m);
+    if (!closed_) {
+        await_first_assignment(rk_, [this] { return ever_assigned_; });
+        destroy_would_abort_ = destroy_would_abort(rk_, ever_assigned_);
     }
+    destroy_consumer(rk_, destroy_would_abort_, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE,
+                     "group '" + settings_.group + "'");
 }
 
 int GroupMember::stats_trampoline(rd_kafka_t *, char *json, size_t len, void *opaque) {
@@ -219,7 +212,8 @@ std::map<TopicPartition, CommittedOffset> GroupMember::committed(
 
 void GroupMember::close() {
     if (closed_ || !rk_) return;
-    await_first_assignment();
+    await_first_assignment(rk_, [this] { return ever_assigned_; });
+    destroy_would_abort_ = destroy_would_abort(rk_, ever_assigned_);
     closed_ = true;
     if (rd_kafka_resp_err_t err = rd_kafka_consumer_close(rk_))
         spdlog::warn("group '{}': leaving the group: {}", settings_.group, rd_kafka_err2str(err));

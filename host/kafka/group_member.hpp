@@ -90,7 +90,6 @@ class GroupMember {
     static void rebalance_trampoline(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                      rd_kafka_topic_partition_list_t *parts, void *opaque);
     void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts);
-    void await_first_assignment();
     static int stats_trampoline(rd_kafka_t *rk, char *json, size_t len, void *opaque);
 
     GroupMemberSettings settings_;
@@ -98,6 +97,7 @@ class GroupMember {
     rd_kafka_t *rk_ = nullptr;
     bool closed_ = false;
     bool ever_assigned_ = false;
+    bool destroy_would_abort_ = false;  // kafka/consumer_close.hpp, found before the close
     uint64_t rebalances_ = 0;
     bool settled_ = false;  // the first assignment (even of nothing) has come
     std::set<TopicPartition> owned_;

@@ -6,6 +6,7 @@
 
 #include "common/clock.hpp"
 #include "kafka/broker_waker.hpp"
+#include "kafka/consumer_close.hpp"
 #include "kafka/kafka_conf.hpp"
 #include "wal/write_ahead_log.hpp"
 
@@ -93,10 +94,7 @@ ConsumerThread::~ConsumerThread() {
     join();
     waker_.reset();
     partition_queues_.clear();
-    if (rk_) {  // only when the thread never ran (a stop during the start)
-        await_first_assignment();
-        rd_kafka_consumer_close(rk_.get());
-    }
+    if (rk_) close_consumer();  // only when the thread never ran (a stop during the start)
     queue_.reset();
 }
 
@@ -130,9 +128,7 @@ void ConsumerThread::start() {
         waker_.reset();
         partition_queues_.clear();
         queue_.reset();
-        await_first_assignment();
-        rd_kafka_consumer_close(rk_.get());
-        rk_.reset();
+        close_consumer();
     });
 }
 
@@ -190,19 +186,11 @@ int ConsumerThread::stats_trampoline(rd_kafka_t *, char *json, size_t len, void 
     return 0;  // librdkafka frees the JSON
 }
 
-void ConsumerThread::await_first_assignment() {
-    // A member stopped in its first seconds (SIGTERM while the group forms) would abort the
-    // process in rd_kafka_sticky_assignor_state_destroy (librdkafka 2.0.2; fixed in 2.3.0).
-    // Bounded: with the coordinator away no JoinGroup answer comes and nothing is at risk.
-    // Polls with no wait, so that the loop ends right after the callback ran, before a fetch
-    // of the new partitions could return a record (none is taken: it is dropped unread).
-    const auto deadline = Clock::now() + std::chrono::seconds(10);
-    while (!ever_rebalanced_ && Clock::now() < deadline) {
-        if (rd_kafka_message_t *m = rd_kafka_consumer_poll(rk_.get(), 0))
-            rd_kafka_message_destroy(m);
-        else
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+void ConsumerThread::close_consumer() {
+    kafka::await_first_assignment(rk_.get(), [this] { return ever_rebalanced_; });
+    const bool would_abort = kafka::destroy_would_abort(rk_.get(), ever_rebalanced_);
+    rd_kafka_consumer_close(rk_.get());
+    kafka::destroy_consumer(rk_.release(), would_abort, 0, name_);
 }
 
 void ConsumerThread::on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts) {

@@ -133,10 +133,9 @@ class ConsumerThread {
                                      rd_kafka_topic_partition_list_t *parts, void *opaque);
     static int stats_trampoline(rd_kafka_t *rk, char *json, size_t len, void *opaque);
     void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts);
-    /// Before the close of a member that never had a rebalance callback: polls (bounded) for
-    /// its first assignment, as librdkafka 2.0.2 asserts when a cooperative-sticky member is
-    /// destroyed between its JoinGroup answer and its first assignment.
-    void await_first_assignment();
+    /// Leaves the group and destroys rk_, first waiting (bounded) for the first assignment of
+    /// a member that never had one (kafka/consumer_close.hpp: a librdkafka 2.0.2 assertion).
+    void close_consumer();
     void loop();
     void add(const rd_kafka_message_t *m);
     void seal(bool all_now);
