@@ -110,6 +110,11 @@ Layer read_config_file(const std::string &file) {
     try {
         std::istringstream stream(content);
         parsed = po::parse_config_file(stream, option_description(false), true);
+    } catch (const po::invalid_config_file_syntax &e) {
+        // Not e.what(): Boost substitutes the line into its message until no placeholder is
+        // left, and a line holding "%invalid_line%" never ended (found by config_fuzz).
+        throw ConfigError(where + "line '" + e.tokens() +
+                          "' is not KEY = VALUE, a [section] or a # comment");
     } catch (const po::error &e) {
         throw ConfigError(where + e.what());
     }

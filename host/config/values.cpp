@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <limits>
+#include <regex>
 #include <set>
 
 namespace sluice::config {
@@ -108,6 +109,40 @@ bool legal_topic_name(std::string_view topic) {
     });
 }
 
+std::string topic_pattern_problem(const std::string &pattern) {
+    if (pattern.size() > 1000) return "a topic pattern has at most 1000 characters: shorten it";
+    constexpr size_t kMaxDigits = 6;
+    const auto digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
+    bool in_braces = false;
+    for (size_t i = 0; i < pattern.size(); ++i) {
+        const char c = pattern[i];
+        const bool backref = c == '\\' && i + 1 < pattern.size() && digit(pattern[i + 1]);
+        if (c == '\\' && !backref) {
+            ++i;  // an escaped character
+            continue;
+        }
+        if (c == '{' || c == '}') {
+            in_braces = c == '{';
+            continue;
+        }
+        if (!backref && !(in_braces && digit(c))) continue;
+        const size_t start = backref ? i + 1 : i;
+        size_t end = start;
+        while (end < pattern.size() && digit(pattern[end])) ++end;
+        if (end - start > kMaxDigits)
+            return "topic pattern '" + pattern + "': a " +
+                   (backref ? "back-reference" : "repeat count") + " of more than " +
+                   std::to_string(kMaxDigits) + " digits: write a smaller number";
+        i = end - 1;
+    }
+    try {
+        std::regex re(pattern);
+    } catch (const std::regex_error &e) {
+        return "topic pattern '" + pattern + "' is not a valid regular expression: " + e.what();
+    }
+    return "";
+}
+
 std::string parse_brokers(std::string_view text, std::string_view key) {
     const std::string value = trim(text);
     if (value.empty()) fail(key, "empty: write HOST:PORT[,HOST:PORT...] or 'embedded'");
@@ -192,6 +227,12 @@ std::vector<StartOffset> parse_from_offsets(std::string_view text, std::string_v
         so.offset = parse_integer(std::string_view(entry).substr(eq + 1),
                                   std::string(key) + ": offset in " + what);
         if (so.tp.topic.empty()) fail(key, what + " names no topic: " + syntax);
+        // A name Kafka could hold (which also keeps std::regex's recursive matcher, run on it
+        // against the topic patterns, on short input: 4 KB overflowed its stack in config_fuzz).
+        if (!legal_topic_name(so.tp.topic))
+            fail(key, "'" + so.tp.topic + "' in " + what +
+                          " is not a Kafka topic name (letters, digits, '.', "
+                          "'_', '-'; at most 249)");
         if (!seen.insert(so.tp).second)
             fail(key, "partition " + so.tp.to_string() + " is given twice");
         out.push_back(std::move(so));

@@ -35,6 +35,13 @@ std::filesystem::path parse_path(std::string_view text, std::string_view key,
 /// Kafka's own rule for a topic name (kafka.common.internals.Topic): [a-zA-Z0-9._-]{1,249}.
 bool legal_topic_name(std::string_view topic);
 
+/// What is wrong with a topic pattern (`^...`, a std::regex), or "" when it compiles: at most
+/// 1000 characters (std::regex compiles recursively; 100,000 crashed), at most 6 digits in a
+/// back-reference or a repeat count (libstdc++ reads them into a long without an overflow
+/// check: `\7777777777777777777777` was undefined behaviour, found by config_fuzz), then what
+/// std::regex itself refuses.
+std::string topic_pattern_problem(const std::string &pattern);
+
 /// HOST:PORT[,HOST:PORT...] with the spaces after commas removed, or "embedded" in any case.
 std::string parse_brokers(std::string_view text, std::string_view key);
 
