@@ -28,7 +28,10 @@ bool destroy_would_abort(rd_kafka_t *rk, bool assigned);
 /// Destroys `rk` with `flags` (rd_kafka_destroy_flags), unless `would_abort`: then the handle is
 /// left, with one warning, to the process exit (kept reachable so that leak checkers do not
 /// report it, its own log silenced). The group sees it leave at its session timeout, or at once
-/// if rd_kafka_consumer_close ran before.
+/// if rd_kafka_consumer_close ran before. The handle's opaque may point to an object destroyed
+/// after this: safe, because the callbacks that read it (rebalance, error, stats) run only inside
+/// our own polls, which have ended, and the log callback, the one librdkafka's threads call, is
+/// silenced here first.
 void destroy_consumer(rd_kafka_t *rk, bool would_abort, int flags, std::string_view who);
 
 }  // namespace sluice::kafka
